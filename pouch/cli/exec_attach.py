@@ -1,0 +1,108 @@
+"""Commands: exec, attach; plus `attach_and_run`, the interactive stream loop shared with run/start."""
+import argparse
+import sys
+
+from pouch.cli.common import CLIError, ExitStatus
+
+
+def setup(name, parser):
+    parser.add_argument("--detach-keys", default=None, help="Override the key sequence for detaching")
+    if name == "attach":
+        parser.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
+        parser.add_argument("container")
+        return run_attach
+    parser.add_argument("-d", "--detach", action="store_true", help="Run the process in the background")
+    parser.add_argument("-i", "--interactive", action="store_true", help="Open container's STDIN")
+    parser.add_argument("-t", "--tty", action="store_true", help="Allocate a tty device")
+    parser.add_argument("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    parser.add_argument("-w", "--workdir", help="Working directory inside the container")
+    parser.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
+    parser.add_argument("--privileged", action="store_true", help="Give extended privileges")
+    parser.add_argument("container")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    return run_exec
+
+
+def stream_session(hsock, tty, stdin, detach_keys, resize=None):
+    """Pump a hijacked socket against this process's stdio; return True when detached."""
+    from pouch.client.terminal import pump, raw_terminal, resize_on_winch
+    in_fd = sys.stdin.fileno() if stdin else None
+    out = sys.stdout.buffer
+    sys.stdout.flush()
+    if tty and stdin and sys.stdin.isatty():
+        with raw_terminal(in_fd), resize_on_winch(in_fd, resize or (lambda h, w: None)):
+            return pump(hsock, in_fd, out, sys.stderr.buffer, tty=True, detach_keys=detach_keys)
+    if tty and resize and sys.stdout.isatty():
+        with resize_on_winch(sys.stdout.fileno(), resize):
+            return pump(hsock, in_fd, out, sys.stderr.buffer, tty=tty, detach_keys=detach_keys)
+    return pump(hsock, in_fd, out, sys.stderr.buffer, tty=tty, detach_keys=detach_keys)
+
+
+def attach_and_run(client, cid, tty, stdin, detach_keys=None, start=False, auto_remove=False):
+    """Attach, (optionally) start, stream until exit; return the container's exit code.
+
+    The wait request goes out on its own connection before start so a quick exit is caught.
+    """
+    hsock = client.attach_socket(cid, stdin=stdin, stdout=True, stderr=True, detach_keys=detach_keys)
+    with hsock:
+        finish_wait = client.wait_begin(cid, condition="next-exit") if start else None
+        if start:
+            try:
+                client.start(cid)
+            except BaseException:
+                hsock.close()
+                raise
+        detached = stream_session(hsock, tty, stdin, detach_keys,
+                                  resize=lambda h, w: client.resize(cid, h, w))
+    if detached:
+        sys.stderr.write("\n")
+        return 0
+    if finish_wait is not None:
+        result = finish_wait() or {}
+    else:
+        result = client.wait(cid) if not auto_remove else {}
+    err = (result.get("Error") or {}).get("Message") if isinstance(result.get("Error"), dict) else None
+    if err:
+        sys.stderr.write("Error: %s\n" % err)
+    return int(result.get("StatusCode", 0) or 0)
+
+
+def run_attach(ctx, args):
+    client = ctx.client
+    info = client.inspect_container(args.container)
+    state = info.get("State") or {}
+    if not state.get("Running"):
+        raise CLIError("You cannot attach to a stopped container, start it first")
+    if state.get("Paused"):
+        raise CLIError("You cannot attach to a paused container, unpause it first")
+    config = info.get("Config") or {}
+    stdin = bool(config.get("OpenStdin")) and not args.no_stdin
+    tty = bool(config.get("Tty"))
+    hsock = client.attach_socket(info["Id"], stdin=stdin, detach_keys=args.detach_keys)
+    with hsock:
+        detached = stream_session(hsock, tty, stdin, args.detach_keys,
+                                  resize=lambda h, w: client.resize(info["Id"], h, w))
+    if detached:
+        return 0
+    after = client.inspect_container(info["Id"])
+    raise ExitStatus(int((after.get("State") or {}).get("ExitCode") or 0))
+
+
+def run_exec(ctx, args):
+    client = ctx.client
+    created = client.exec_create(args.container, args.command, stdin=args.interactive,
+                                 stdout=not args.detach, stderr=not args.detach, tty=args.tty,
+                                 user=args.user, workdir=args.workdir, environment=args.env,
+                                 privileged=args.privileged, detach_keys=args.detach_keys)
+    exec_id = created["Id"]
+    if args.detach:
+        client.exec_start(exec_id, tty=args.tty, detach=True)
+        return 0
+    hsock = client.exec_start(exec_id, tty=args.tty)
+    with hsock:
+        detached = stream_session(hsock, args.tty, args.interactive, args.detach_keys,
+                                  resize=lambda h, w: client.exec_resize(exec_id, h, w))
+    if detached:
+        return 0
+    code = client.exec_inspect(exec_id).get("ExitCode")
+    raise ExitStatus(int(code or 0))

@@ -1,0 +1,77 @@
+"""Commands that act on containers by name: start, stop, restart, kill, rm, pause, unpause, rename, wait."""
+
+from pouch.cli.common import CLIError, ExitStatus
+
+
+def setup(name, parser):
+    if name == "rename":
+        parser.add_argument("container")
+        parser.add_argument("new_name")
+        return run_rename
+    parser.add_argument("containers", nargs="+", metavar="CONTAINER")
+    if name in ("stop", "restart"):
+        parser.add_argument("-t", "--time", type=int, default=None,
+                            help="Seconds to wait for stop before killing it")
+    if name == "kill":
+        parser.add_argument("-s", "--signal", default=None, help="Signal to send to the container")
+    if name == "rm":
+        parser.add_argument("-f", "--force", action="store_true", help="Force remove a running container")
+        parser.add_argument("-v", "--volumes", action="store_true",
+                            help="Remove anonymous volumes associated with the container")
+    if name == "start":
+        parser.add_argument("-a", "--attach", action="store_true", help="Attach container's STDOUT and STDERR")
+        parser.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+        parser.add_argument("--detach-keys", default=None, help="Override the key sequence for detaching")
+        return run_start
+    return lambda ctx, args: _each(ctx, args, name)
+
+
+def _act(client, name, cid, args):
+    if name == "stop":
+        client.stop(cid, args.time)
+    elif name == "restart":
+        client.restart(cid, args.time)
+    elif name == "kill":
+        client.kill(cid, args.signal)
+    elif name == "rm":
+        client.remove_container(cid, force=args.force, v=args.volumes)
+    elif name == "pause":
+        client.pause(cid)
+    elif name == "unpause":
+        client.unpause(cid)
+    elif name == "wait":
+        return str(client.wait(cid).get("StatusCode", 0))
+    return cid
+
+
+def _each(ctx, args, name):
+    """Apply one verb to each container; report each failure, exit 1 if any failed."""
+    from pouch.client.errors import PouchClientError
+    failed = []
+    for cid in args.containers:
+        try:
+            print(_act(ctx.client, name, cid, args))
+        except PouchClientError as exc:
+            failed.append("failed to %s container %s: %s" % (name, cid, exc))
+    if failed:
+        raise CLIError("; ".join(failed))
+    return 0
+
+
+def run_rename(ctx, args):
+    ctx.client.rename(args.container, args.new_name)
+    return 0
+
+
+def run_start(ctx, args):
+    if not (args.attach or args.interactive):
+        return _each(ctx, args, "start")
+    if len(args.containers) > 1:
+        raise CLIError("you cannot start and attach multiple containers at once")
+    from pouch.cli.exec_attach import attach_and_run
+    cid = args.containers[0]
+    info = ctx.client.inspect_container(cid)
+    tty = bool(info.get("Config", {}).get("Tty"))
+    code = attach_and_run(ctx.client, info["Id"], tty=tty, stdin=args.interactive,
+                          detach_keys=args.detach_keys, start=True)
+    raise ExitStatus(code)

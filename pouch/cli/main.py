@@ -1,0 +1,153 @@
+"""`pouch` entry point: global options, command table, lazy import of one command module.
+
+Only the module of the command being run is imported, and the client is stdlib only, so
+`pouch version` starts in a few tens of milliseconds.
+"""
+import sys
+
+# command -> (module under pouch.cli, short help)
+COMMANDS = {
+    "attach": ("exec_attach", "Attach local standard input, output, and error to a running container"),
+    "create": ("create_run", "Create a new container with specified image"),
+    "events": ("events", "Get real time events from the daemon"),
+    "exec": ("exec_attach", "Exec a process in a running container"),
+    "history": ("images", "Display history information of image"),
+    "image": ("images", "Manage images (inspect, ls, rm, tag, ...)"),
+    "images": ("images", "List all images"),
+    "import": ("images", "Import a tarball to create a new image"),
+    "info": ("system", "Display system-wide information"),
+    "inspect": ("inspect", "Get the detailed information of container or image"),
+    "kill": ("lifecycle", "Kill one or more running containers"),
+    "load": ("images", "Load a set of images from a tar archive or STDIN"),
+    "login": ("system", "Login to a registry"),
+    "logout": ("system", "Logout from a registry"),
+    "logs": ("logs", "Print a container's logs"),
+    "network": ("network_volume", "Manage pouch networks"),
+    "pause": ("lifecycle", "Pause one or more running containers"),
+    "port": ("stats_top", "List port mappings or a specific mapping for the container"),
+    "ps": ("ps", "List containers"),
+    "pull": ("images", "Pull an image from registry"),
+    "push": ("images", "Push an image to registry"),
+    "remount-lxcfs": ("system", "Remount lxcfs bind mounts in running containers"),
+    "rename": ("lifecycle", "Rename a container with newName"),
+    "restart": ("lifecycle", "Restart one or more containers"),
+    "rm": ("lifecycle", "Remove one or more containers"),
+    "rmi": ("images", "Remove one or more images by reference"),
+    "run": ("create_run", "Create a new container and start it"),
+    "save": ("images", "Save an image to a tar archive or STDOUT"),
+    "start": ("lifecycle", "Start one or more created or stopped containers"),
+    "stats": ("stats_top", "Display a live stream of container(s) resource usage statistics"),
+    "stop": ("lifecycle", "Stop one or more running containers"),
+    "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "top": ("stats_top", "Display the running processes of a container"),
+    "unpause": ("lifecycle", "Unpause one or more paused containers"),
+    "update": ("stats_top", "Update the configurations of a container"),
+    "version": ("system", "Print versions about Pouch CLI and Pouchd"),
+    "volume": ("network_volume", "Manage pouch volumes"),
+    "wait": ("lifecycle", "Block until one or more containers stop, then print their exit codes"),
+}
+
+USAGE = """Usage: pouch [OPTIONS] COMMAND [ARG...]
+
+An efficient container engine
+
+Options:
+  -H, --host string   Specify connecting address of Pouch CLI (default unix:///var/run/pouchd.sock)
+  -D, --debug         Switch client log level to DEBUG mode
+  -v, --version       Print version information and quit
+  -h, --help          Print usage
+
+Commands:
+"""
+
+
+def usage():
+    width = max(map(len, COMMANDS)) + 2
+    lines = ["  %s%s" % (name.ljust(width), COMMANDS[name][1]) for name in sorted(COMMANDS)]
+    return USAGE + "\n".join(lines) + "\n\nRun 'pouch COMMAND --help' for more information on a command.\n"
+
+
+def split_global(argv):
+    """Split argv into (host, debug, show_version, command, rest). Raises ValueError."""
+    host, debug, show_version = None, False, False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-H", "--host"):
+            if i + 1 >= len(argv):
+                raise ValueError("flag needs an argument: %s" % arg)
+            host = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--host="):
+            host = arg.split("=", 1)[1]
+        elif arg.startswith("-H") and len(arg) > 2:
+            host = arg[2:]
+        elif arg in ("-D", "--debug"):
+            debug = True
+        elif arg in ("-v", "--version"):
+            show_version = True
+        elif arg in ("-h", "--help"):
+            return host, debug, show_version, None, []
+        elif arg.startswith("-"):
+            raise ValueError("unknown flag: %s" % arg)
+        else:
+            return host, debug, show_version, arg, argv[i + 1:]
+        i += 1
+    return host, debug, show_version, None, []
+
+
+def build_parser(name):
+    """Import the command's module and build its argparse parser."""
+    import argparse
+    import importlib
+    module = importlib.import_module("pouch.cli." + COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog="pouch " + name, description=COMMANDS[name][1])
+    handler = module.setup(name, parser)
+    return parser, handler
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        host, debug, show_version, name, rest = split_global(argv)
+    except ValueError as exc:
+        sys.stderr.write("Error: %s\n" % exc)
+        return 1
+    if show_version and name is None:
+        name, rest = "version", []
+    if name is None:
+        sys.stdout.write(usage())
+        return 0
+    if name not in COMMANDS:
+        sys.stderr.write('Error: unknown command "%s" for "pouch"\nRun \'pouch --help\' for usage.\n' % name)
+        return 1
+    from pouch.cli.common import CLIError, Context, ExitStatus
+    from pouch.client.errors import PouchClientError
+    parser, handler = build_parser(name)
+    try:
+        args = parser.parse_args(rest)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    ctx = Context(host, debug)
+    try:
+        status = handler(ctx, args)
+    except ExitStatus as exc:
+        return exc.code
+    except (CLIError, PouchClientError) as exc:
+        if debug:
+            import traceback
+            traceback.print_exc()
+        sys.stderr.write("Error: %s\n" % (str(exc).strip().splitlines() or [""])[0])
+        return getattr(exc, "code", 1) if isinstance(exc, CLIError) else 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        sys.stdout.flush()
+    return status or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Commands: volume (create, ls, inspect, rm, prune) and network (create, ls, inspect, rm, connect, disconnect)."""
+from pouch.cli.common import CLIError, filters_from_opts, key_value_list, print_table
+
+
+def setup(name, parser):
+    sub = parser.add_subparsers(dest="sub", metavar="COMMAND")
+    sub.required = True
+    return _setup_volume(sub) if name == "volume" else _setup_network(sub)
+
+
+def _setup_volume(sub):
+    p = sub.add_parser("create")
+    p.add_argument("-n", "--name", dest="vname")
+    p.add_argument("-d", "--driver", default="local")
+    p.add_argument("-o", "--option", "--opt", dest="opts", action="append", default=[])
+    p.add_argument("-l", "--label", action="append", default=[])
+    p.add_argument("positional_name", nargs="?")
+    p = sub.add_parser("ls", aliases=["list"])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p = sub.add_parser("inspect")
+    p.add_argument("-f", "--format")
+    p.add_argument("names", nargs="+")
+    p = sub.add_parser("rm", aliases=["remove"])
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("names", nargs="+")
+    sub.add_parser("prune")
+    return run_volume
+
+
+def run_volume(ctx, args):
+    c = ctx.client
+    if args.sub == "create":
+        vol = c.create_volume(args.vname or args.positional_name, args.driver,
+                              key_value_list(args.opts, "option"), key_value_list(args.label, "label"))
+        print(vol.get("Name", ""))
+    elif args.sub in ("ls", "list"):
+        vols = (c.volumes(filters_from_opts(args.filter)) or {}).get("Volumes") or []
+        if args.quiet:
+            for v in vols:
+                print(v["Name"])
+        else:
+            print_table([["DRIVER", "VOLUME NAME"]] + [[v.get("Driver", ""), v["Name"]] for v in vols])
+    elif args.sub == "inspect":
+        from pouch.cli.inspect import inspect_objects, print_objects
+        objs, errors = inspect_objects(c, args.names, "volume")
+        print_objects(objs, args.format)
+        if errors:
+            raise CLIError("; ".join(errors))
+    elif args.sub in ("rm", "remove"):
+        for name in args.names:
+            c.remove_volume(name, force=args.force)
+            print(name)
+    else:
+        result = c.prune_volumes() or {}
+        for name in result.get("VolumesDeleted") or []:
+            print(name)
+    return 0
+
+
+def _setup_network(sub):
+    p = sub.add_parser("create")
+    p.add_argument("-d", "--driver", default="bridge")
+    p.add_argument("--subnet")
+    p.add_argument("--gateway")
+    p.add_argument("--ip-range")
+    p.add_argument("-o", "--option", "--opt", dest="opts", action="append", default=[])
+    p.add_argument("-l", "--label", action="append", default=[])
+    p.add_argument("--internal", action="store_true")
+    p.add_argument("-n", "--name", dest="nname")
+    p.add_argument("positional_name", nargs="?")
+    p = sub.add_parser("ls", aliases=["list"])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p = sub.add_parser("inspect")
+    p.add_argument("-f", "--format")
+    p.add_argument("names", nargs="+")
+    p = sub.add_parser("rm", aliases=["remove"])
+    p.add_argument("names", nargs="+")
+    for verb in ("connect", "disconnect"):
+        p = sub.add_parser(verb)
+        if verb == "connect":
+            p.add_argument("--alias", action="append", default=[])
+            p.add_argument("--ip")
+        else:
+            p.add_argument("-f", "--force", action="store_true")
+        p.add_argument("network")
+        p.add_argument("container")
+    return run_network
+
+
+def run_network(ctx, args):
+    c = ctx.client
+    if args.sub == "create":
+        name = args.nname or args.positional_name
+        if not name:
+            raise CLIError("network name cannot be empty")
+        ipam = None
+        if args.subnet or args.gateway or args.ip_range:
+            cfg = {k: v for k, v in (("Subnet", args.subnet), ("Gateway", args.gateway),
+                                     ("IPRange", args.ip_range)) if v}
+            ipam = {"Driver": "default", "Config": [cfg]}
+        result = c.create_network(name, args.driver, key_value_list(args.opts, "option"), ipam,
+                                  key_value_list(args.label, "label"), args.internal)
+        print(result.get("Id", ""))
+    elif args.sub in ("ls", "list"):
+        nets = c.networks(filters_from_opts(args.filter)) or []
+        if args.quiet:
+            for n in nets:
+                print(n["Id"][:12])
+        else:
+            print_table([["NETWORK ID", "NAME", "DRIVER", "SCOPE"]] +
+                        [[n["Id"][:10], n["Name"], n.get("Driver", ""), n.get("Scope", "")] for n in nets])
+    elif args.sub == "inspect":
+        from pouch.cli.inspect import inspect_objects, print_objects
+        objs, errors = inspect_objects(c, args.names, "network")
+        print_objects(objs, args.format)
+        if errors:
+            raise CLIError("; ".join(errors))
+    elif args.sub in ("rm", "remove"):
+        for name in args.names:
+            c.remove_network(name)
+            print(name)
+    elif args.sub == "connect":
+        c.connect_container_to_network(args.container, args.network, args.alias or None, args.ip)
+    else:
+        c.disconnect_container_from_network(args.container, args.network, args.force)
+    return 0

@@ -1,0 +1,107 @@
+"""Commands: version, info, remount-lxcfs, login, logout."""
+import sys
+
+from pouch.cli.common import CLIError, print_table
+
+VERSION_FIELDS = ("GoVersion", "KernelVersion", "Os", "Version", "APIVersion", "Arch", "BuildTime",
+                  "GitCommit")
+
+
+def setup(name, parser):
+    if name == "version":
+        parser.add_argument("-f", "--format", help="Format the output using the given Go template")
+        return run_version
+    if name == "info":
+        parser.add_argument("-f", "--format", help="Format the output using the given Go template")
+        return run_info
+    if name == "remount-lxcfs":
+        return run_remount_lxcfs
+    if name == "login":
+        parser.add_argument("server", nargs="?", default="")
+        parser.add_argument("-u", "--username")
+        parser.add_argument("-p", "--password")
+        return run_login
+    parser.add_argument("server", nargs="?", default="")
+    return run_logout
+
+
+def run_version(ctx, args):
+    info = ctx.client.version()
+    if args.format:
+        from pouch.cli.formatter import render
+        print(render(args.format, info))
+        return 0
+    keys = [k for k in VERSION_FIELDS if k in info] + \
+           [k for k in info if k not in VERSION_FIELDS and not isinstance(info[k], (dict, list))]
+    print_table([[k + ":", info[k]] for k in keys], pad=1)
+    return 0
+
+
+def _info_lines(info):
+    pairs = [
+        ("Containers", info.get("Containers")), ("Running", info.get("ContainersRunning")),
+        ("Paused", info.get("ContainersPaused")), ("Stopped", info.get("ContainersStopped")),
+        ("Images", info.get("Images")), ("ID", info.get("ID")), ("Name", info.get("Name")),
+        ("Server Version", info.get("ServerVersion")), ("Storage Driver", info.get("Driver")),
+        ("Driver Status", info.get("DriverStatus")), ("Logging Driver", info.get("LoggingDriver")),
+        ("Cgroup Driver", info.get("CgroupDriver")), ("Cgroup Version", info.get("CgroupVersion")),
+        ("Default Runtime", info.get("DefaultRuntime")),
+        ("Runtimes", " ".join(sorted(info.get("Runtimes") or {}))),
+        ("Security Options", info.get("SecurityOptions")),
+        ("Kernel Version", info.get("KernelVersion")), ("Operating System", info.get("OperatingSystem")),
+        ("OSType", info.get("OSType")), ("Architecture", info.get("Architecture")),
+        ("CPUs", info.get("NCPU")), ("Total Memory", info.get("MemTotal")),
+        ("Pouch Root Dir", info.get("PouchRootDir") or info.get("DockerRootDir")),
+        ("Debug Mode", info.get("Debug")), ("Labels", info.get("Labels")),
+        ("Insecure Registries", (info.get("RegistryConfig") or {}).get("InsecureRegistryCIDRs")),
+        ("LxcfsEnabled", info.get("LxcfsEnabled")),
+    ]
+    lines = []
+    for key, value in pairs:
+        if value is None or value == "" or value == []:
+            continue
+        if isinstance(value, list):
+            lines.append("%s:" % key)
+            for item in value:
+                lines.append("  %s" % (": ".join(map(str, item)) if isinstance(item, list) else item))
+        else:
+            lines.append("%s: %s" % (key, str(value).lower() if isinstance(value, bool) else value))
+    return lines
+
+
+def run_info(ctx, args):
+    info = ctx.client.info()
+    if args.format:
+        from pouch.cli.formatter import render
+        print(render(args.format, info))
+        return 0
+    print("\n".join(_info_lines(info)))
+    return 0
+
+
+def run_remount_lxcfs(ctx, args):
+    ctx.client.remount_lxcfs()
+    return 0
+
+
+def run_login(ctx, args):
+    username = args.username
+    password = args.password
+    if not username:
+        sys.stdout.write("Username: ")
+        sys.stdout.flush()
+        username = sys.stdin.readline().strip()
+    if not password:
+        import getpass
+        password = getpass.getpass("Password: ")
+    if not username or not password:
+        raise CLIError("username and password are required")
+    result = ctx.client.login(username, password, args.server) or {}
+    print(result.get("Status") or "Login Succeeded")
+    return 0
+
+
+def run_logout(ctx, args):
+    ctx.client.logout(args.server or None)
+    print("Remove login credential for registry: %s" % (args.server or "default"))
+    return 0

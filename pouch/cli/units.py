@@ -1,0 +1,95 @@
+"""Parse and print sizes and durations the way the docker/pouch CLIs do."""
+import re
+import time
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtpb]?)(i?b?)$", re.I)
+_MULT = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_size(text):
+    """'200m' -> 209715200 (binary units, like docker's RAMInBytes). Raises ValueError."""
+    m = _SIZE.match(str(text).strip())
+    if not m:
+        raise ValueError("invalid size: %r" % text)
+    return int(float(m.group(1)) * _MULT[m.group(2).lower()])
+
+
+def parse_duration(text):
+    """Go duration ('10s', '1m30s', '500ms', '2h') -> seconds (float). A bare number is seconds."""
+    text = str(text).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    total, pos = 0.0, 0
+    for m in re.finditer(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * units[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ValueError("invalid duration: %r" % text)
+    return total
+
+
+def parse_timestamp(text, now=None):
+    """--since/--until value -> unix seconds string: accepts unix time, RFC3339 or a duration ago."""
+    text = str(text).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return text
+    try:
+        ago = parse_duration(text)
+        return "%d" % int((now or time.time()) - ago)
+    except ValueError:
+        pass
+    from datetime import datetime
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("invalid time %r: use a unix timestamp, RFC3339 or a duration like 10m" % text)
+    return "%d" % int(stamp.timestamp())
+
+
+def human_duration(seconds):
+    """Seconds -> '16 minutes', like Go's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return "%d seconds" % s
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return "%d minutes" % minutes
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return "%d hours" % hours
+    if hours < 24 * 7 * 2:
+        return "%d days" % (hours // 24)
+    if hours < 24 * 30 * 2:
+        return "%d weeks" % (hours // 24 // 7)
+    if hours < 24 * 365 * 2:
+        return "%d months" % (hours // 24 // 30)
+    return "%d years" % (hours // 24 // 365)
+
+
+def human_size(size):
+    """Bytes -> '1.15 MB' (decimal units as in `pouch images`)."""
+    size = float(size or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return ("%.0f %s" if unit == "B" else "%.2f %s") % (size, unit)
+        size /= 1000.0
+
+
+def human_bytes_binary(size):
+    """Bytes -> '1.5MiB' (binary units, for stats)."""
+    size = float(size or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return "%.4g%s" % (size, unit)
+        size /= 1024.0

@@ -1,0 +1,139 @@
+"""Container endpoints: create, lifecycle, list, inspect, logs, attach, stats, update."""
+
+
+class ContainerAPIMixin:
+    """Methods for /containers/*; mixed into APIClient."""
+
+    def create_container(self, config, name=None):
+        """POST /containers/create with a Moby config dict. Returns {"Id", "Warnings"}."""
+        return self._result(self._post(self._url("/containers/create", params={"name": name}), body=config))
+
+    def start(self, container, detach_keys=None):
+        """POST /containers/{id}/start."""
+        self._post(self._url("/containers/{0}/start", container, params={"detachKeys": detach_keys})).read()
+
+    def stop(self, container, timeout=None):
+        """POST /containers/{id}/stop?t=."""
+        self._post(self._url("/containers/{0}/stop", container, params={"t": timeout})).read()
+
+    def restart(self, container, timeout=None):
+        """POST /containers/{id}/restart?t=."""
+        self._post(self._url("/containers/{0}/restart", container, params={"t": timeout})).read()
+
+    def kill(self, container, signal=None):
+        """POST /containers/{id}/kill?signal=."""
+        self._post(self._url("/containers/{0}/kill", container, params={"signal": signal})).read()
+
+    def remove_container(self, container, force=False, v=False):
+        """DELETE /containers/{id}?force=&v=."""
+        params = {"force": force or None, "v": v or None}
+        self._delete(self._url("/containers/{0}", container, params=params)).read()
+
+    def pause(self, container):
+        """POST /containers/{id}/pause."""
+        self._post(self._url("/containers/{0}/pause", container)).read()
+
+    def unpause(self, container):
+        """POST /containers/{id}/unpause."""
+        self._post(self._url("/containers/{0}/unpause", container)).read()
+
+    def rename(self, container, name):
+        """POST /containers/{id}/rename?name=."""
+        self._post(self._url("/containers/{0}/rename", container, params={"name": name})).read()
+
+    def wait(self, container, condition=None):
+        """POST /containers/{id}/wait; returns {"StatusCode", "Error"}."""
+        return self._result(self._post(self._url("/containers/{0}/wait", container,
+                                                  params={"condition": condition})))
+
+    def wait_begin(self, container, condition=None):
+        """Send the wait request on its own connection now; call the result to get the reply.
+
+        Lets `run` register the wait before `start`, so a fast exit is never missed.
+        """
+        conn = self.new_connection()
+        self.send_request(conn, "POST", self._url("/containers/{0}/wait", container,
+                                                  params={"condition": condition}))
+
+        def finish():
+            try:
+                return self._result(self._raise_for_status(self._get_response(conn, "POST")))
+            finally:
+                conn.close()
+        return finish
+
+    def containers(self, all=False, filters=None, limit=None, size=False):
+        """GET /containers/json; filters is {"key": ["v", ...]}."""
+        params = {"all": all or None, "filters": filters or None, "limit": limit, "size": size or None}
+        return self._result(self._get(self._url("/containers/json", params=params)))
+
+    def inspect_container(self, container, size=False):
+        """GET /containers/{id}/json."""
+        return self._result(self._get(self._url("/containers/{0}/json", container,
+                                                params={"size": size or None})))
+
+    def top(self, container, ps_args=None):
+        """GET /containers/{id}/top; returns {"Titles", "Processes"}."""
+        return self._result(self._get(self._url("/containers/{0}/top", container,
+                                                params={"ps_args": ps_args})))
+
+    def stats(self, container, stream=True):
+        """GET /containers/{id}/stats: one dict, or an iterator of dicts when stream."""
+        url = self._url("/containers/{0}/stats", container, params={"stream": stream})
+        if not stream:
+            return self._result(self._get(url))
+        from pouch.client import streams
+        return streams.json_stream(self._get(url, stream=True))
+
+    def update_container(self, container, update):
+        """POST /containers/{id}/update with resource fields / RestartPolicy."""
+        return self._result(self._post(self._url("/containers/{0}/update", container), body=update))
+
+    def resize(self, container, height, width):
+        """POST /containers/{id}/resize?h=&w=."""
+        self._post(self._url("/containers/{0}/resize", container, params={"h": height, "w": width})).read()
+
+    def logs(self, container, stdout=True, stderr=True, follow=False, tail=None, since=None,
+             until=None, timestamps=False, tty=False):
+        """GET /containers/{id}/logs; yields (stream, bytes) (frames demuxed unless tty)."""
+        params = {"stdout": stdout, "stderr": stderr, "follow": follow or None, "tail": tail,
+                  "since": since, "until": until, "timestamps": timestamps or None}
+        from pouch.client import streams
+        resp = self._get(self._url("/containers/{0}/logs", container, params=params), stream=True)
+        return streams.demux_output(resp, tty)
+
+    def attach_socket(self, container, stdin=False, stdout=True, stderr=True, logs=False,
+                      detach_keys=None):
+        """POST /containers/{id}/attach upgraded to a raw HijackedSocket."""
+        params = {"stream": True, "stdin": stdin, "stdout": stdout, "stderr": stderr,
+                  "logs": logs or None, "detachKeys": detach_keys}
+        from pouch.client.hijack import hijack
+        return hijack(self.address, "POST", self._url("/containers/{0}/attach", container, params=params))
+
+    def changes(self, container):
+        """GET /containers/{id}/changes."""
+        return self._result(self._get(self._url("/containers/{0}/changes", container)))
+
+    def commit(self, container, repository=None, tag=None, message=None, author=None,
+               pause=True, changes=None):
+        """POST /commit?container=...; returns {"Id"}."""
+        params = {"container": container, "repo": repository, "tag": tag, "comment": message,
+                  "author": author, "pause": pause, "changes": changes}
+        return self._result(self._post(self._url("/commit", params=params), body={}))
+
+    def get_archive(self, container, path):
+        """GET /containers/{id}/archive?path=: (HTTPResponse streaming a tar, stat header)."""
+        resp = self._get(self._url("/containers/{0}/archive", container, params={"path": path}),
+                         stream=True)
+        return resp, resp.getheader("X-Docker-Container-Path-Stat")
+
+    def put_archive(self, container, path, data):
+        """PUT /containers/{id}/archive?path= with a tar body (bytes or file)."""
+        self._request("PUT", self._url("/containers/{0}/archive", container, params={"path": path}),
+                      body=data, headers={"Content-Type": "application/x-tar"}).read()
+
+    def upgrade(self, container, image, cmd=None, entrypoint=None):
+        """POST /containers/{id}/upgrade (Pouch extension)."""
+        body = {"Image": image, "Cmd": cmd, "Entrypoint": entrypoint}
+        self._post(self._url("/containers/{0}/upgrade", container),
+                   body={k: v for k, v in body.items() if v is not None}).read()

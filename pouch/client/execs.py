@@ -1,0 +1,34 @@
+"""Exec endpoints: create, start (hijacked or detached), inspect, resize."""
+
+
+class ExecAPIMixin:
+    """Methods for /containers/{id}/exec and /exec/*; mixed into APIClient."""
+
+    def exec_create(self, container, cmd, stdin=False, stdout=True, stderr=True, tty=False,
+                    user=None, workdir=None, environment=None, privileged=False, detach_keys=None):
+        """POST /containers/{id}/exec; returns {"Id"}."""
+        body = {"Cmd": cmd, "AttachStdin": stdin, "AttachStdout": stdout, "AttachStderr": stderr,
+                "Tty": tty, "Privileged": privileged}
+        for key, value in (("User", user), ("WorkingDir", workdir), ("Env", environment),
+                           ("DetachKeys", detach_keys)):
+            if value:
+                body[key] = value
+        return self._result(self._post(self._url("/containers/{0}/exec", container), body=body))
+
+    def exec_start(self, exec_id, tty=False, detach=False):
+        """POST /exec/{id}/start: None when detached, else a HijackedSocket."""
+        body = {"Detach": detach, "Tty": tty}
+        url = self._url("/exec/{0}/start", exec_id)
+        if detach:
+            self._post(url, body=body).read()
+            return None
+        from pouch.client.hijack import hijack
+        return hijack(self.address, "POST", url, body=body)
+
+    def exec_inspect(self, exec_id):
+        """GET /exec/{id}/json."""
+        return self._result(self._get(self._url("/exec/{0}/json", exec_id)))
+
+    def exec_resize(self, exec_id, height, width):
+        """POST /exec/{id}/resize?h=&w=."""
+        self._post(self._url("/exec/{0}/resize", exec_id, params={"h": height, "w": width})).read()

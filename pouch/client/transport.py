@@ -1,0 +1,57 @@
+"""Transport: parse a daemon address and open HTTP connections or raw sockets to it.
+
+Supports unix:///path (default /var/run/pouchd.sock), tcp://host:port and http://host:port.
+"""
+import socket
+
+from pouch.client.errors import ConnectionFailed, InvalidArgument
+
+DEFAULT_UNIX_SOCKET = "/var/run/pouchd.sock"
+
+
+def parse_host(host):
+    """Return ("unix", path) or ("tcp", (hostname, port)) for a -H style address."""
+    if not host:
+        return ("unix", DEFAULT_UNIX_SOCKET)
+    if host.startswith("unix://"):
+        return ("unix", host[len("unix://"):] or DEFAULT_UNIX_SOCKET)
+    if host.startswith("/"):
+        return ("unix", host)
+    for scheme in ("tcp://", "http://"):
+        if host.startswith(scheme):
+            rest = host[len(scheme):].rstrip("/")
+            name, _, port = rest.rpartition(":")
+            if not name or not port.isdigit():
+                raise InvalidArgument("invalid host address %r: want tcp://HOST:PORT" % host)
+            return ("tcp", (name.strip("[]"), int(port)))
+    raise InvalidArgument("invalid host address %r: want unix:///path or tcp://host:port" % host)
+
+
+def new_connection(address, timeout=None):
+    """Return a fresh (lazily connecting) HTTP/1.1 Connection for a parsed address."""
+    from pouch.client.http11 import Connection, tcp_connector, unix_connector
+    kind, addr = address
+    if kind == "unix":
+        return Connection(unix_connector(addr, timeout))
+    return Connection(tcp_connector(addr[0], addr[1], timeout), "%s:%d" % addr)
+
+
+def open_socket(address, timeout=None):
+    """Return a connected raw socket to the daemon (used for hijacked streams)."""
+    kind, addr = address
+    try:
+        if kind == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(addr)
+            return sock
+        return socket.create_connection(addr, timeout=timeout)
+    except OSError as exc:
+        raise ConnectionFailed(connect_error_text(address, exc)) from None
+
+
+def connect_error_text(address, exc):
+    """Human text for a failed connection."""
+    kind, addr = address
+    where = "unix://" + addr if kind == "unix" else "tcp://%s:%d" % addr
+    return "failed to connect to pouchd at %s: %s (is pouchd running?)" % (where, exc.strerror or exc)

@@ -1,0 +1,109 @@
+"""pouchd's configuration: command-line flags merged with the JSON config file.
+
+A flag given on the command line wins; a key set both in the file and on the
+command line with different values is an error at start-up (nothing is
+silently dropped), as is an unknown key in the file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+
+DEFAULT_SOCKET = "unix:///var/run/pouchd.sock"
+
+
+@dataclass
+class DaemonConfig:
+    home: str = "/var/lib/pouch"
+    run_dir: str = "/run/pouch"
+    listen: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
+    containerd: str = ""                      # existing containerd socket; empty = start our own
+    containerd_binary: str = "containerd"
+    namespace: str = "default"
+    debug: bool = False
+    default_runtime: str = "runc"
+    add_runtime: list[str] = field(default_factory=list)
+    runtimes: dict = field(default_factory=dict)
+    enable_lxcfs: bool = False
+    insecure_registries: list[str] = field(default_factory=list)
+    registry_mirrors: list[str] = field(default_factory=list)
+    cgroup_parent: str = "/pouch"
+    id: str = ""
+
+    def ensure_id(self) -> None:
+        path = os.path.join(self.home, "engine-id")
+        try:
+            with open(path) as f:
+                self.id = f.read().strip()
+        except OSError:
+            self.id = secrets.token_hex(16)
+            os.makedirs(self.home, exist_ok=True)
+            with open(path, "w") as f:
+                f.write(self.id)
+
+
+# flag dest -> config-file key
+FILE_KEYS = {
+    "home": "home-dir", "run_dir": "exec-root-dir", "listen": "listen", "containerd": "containerd",
+    "debug": "debug", "default_runtime": "default-runtime", "add_runtime": "add-runtime",
+    "enable_lxcfs": "enable-lxcfs", "insecure_registries": "insecure-registries",
+    "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pouchd", description="pouchd: the pouch container daemon")
+    p.add_argument("--config-file", default="/etc/pouch/config.json")
+    p.add_argument("--home-dir", dest="home")
+    p.add_argument("--exec-root-dir", dest="run_dir")
+    p.add_argument("-l", "--listen", action="append", help="unix:///path or tcp://host:port")
+    p.add_argument("--containerd", help="use this existing containerd socket instead of starting one")
+    p.add_argument("--containerd-path", dest="containerd_binary")
+    p.add_argument("-D", "--debug", action="store_true", default=None)
+    p.add_argument("--default-runtime")
+    p.add_argument("--add-runtime", action="append", help="name=path of an OCI runtime")
+    p.add_argument("--enable-lxcfs", action="store_true", default=None)
+    p.add_argument("--insecure-registries", action="append")
+    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
+    p.add_argument("--cgroup-parent")
+    p.add_argument("--namespace")
+    p.add_argument("-v", "--version", action="store_true")
+    return p
+
+
+class ConfigError(Exception):
+    pass
+
+
+def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespace]:
+    args = parser().parse_args(argv)
+    cfg = DaemonConfig()
+    file_vals: dict = {}
+    if args.config_file and os.path.exists(args.config_file):
+        try:
+            with open(args.config_file) as f:
+                file_vals = json.load(f)
+        except ValueError as e:
+            raise ConfigError(f"config file {args.config_file}: invalid JSON: {e}") from None
+        known = set(FILE_KEYS.values()) | {"runtimes"}
+        unknown = set(file_vals) - known
+        if unknown:
+            raise ConfigError(f"config file {args.config_file}: unknown keys: {', '.join(sorted(unknown))}")
+    for dest, key in FILE_KEYS.items():
+        flag = getattr(args, dest, None)
+        fval = file_vals.get(key)
+        if flag is not None and fval is not None and flag != fval and not (
+                isinstance(flag, list) and isinstance(fval, list) and sorted(flag) == sorted(fval)):
+            raise ConfigError(f"the following directives are specified both as a flag and in the "
+                              f"configuration file: {key}: (from flag: {flag}, from file: {fval})")
+        val = flag if flag is not None else fval
+        if val is not None:
+            setattr(cfg, dest, val)
+    if "runtimes" in file_vals:
+        cfg.runtimes = dict(file_vals["runtimes"])
+    if args.containerd_binary:
+        cfg.containerd_binary = args.containerd_binary
+    return cfg, args

@@ -1,0 +1,130 @@
+"""pouchd's composition root: builds every component explicitly, runs, and shuts down.
+
+Order: containerd (own or given) -> ctrd client + event watcher -> meta store
+-> managers (image, container, exec, system) -> restore state from
+containerd -> HTTP server on every listen address.  Nothing is wired by
+import side effects; each route module gets only the managers it needs.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from aiohttp import web
+
+from pouch.runtime.registry import RuntimeRegistry
+
+from .config import DaemonConfig
+from .containerd import Containerd
+from .ctrd.client import Ctrd
+from .ctrd.events import EventWatcher
+from .events.exchange import EventExchange
+from .meta.store import MetaStore
+from .mgr.container import ContainerManager
+from .mgr.exec import ExecManager
+from .mgr.image import ImageManager
+from .mgr.stats import StatsCollector
+from .mgr.system import SystemManager
+from .server import app as server_app
+from .server import containers as container_routes
+from .server import execs as exec_routes
+from .server import images as image_routes
+from .server import system as system_routes
+
+log = logging.getLogger("pouchd")
+
+
+class Daemon:
+    def __init__(self, cfg: DaemonConfig) -> None:
+        self.cfg = cfg
+        self.containerd: Containerd | None = None
+        self.runners: list[web.AppRunner] = []
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        for d in (cfg.home, cfg.run_dir):
+            os.makedirs(d, mode=0o711, exist_ok=True)
+        cfg.ensure_id()
+        address = cfg.containerd
+        if not address:
+            self.containerd = Containerd(cfg.home, cfg.run_dir, cfg.containerd_binary)
+            await self.containerd.start()
+            address = self.containerd.address
+        self.ctrd = Ctrd(address, cfg.namespace)
+        self.watcher = EventWatcher(self.ctrd)
+        self.watcher.start()
+        self.events = EventExchange()
+        self.store = MetaStore(os.path.join(cfg.home, "meta", "meta.db"))
+        self.runtimes = RuntimeRegistry(default=cfg.default_runtime)
+        for flag in cfg.add_runtime:
+            self.runtimes.add_flag(flag)
+        self.runtimes.add_config(cfg.runtimes)
+        self.images = ImageManager(self.ctrd, self.events, os.path.join(cfg.home, "tmp"))
+        self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,
+                                           cfg.run_dir, self.runtimes, cfg.cgroup_parent)
+        self.execs = ExecManager(self.containers, self.ctrd, self.events,
+                                 os.path.join(cfg.run_dir, "fifo"))
+        self.containers.exec_exit_handler = self.execs.handle_exit
+        self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
+                                    {n: self.runtimes.get(n).path for n in self.runtimes.names()})
+        self.stats = StatsCollector(cgroup_parent=cfg.cgroup_parent)
+
+        await asyncio.wait_for(self.watcher.connected.wait(), 20)
+        await self.images.restore()
+        self._events_task = asyncio.get_running_loop().create_task(
+            self.containers.run_events(self.watcher.queue))
+        await self.containers.restore()
+        await self.containers.start_restart_policy_containers()
+
+        app = server_app.build_app([
+            system_routes.routes(self.system, self.events),
+            container_routes.routes(self.containers, self.stats),
+            exec_routes.routes(self.execs),
+            image_routes.routes(self.images, self.containers.users_of_image),
+        ])
+        runner = web.AppRunner(app, access_log=log if cfg.debug else None, handle_signals=False,
+                               shutdown_timeout=1.0)
+        await runner.setup()
+        for addr in cfg.listen:
+            await self._listen(runner, addr)
+        self.runners.append(runner)
+        log.info("pouchd is ready (containerd %s)", address)
+
+    async def _listen(self, runner: web.AppRunner, addr: str) -> None:
+        if addr.startswith("unix://"):
+            path = addr[len("unix://"):]
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.exists(path):
+                os.unlink(path)
+            site = web.UnixSite(runner, path)
+            await site.start()
+            os.chmod(path, 0o660)
+        elif addr.startswith("tcp://"):
+            host, _, port = addr[len("tcp://"):].rpartition(":")
+            site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+            await site.start()
+        else:
+            raise ValueError(f"invalid listen address {addr!r}: use unix:///path or tcp://host:port")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        await self.start()
+        await self._stop.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        log.info("pouchd shutting down (containers keep running)")
+        for r in self.runners:
+            await r.cleanup()
+        await self.containers.shutdown()
+        self._events_task.cancel()
+        await self.watcher.stop()
+        await self.ctrd.close()
+        self.store.close()
+        if self.containerd:
+            await self.containerd.stop()

@@ -1,0 +1,1 @@
+"""Log drivers: where container output is kept (json-file)."""

@@ -1,0 +1,193 @@
+"""The json-file log driver: Docker's on-disk log format, with size rotation.
+
+Each line a container prints becomes one JSON object
+``{"log": "...\\n", "stream": "stdout", "time": "RFC3339Nano"}`` in
+``<container dir>/<id>-json.log``; ``max-size`` rotates the file to ``.1``,
+``.2`` ... keeping ``max-file`` files.  Readers filter by since/until and tail
+and can follow: writers wake followers through an asyncio.Condition.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import AsyncIterator
+
+from pouch.errtypes import InvalidArgument
+
+PARTIAL_MAX = 16 * 1024
+
+
+def parse_size(v: str) -> int:
+    v = v.strip().lower()
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "b": 1}
+    try:
+        if v and v[-1] in units:
+            return int(float(v[:-1]) * units[v[-1]])
+        return int(v)
+    except ValueError:
+        raise InvalidArgument(f"invalid log size {v!r}") from None
+
+
+def rfc3339nano(ns: int) -> str:
+    sec, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:09d}Z"
+
+
+def parse_time(s: str) -> int:
+    """RFC3339(Nano) -> ns since epoch."""
+    base, _, frac = s.rstrip("Z").partition(".")
+    sec = int(time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) - time.timezone)
+    return sec * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+
+
+class JsonFileLogger:
+    def __init__(self, path: str, opts: dict[str, str] | None = None) -> None:
+        opts = opts or {}
+        unknown = set(opts) - {"max-size", "max-file", "labels", "env", "compress", "tag"}
+        if unknown:
+            raise InvalidArgument(f"unknown log opt '{sorted(unknown)[0]}' for json-file log driver")
+        self.path = path
+        self.max_size = parse_size(opts["max-size"]) if opts.get("max-size") else 0
+        try:
+            self.max_file = int(opts.get("max-file", "1"))
+        except ValueError:
+            raise InvalidArgument("max-file must be a number") from None
+        if self.max_file < 1:
+            raise InvalidArgument("max-file cannot be less than 1")
+        self._f = None
+        self._partial: dict[str, bytes] = {}
+        self.changed = asyncio.Condition()
+
+    def _file(self):
+        if self._f is None:
+            self._f = open(self.path, "ab", buffering=0)
+        return self._f
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self._partial.get(stream, b"") + data
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        if len(rest) >= PARTIAL_MAX:
+            lines.append(rest)
+            rest = b""
+            last_partial = True
+        else:
+            last_partial = False
+        self._partial[stream] = rest
+        if not lines:
+            return
+        now = time.time_ns()
+        out = []
+        for i, line in enumerate(lines):
+            nl = "" if (last_partial and i == len(lines) - 1) else "\n"
+            out.append(json.dumps({"log": line.decode("utf-8", "replace") + nl, "stream": stream,
+                                   "time": rfc3339nano(now)}, ensure_ascii=False) + "\n")
+        self._append("".join(out).encode())
+
+    def flush(self) -> None:
+        for stream, rest in list(self._partial.items()):
+            if rest:
+                self._partial[stream] = b""
+                self._append((json.dumps({"log": rest.decode("utf-8", "replace"), "stream": stream,
+                                          "time": rfc3339nano(time.time_ns())}, ensure_ascii=False)
+                              + "\n").encode())
+
+    def _append(self, data: bytes) -> None:
+        f = self._file()
+        if self.max_size and f.tell() + len(data) > self.max_size and f.tell() > 0:
+            self._rotate()
+            f = self._file()
+        f.write(data)
+        self._notify()
+
+    def _rotate(self) -> None:
+        self._f.close()
+        self._f = None
+        if self.max_file <= 1:
+            os.truncate(self.path, 0)
+            return
+        for i in range(self.max_file - 1, 0, -1):
+            src = self.path if i == 1 else f"{self.path}.{i - 1}"
+            if os.path.exists(src):
+                os.replace(src, f"{self.path}.{i}")
+
+    def _notify(self) -> None:
+        async def wake():
+            async with self.changed:
+                self.changed.notify_all()
+        try:
+            asyncio.get_running_loop().create_task(wake())
+        except RuntimeError:
+            pass
+
+    def close(self) -> None:
+        self.flush()
+        if self._f:
+            self._f.close()
+            self._f = None
+
+
+def _files(path: str) -> list[str]:
+    rotated = []
+    i = 1
+    while os.path.exists(f"{path}.{i}"):
+        rotated.append(f"{path}.{i}")
+        i += 1
+    return list(reversed(rotated)) + ([path] if os.path.exists(path) else [])
+
+
+def read_entries(path: str, since_ns: int = 0, until_ns: int = 0, tail: int = -1) -> list[dict]:
+    entries = []
+    for p in _files(path):
+        with open(p, "rb") as f:
+            for line in f:
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                entries.append(e)
+    if since_ns or until_ns:
+        entries = [e for e in entries if (not since_ns or parse_time(e["time"]) >= since_ns)
+                   and (not until_ns or parse_time(e["time"]) <= until_ns)]
+    if tail >= 0:
+        entries = entries[-tail:] if tail else []
+    return entries
+
+
+async def follow(path: str, logger: JsonFileLogger | None, offset: int,
+                 running) -> AsyncIterator[dict]:
+    """Yield entries appended after byte ``offset`` of the current file until ``running()`` is false."""
+    ino = os.stat(path).st_ino if os.path.exists(path) else None
+    while True:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            if ino is not None and st.st_ino != ino:  # rotated: finish the old file from .1
+                offset = 0
+                ino = st.st_ino
+            if st.st_size > offset:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    data = f.read()
+                end = data.rfind(b"\n") + 1
+                offset += end
+                for line in data[:end].splitlines():
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        continue
+                continue
+        if not running():
+            return
+        if logger is not None:
+            try:
+                async with logger.changed:
+                    await asyncio.wait_for(logger.changed.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(0.2)

@@ -1,0 +1,563 @@
+"""The container manager: lifecycle rules, state, and the meta store for containers.
+
+create -> start -> (pause/unpause) -> stop/kill -> exit -> restart policy or
+rest -> remove.  Exits arrive only through ctrd's event queue (``run_events``);
+every state change is written to the meta store before it is announced on the
+event exchange.  A failed create leaves nothing behind: no meta record, no
+containerd container, no snapshot.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal as _signal
+import time
+
+from pouch.errtypes import (Conflict, InvalidArgument, NotFound, NotModified, PouchError,
+                            SystemError_)
+
+from ..ctrd.client import Ctrd, mounts_to_dicts, runc_options
+from ..ctrd.events import TaskEvent
+from ..events.exchange import EventExchange
+from ..logger.jsonfile import JsonFileLogger
+from ..meta.store import MetaStore
+from . import restart as restart_policy
+from .container_model import ZERO_TIME, Container, now_rfc3339, parse_rfc3339
+from .image import ImageManager
+from .io import ProcessIO
+from .spec import build_spec, rootfs_layer_dirs, signal_number
+
+log = logging.getLogger(__name__)
+
+BUCKET = "containers"
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+class ContainerManager:
+    def __init__(self, store: MetaStore, ctrd: Ctrd, images: ImageManager, events: EventExchange,
+                 home: str, run_dir: str, runtimes,
+                 cgroup_parent: str = "/pouch") -> None:
+        self.store = store
+        self.ctrd = ctrd
+        self.images = images
+        self.events = events
+        self.root = os.path.join(home, "containers")
+        self.fifo_root = os.path.join(run_dir, "fifo")
+        self.runtimes = runtimes  # pouch.runtime.RuntimeRegistry
+        self.cgroup_parent = cgroup_parent
+        self.containers: dict[str, Container] = {}
+        self.names: dict[str, str] = {}
+        self.hooks = None  # optional subsystems (network, volumes, lxcfs, quota) set by the daemon
+        self.exec_exit_handler = None
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
+
+    # -- lookup -------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        if not ref:
+            raise InvalidArgument("container name or ID must not be empty")
+        ref = ref.lstrip("/")
+        if ref in self.containers:
+            return self.containers[ref]
+        cid = self.names.get(ref)
+        if cid:
+            return self.containers[cid]
+        hits = [c for i, c in self.containers.items() if i.startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def list(self) -> list[Container]:
+        return sorted(self.containers.values(), key=lambda c: c.meta["Created"], reverse=True)
+
+    def users_of_image(self, image_id: str) -> list[str]:
+        return [c.id for c in self.containers.values() if c.meta.get("Image") == image_id]
+
+    def _save(self, c: Container) -> None:
+        self.store.put(BUCKET, c.id, c.meta)
+
+    def _publish(self, c: Container, action: str, extra: dict | None = None) -> None:
+        attrs = {"name": c.name, "image": c.config.get("Image", "")}
+        attrs.update(c.config.get("Labels") or {})
+        attrs.update(extra or {})
+        self.events.publish("container", action, c.id, attrs)
+
+    # -- create ---------------------------------------------------------------
+    async def create(self, body: dict, name: str | None) -> Container:
+        if not isinstance(body, dict):
+            raise InvalidArgument("container config must be a JSON object")
+        image_ref = body.get("Image")
+        if not image_ref:
+            raise InvalidArgument("image name is required (Config.Image)")
+        host = dict(body.get("HostConfig") or {})
+        config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+        if name:
+            if not NAME_RE.match(name):
+                raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            name = name.lstrip("/")
+            if name in self.names:
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                               f'"{self.names[name]}". You have to remove (or rename) that container '
+                               f'to be able to reuse that name.')
+        img = self.images.get(image_ref)
+        host["RestartPolicy"] = restart_policy.validate(host.get("RestartPolicy"), bool(host.get("AutoRemove")))
+        runtime = host.get("Runtime") or self.runtimes.default
+        rt = self.runtimes.get(runtime)
+        host["Runtime"] = runtime
+        log_cfg = host.get("LogConfig") or {}
+        log_type = log_cfg.get("Type") or "json-file"
+        if log_type not in ("json-file", "none"):
+            raise InvalidArgument(f"log driver {log_type!r} is not supported (json-file, none)")
+        host["LogConfig"] = {"Type": log_type, "Config": dict(log_cfg.get("Config") or {})}
+        if log_type == "json-file":
+            JsonFileLogger(os.devnull, host["LogConfig"]["Config"])  # validates options
+        if host.get("StopTimeout") is not None or config.get("StopTimeout") is not None:
+            try:
+                int(config.get("StopTimeout") or 0)
+            except (TypeError, ValueError):
+                raise InvalidArgument("StopTimeout must be an integer") from None
+        if config.get("StopSignal"):
+            signal_number(config["StopSignal"])
+        host.setdefault("NetworkMode", "default")
+
+        cid = secrets.token_hex(32)
+        while cid in self.containers:
+            cid = secrets.token_hex(32)
+        if not name:
+            name = cid[:6]
+            while name in self.names:
+                name = cid[: len(name) + 1]
+        image_config = img.config.get("config") or {}
+        config.setdefault("Image", image_ref)
+        if config.get("Cmd") is None and config.get("Entrypoint") is None:
+            pass
+        cdir = os.path.join(self.root, cid)
+        meta = {
+            "Id": cid, "Name": name, "Created": now_rfc3339(), "Image": img.id,
+            "Config": config, "HostConfig": host,
+            "State": {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
+                      "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+                      "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME},
+            "RestartCount": 0, "Driver": "overlayfs", "Platform": "linux",
+            "LogPath": os.path.join(cdir, f"{cid}-json.log") if log_type == "json-file" else "",
+            "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
+            "SnapshotKey": cid, "ManualStop": False, "MountLabel": "", "ProcessLabel": "",
+            "AppArmorProfile": "", "ExecIDs": None,
+        }
+        c = Container(meta)
+        created: list[str] = []
+        try:
+            os.makedirs(cdir, mode=0o700)
+            created.append("dir")
+            await self.images.ensure_unpacked(img)
+            mounts = await self.ctrd.snapshot_prepare(cid, img.chain_id,
+                                                      labels={"containerd.io/gc.root": now_rfc3339()})
+            created.append("snapshot")
+            extra_mounts = []
+            netns = None
+            if self.hooks:
+                extra_mounts, netns = await self.hooks.prepare(c, img)
+                created.append("hooks")
+            spec = build_spec(cid, config, host, image_config, rootfs_layer_dirs(mounts_to_dicts(mounts)),
+                              extra_mounts, self.cgroup_parent, netns)
+            if self.hooks:
+                self.hooks.amend_spec(c, spec)
+            meta["Path"], meta["Args"] = spec["process"]["args"][0], spec["process"]["args"][1:]
+            config.setdefault("Hostname", spec["hostname"])
+            config["Hostname"] = config["Hostname"] or spec["hostname"]
+            await self.ctrd.container_create(cid, str(sorted(img.names)[0]) if img.names else img.id, spec,
+                                             runc_options(rt.options), cid,
+                                             {"io.pouch.name": name})
+            created.append("ctrd")
+            self.containers[cid] = c
+            self.names[name] = cid
+            self._save(c)
+        except BaseException:
+            await self._undo_create(cid, created, c)
+            raise
+        self._publish(c, "create")
+        return c
+
+    async def _undo_create(self, cid: str, created: list[str], c: Container) -> None:
+        self.containers.pop(cid, None)
+        if self.names.get(c.name) == cid:
+            self.names.pop(c.name, None)
+        self.store.delete(BUCKET, cid)
+        if "ctrd" in created:
+            await _quiet(self.ctrd.container_delete(cid))
+        if "hooks" in created and self.hooks:
+            await _quiet(self.hooks.release(c))
+        if "snapshot" in created:
+            await _quiet(self.ctrd.snapshot_remove(cid))
+        if "dir" in created:
+            shutil.rmtree(os.path.join(self.root, cid), ignore_errors=True)
+
+    # -- start --------------------------------------------------------------------
+    async def start(self, ref: str) -> Container:
+        c = self.get(ref)
+        async with c.lock:
+            if c.status in ("running", "paused"):
+                raise NotModified("container already started")
+            if c.status == "removing":
+                raise Conflict(f"container {c.id} is marked for removal and cannot be started")
+            c.meta["ManualStop"] = False
+            await self._start_task(c)
+        return c
+
+    async def _start_task(self, c: Container) -> None:
+        cid = c.id
+        logger = None
+        if c.host_config["LogConfig"]["Type"] == "json-file":
+            logger = JsonFileLogger(c.meta["LogPath"], c.host_config["LogConfig"]["Config"])
+        io = self._open_io(c, logger)
+        try:
+            await _quiet(self.ctrd.task_delete(cid))  # a stale stopped task from a crash
+            if self.hooks:
+                await self.hooks.before_start(c)
+            mounts = await self.ctrd.snapshot_mounts(cid)
+            pid = await self.ctrd.task_create(cid, mounts, io.stdin_path, io.stdout_path, io.stderr_path,
+                                              c.tty)
+            c.set_running(pid)
+            try:
+                await self.ctrd.task_start(cid)
+            except BaseException:
+                await _quiet(self.ctrd.task_kill(cid, 9, all=True))
+                await _quiet(self.ctrd.task_delete(cid))
+                raise
+        except PouchError as e:
+            self._close_io(c)
+            code = 127 if "not found" in e.message or "no such file" in e.message else 126 \
+                if "permission denied" in e.message else 128
+            c.set_stopped(code, e.message)
+            self._save(c)
+            if self.hooks:
+                await _quiet(self.hooks.after_stop(c))
+            if "executable file not found" in e.message or "no such file or directory" in e.message \
+                    or "permission denied" in e.message:
+                raise InvalidArgument(_runtime_message(e.message)) from None
+            raise
+        except BaseException:
+            self._close_io(c)
+            raise
+        self._save(c)
+        self._publish(c, "start")
+
+    def _open_io(self, c: Container, logger) -> ProcessIO:
+        io = ProcessIO(os.path.join(self.fifo_root, c.id), c.tty, bool(c.config.get("OpenStdin")),
+                       logger, c.attached)
+        io.open()
+        c.io, c.logger = io, logger
+        c.started.set()
+        return io
+
+    def _close_io(self, c: Container, remove: bool = True) -> None:
+        c.started.clear()
+        if c.io is not None:
+            c.io.close(remove)
+            c.io = None
+        if c.logger is not None:
+            c.logger.close()
+            c.logger = None
+
+    # -- exits ----------------------------------------------------------------
+    async def run_events(self, queue: asyncio.Queue) -> None:
+        while True:
+            ev: TaskEvent = await queue.get()
+            try:
+                if ev.topic == "/tasks/oom":
+                    c = self.containers.get(ev.container_id)
+                    if c:
+                        c.state["OOMKilled"] = True
+                        self._publish(c, "oom")
+                elif ev.exec_id:
+                    if self.exec_exit_handler:
+                        await self.exec_exit_handler(ev)
+                else:
+                    await self.handle_exit(ev.container_id, ev.pid, ev.exit_status)
+            except Exception:
+                log.exception("handling %s for %s", ev.topic, ev.container_id)
+
+    async def handle_exit(self, cid: str, pid: int, status: int | None) -> None:
+        c = self.containers.get(cid)
+        if c is None or c.status not in ("running", "paused"):
+            return
+        if pid and c.state.get("Pid") and pid != c.state["Pid"]:
+            return
+        try:
+            resp = await self.ctrd.task_delete(cid)
+            status = resp.exit_status if status is None else status
+        except NotFound:
+            status = 255 if status is None else status
+        self._close_io(c)
+        oom = c.state.get("OOMKilled", False)
+        ran = time.time() - parse_rfc3339(c.state.get("StartedAt", ""))
+        c.set_stopped(int(status))
+        c.state["OOMKilled"] = oom
+        if self.hooks:
+            await _quiet(self.hooks.after_stop(c))
+        self._save(c)
+        self._publish(c, "die", {"exitCode": str(status)})
+        for f in c.exit_waiters:
+            if not f.done():
+                f.set_result(int(status))
+        c.exit_waiters.clear()
+        if c.host_config.get("AutoRemove"):
+            await _quiet(self.remove(cid, force=True, volumes=True))
+            return
+        policy = c.host_config.get("RestartPolicy") or {}
+        if restart_policy.should_restart(policy, int(status), c.meta.get("RestartCount", 0),
+                                         c.meta.get("ManualStop", False)):
+            delay = restart_policy.backoff(c.meta.get("RestartCount", 0), ran)
+            c.set_restarting()
+            self._save(c)
+            c.restart_task = asyncio.get_running_loop().create_task(self._restart_later(c, delay))
+
+    async def _restart_later(self, c: Container, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with c.lock:
+            if c.status != "restarting" or c.meta.get("ManualStop"):
+                return
+            c.meta["RestartCount"] = c.meta.get("RestartCount", 0) + 1
+            try:
+                await self._start_task(c)
+                self._publish(c, "restart")
+            except Exception as e:
+                log.warning("restart of %s failed: %s", c.id[:12], e)
+
+    # -- stop / kill ---------------------------------------------------------
+    def _exit_future(self, c: Container) -> asyncio.Future:
+        f = asyncio.get_running_loop().create_future()
+        c.exit_waiters.append(f)
+        return f
+
+    async def stop(self, ref: str, timeout: int | None = None) -> Container:
+        c = self.get(ref)
+        if c.restart_task and not c.restart_task.done():
+            c.restart_task.cancel()
+        c.meta["ManualStop"] = True
+        if c.status == "restarting":
+            c.set_stopped(c.state.get("ExitCode", 0))
+            self._save(c)
+            return c
+        if not c.running:
+            self._save(c)
+            raise NotModified("container already stopped")
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            timeout = 10 if timeout is None else int(timeout)
+        sig = signal_number(c.config.get("StopSignal"))
+        fut = self._exit_future(c)
+        if c.status == "paused":
+            await _quiet(self.ctrd.task_resume(c.id))
+        try:
+            await self.ctrd.task_kill(c.id, sig)
+        except NotFound:
+            await self.handle_exit(c.id, 0, None)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout if timeout >= 0 else None)
+        except asyncio.TimeoutError:
+            await _quiet(self.ctrd.task_kill(c.id, _signal.SIGKILL, all=True))
+            await asyncio.wait_for(asyncio.shield(fut), 30)
+        self._publish(c, "stop")
+        return c
+
+    async def kill(self, ref: str, sig: str | int | None) -> Container:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Cannot kill container: {c.id}: Container {c.id} is not running")
+        n = signal_number(sig, _signal.SIGKILL)
+        if n in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
+            c.meta["ManualStop"] = True
+        await self.ctrd.task_kill(c.id, n, all=n == _signal.SIGKILL)
+        self._publish(c, "kill", {"signal": str(n)})
+        return c
+
+    async def restart(self, ref: str, timeout: int | None) -> Container:
+        c = self.get(ref)
+        if c.running:
+            await self.stop(ref, timeout)
+        c.meta["ManualStop"] = False
+        async with c.lock:
+            if not c.running:
+                await self._start_task(c)
+        self._publish(c, "restart")
+        return c
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.status != "running":
+            raise Conflict(f"Container {c.id} is not running" if c.status != "paused"
+                           else f"Container {c.id} is already paused")
+        await self.ctrd.task_pause(c.id)
+        c.set_paused(True)
+        self._save(c)
+        self._publish(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.status != "paused":
+            raise Conflict(f"Container {c.id} is not paused")
+        await self.ctrd.task_resume(c.id)
+        c.set_paused(False)
+        self._save(c)
+        self._publish(c, "unpause")
+
+    # -- wait ---------------------------------------------------------------
+    async def wait(self, ref: str, condition: str = "not-running") -> int:
+        c = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidArgument(f"invalid condition: {condition}")
+        if condition == "removed":
+            f = asyncio.get_running_loop().create_future()
+            c.remove_waiters.append(f)
+            return await f
+        if condition in ("not-running", "") and not c.running and c.status != "restarting":
+            return int(c.state.get("ExitCode", 0))
+        return await self._exit_future(c)
+
+    # -- remove -----------------------------------------------------------------
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.running or c.status == "restarting":
+            if not force:
+                raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
+                               f"before attempting removal or force remove")
+            if c.restart_task:
+                c.restart_task.cancel()
+            c.meta["ManualStop"] = True
+            if c.running:
+                fut = self._exit_future(c)
+                if c.status == "paused":
+                    await _quiet(self.ctrd.task_resume(c.id))
+                try:
+                    await self.ctrd.task_kill(c.id, _signal.SIGKILL, all=True)
+                    await asyncio.wait_for(asyncio.shield(fut), 30)
+                except NotFound:
+                    await self.handle_exit(c.id, 0, None)
+        if c.status == "removing" and c.id not in self.containers:
+            return
+        c.state["Status"] = "removing"
+        await _quiet(self.ctrd.task_delete(c.id))
+        await _quiet(self.ctrd.container_delete(c.id))
+        await _quiet(self.ctrd.snapshot_remove(c.meta.get("SnapshotKey", c.id)))
+        if self.hooks:
+            await _quiet(self.hooks.release(c, volumes))
+        self.store.delete(BUCKET, c.id)
+        self.containers.pop(c.id, None)
+        if self.names.get(c.name) == c.id:
+            self.names.pop(c.name, None)
+        shutil.rmtree(os.path.join(self.root, c.id), ignore_errors=True)
+        shutil.rmtree(os.path.join(self.fifo_root, c.id), ignore_errors=True)
+        self._publish(c, "destroy")
+        code = int(c.state.get("ExitCode", 0))
+        for f in c.remove_waiters + c.exit_waiters:
+            if not f.done():
+                f.set_result(code)
+
+    # -- rename / update ---------------------------------------------------
+    async def rename(self, ref: str, new: str) -> None:
+        c = self.get(ref)
+        if not new or not NAME_RE.match(new):
+            raise InvalidArgument(f"Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        new = new.lstrip("/")
+        if new == c.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        if new in self.names:
+            raise Conflict(f'Conflict. The container name "/{new}" is already in use by container '
+                           f'"{self.names[new]}". You have to remove (or rename) that container to be '
+                           f'able to reuse that name.')
+        old = c.name
+        self.names.pop(old, None)
+        self.names[new] = c.id
+        c.meta["Name"] = new
+        self._save(c)
+        self._publish(c, "rename", {"oldName": "/" + old})
+
+    async def update(self, ref: str, body: dict) -> list[str]:
+        c = self.get(ref)
+        warnings: list[str] = []
+        host = c.host_config
+        if "RestartPolicy" in body and body["RestartPolicy"] is not None and body["RestartPolicy"].get("Name") is not None:
+            host["RestartPolicy"] = restart_policy.validate(body["RestartPolicy"], bool(host.get("AutoRemove")))
+        resources = {k: v for k, v in body.items() if k != "RestartPolicy" and v not in (None, "", 0, [])}
+        if resources and self.hooks:
+            await self.hooks.update_resources(c, resources)
+        host.update(resources)
+        self._save(c)
+        self._publish(c, "update")
+        return warnings
+
+    # -- restore -----------------------------------------------------------------
+    async def restore(self) -> None:
+        """Load containers from the meta store and adopt their live tasks."""
+        tasks = {t.id: t for t in await self.ctrd.task_list()}
+        for cid, meta in self.store.list(BUCKET):
+            c = Container(meta)
+            self.containers[cid] = c
+            self.names[c.name] = cid
+        for c in list(self.containers.values()):
+            try:
+                await self._restore_one(c, tasks.get(c.id))
+            except Exception:
+                log.exception("restoring container %s", c.id[:12])
+
+    async def _restore_one(self, c: Container, task) -> None:
+        from ..ctrd.pb.api.types.task import task_pb2
+        if c.status == "removing":
+            await self.remove(c.id, force=True)
+            return
+        if task is not None and task.status in (task_pb2.RUNNING, task_pb2.PAUSED, task_pb2.CREATED):
+            logger = None
+            if c.host_config["LogConfig"]["Type"] == "json-file":
+                logger = JsonFileLogger(c.meta["LogPath"], c.host_config["LogConfig"]["Config"])
+            self._open_io(c, logger)
+            c.state.update(Status="paused" if task.status == task_pb2.PAUSED else "running",
+                           Running=True, Paused=task.status == task_pb2.PAUSED, Pid=task.pid)
+            if self.hooks:
+                await _quiet(self.hooks.restored(c))
+            self._save(c)
+            return
+        if c.status in ("running", "paused", "restarting"):
+            status = None
+            if task is not None:
+                status = task.exit_status
+            c.state["Status"] = "running"
+            await self.handle_exit(c.id, 0, status)
+            return
+        if task is not None:  # a created-but-stopped leftover task
+            await _quiet(self.ctrd.task_delete(c.id))
+
+    async def start_restart_policy_containers(self) -> None:
+        """After a daemon (or machine) restart, start 'always'/'unless-stopped' containers."""
+        for c in list(self.containers.values()):
+            pol = (c.host_config.get("RestartPolicy") or {}).get("Name")
+            if c.status == "exited" and not c.meta.get("ManualStop") and pol in ("always", "unless-stopped"):
+                try:
+                    await self.start(c.id)
+                except Exception as e:
+                    log.warning("could not restart %s: %s", c.id[:12], e)
+
+    async def shutdown(self) -> None:
+        """Daemon exit: leave containers running (live restore), close our fds."""
+        for c in self.containers.values():
+            if c.restart_task:
+                c.restart_task.cancel()
+            self._close_io(c, remove=False)
+
+
+def _runtime_message(msg: str) -> str:
+    m = re.search(r'exec: "[^"]*": [^:]+$|exec: "[^"]*": [^"]*?(?=: unknown|$)', msg)
+    return m.group(0) if m else msg
+
+
+async def _quiet(aw) -> None:
+    try:
+        await aw
+    except Exception as e:  # cleanup paths: the object may already be gone
+        log.debug("ignored during cleanup: %s", e)

@@ -1,0 +1,148 @@
+"""The exec manager: extra processes in running containers (docker exec).
+
+Exec instances live in memory only, as in Docker.  Each gets its own FIFOs;
+its exit arrives as a /tasks/exit event with its exec id, which the
+container manager's event loop hands to ``handle_exit``.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+
+from pouch.errtypes import Conflict, InvalidArgument, NotFound
+
+from ..ctrd.client import Ctrd
+from ..ctrd.events import TaskEvent
+from ..events.exchange import EventExchange
+from .container import ContainerManager
+from .io import ProcessIO
+from .spec import merge_env, resolve_user, rootfs_layer_dirs
+from ..ctrd.client import mounts_to_dicts
+
+
+class Exec:
+    def __init__(self, eid: str, container_id: str, config: dict) -> None:
+        self.id = eid
+        self.container_id = container_id
+        self.config = config
+        self.running = False
+        self.exit_code: int | None = None
+        self.pid = 0
+        self.io: ProcessIO | None = None
+        self.attached: set[asyncio.Queue] = set()
+        self.done = asyncio.Event()
+        self.started = asyncio.Event()
+
+    def inspect(self) -> dict:
+        cfg = self.config
+        return {
+            "ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
+            "ProcessConfig": {"tty": bool(cfg.get("Tty")), "entrypoint": cfg["Cmd"][0],
+                              "arguments": cfg["Cmd"][1:], "privileged": bool(cfg.get("Privileged")),
+                              "user": cfg.get("User", "")},
+            "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStderr": bool(cfg.get("AttachStderr")),
+            "OpenStdout": bool(cfg.get("AttachStdout")), "CanRemove": False,
+            "ContainerID": self.container_id, "DetachKeys": cfg.get("DetachKeys", ""), "Pid": self.pid,
+        }
+
+
+class ExecManager:
+    def __init__(self, containers: ContainerManager, ctrd: Ctrd, events: EventExchange, fifo_root: str) -> None:
+        self.containers = containers
+        self.ctrd = ctrd
+        self.events = events
+        self.fifo_root = fifo_root
+        self.execs: dict[str, Exec] = {}
+
+    def create(self, ref: str, body: dict) -> Exec:
+        c = self.containers.get(ref)
+        if c.status != "running":
+            raise Conflict(f"Container {c.id} is not running" if c.status != "paused"
+                           else f"Container {c.id} is paused, unpause the container before exec")
+        cmd = body.get("Cmd")
+        if not cmd or not isinstance(cmd, list):
+            raise InvalidArgument("No exec command specified")
+        e = Exec(secrets.token_hex(32), c.id, body)
+        self.execs[e.id] = e
+        c.meta["ExecIDs"] = (c.meta.get("ExecIDs") or []) + [e.id]
+        self.containers._publish(c, "exec_create: " + " ".join(cmd), {"execID": e.id})
+        return e
+
+    def get(self, eid: str) -> Exec:
+        e = self.execs.get(eid)
+        if e is None:
+            raise NotFound(f"No such exec instance: {eid}")
+        return e
+
+    async def start(self, e: Exec) -> None:
+        if e.running or e.exit_code is not None:
+            raise Conflict(f"Error: Exec command {e.id} has already run")
+        c = self.containers.get(e.container_id)
+        if c.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+        cfg = e.config
+        mounts = mounts_to_dicts(await self.ctrd.snapshot_mounts(c.id))
+        image_cfg = (self.containers.images.by_id.get(c.meta["Image"]).config.get("config") or {}) \
+            if c.meta["Image"] in self.containers.images.by_id else {}
+        user = resolve_user(cfg.get("User") or c.config.get("User") or "", rootfs_layer_dirs(mounts))
+        env = merge_env(image_cfg.get("Env") or [], (c.config.get("Env") or []) + (cfg.get("Env") or []))
+        tty = bool(cfg.get("Tty"))
+        if tty and not any(x.startswith("TERM=") for x in env):
+            env.append("TERM=xterm")
+        spec = await self._container_spec(c.id)
+        caps = spec["process"].get("capabilities")
+        proc = {"terminal": tty, "user": user, "args": cfg["Cmd"], "env": env,
+                "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or spec["process"].get("cwd", "/"),
+                "capabilities": caps, "noNewPrivileges": spec["process"].get("noNewPrivileges", False)}
+        if spec["process"].get("apparmorProfile"):
+            proc["apparmorProfile"] = spec["process"]["apparmorProfile"]
+        io = ProcessIO(os.path.join(self.fifo_root, c.id, "exec-" + e.id[:16]), tty,
+                       bool(cfg.get("AttachStdin")), None, e.attached)
+        io.open()
+        e.io = io
+        e.started.set()
+        try:
+            await self.ctrd.task_exec(c.id, e.id, proc, tty, io.stdin_path, io.stdout_path, io.stderr_path)
+            e.running = True
+            e.pid = await self.ctrd.task_start(c.id, e.id)
+        except Exception as err:
+            e.running = False
+            e.exit_code = 126 if "permission denied" in str(err) else 127
+            io.close()
+            e.done.set()
+            try:
+                await self.ctrd.process_delete(c.id, e.id)
+            except Exception:
+                pass
+            msg = getattr(err, "message", str(err))
+            if "not found" in msg or "no such file" in msg:
+                raise InvalidArgument(msg) from None
+            raise
+        self.containers._publish(c, "exec_start: " + " ".join(cfg["Cmd"]), {"execID": e.id})
+
+    async def _container_spec(self, cid: str) -> dict:
+        import json
+        from ..ctrd.pb.api.services.containers.v1 import containers_pb2 as c_pb
+        r = await self.ctrd.call(self.ctrd.containers.Get, c_pb.GetContainerRequest(id=cid))
+        return json.loads(r.container.spec.value)
+
+    async def handle_exit(self, ev: TaskEvent) -> None:
+        e = self.execs.get(ev.exec_id)
+        if e is None:
+            return
+        try:
+            await self.ctrd.process_delete(ev.container_id, ev.exec_id)
+        except Exception:
+            pass
+        e.exit_code = ev.exit_status
+        e.running = False
+        if e.io is not None:
+            e.io.close()
+        e.done.set()
+        c = self.containers.containers.get(e.container_id)
+        if c is not None:
+            self.containers._publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
+
+    async def resize(self, e: Exec, h: int, w: int) -> None:
+        await self.ctrd.task_resize(e.container_id, w, h, e.id)

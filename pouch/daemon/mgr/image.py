@@ -1,0 +1,452 @@
+"""The image manager: images kept in containerd (content + image records + snapshots).
+
+containerd is the source of truth: an image is a containerd image record
+named by its full reference (``docker.io/library/busybox:latest``) pointing
+at a manifest in the content store.  This manager keeps an in-memory index
+by image id (the config digest), ingests archives (docker-save, OCI, rootfs
+tarballs), unpacks layers into overlayfs snapshots through containerd's diff
+service, and answers lookups by name, id prefix or digest.
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import logging
+import os
+import tarfile
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from pouch.errtypes import Conflict, InUse, InvalidArgument, NotFound
+from pouch.image import archive as arc
+from pouch.registry.reference import parse_reference
+
+from ..ctrd.client import Ctrd, descriptor
+from ..events.exchange import EventExchange
+
+log = logging.getLogger(__name__)
+
+GC_SNAPSHOT_LABEL = "containerd.io/gc.ref.snapshot.overlayfs"
+UNCOMPRESSED_LABEL = "containerd.io/uncompressed"
+
+
+@dataclass
+class Image:
+    id: str                          # config digest
+    config: dict
+    manifest_digest: str
+    manifest_media_type: str
+    layers: list[dict]               # {"digest","size","mediaType"}
+    names: set[str] = field(default_factory=set)   # full references
+    created_ns: int = 0
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list(self.config.get("rootfs", {}).get("diff_ids", []))
+
+    @property
+    def chain_id(self) -> str:
+        return chain_ids(self.diff_ids)[-1] if self.diff_ids else ""
+
+    @property
+    def size(self) -> int:
+        return sum(l["size"] for l in self.layers)
+
+    @property
+    def repo_tags(self) -> list[str]:
+        return sorted(parse_reference(n).familiar() for n in self.names if "@" not in n)
+
+    @property
+    def repo_digests(self) -> list[str]:
+        out = set()
+        for n in self.names:
+            r = parse_reference(n)
+            out.add(f"{r.familiar_name()}@{self.manifest_digest}")
+        return sorted(out)
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    out: list[str] = []
+    for d in diff_ids:
+        if not out:
+            out.append(d)
+        else:
+            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
+def full_name(name: str) -> str:
+    """Normalise a user's image name to the full reference containerd stores."""
+    return str(parse_reference(name))
+
+
+class ImageManager:
+    def __init__(self, ctrd: Ctrd, events: EventExchange, tmp_dir: str) -> None:
+        self.ctrd = ctrd
+        self.events = events
+        self.tmp_dir = tmp_dir
+        self.by_id: dict[str, Image] = {}
+        self.by_name: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+        os.makedirs(tmp_dir, exist_ok=True)
+
+    # -- index ------------------------------------------------------------
+    async def restore(self) -> None:
+        """Rebuild the index from containerd's image records."""
+        for rec in await self.ctrd.image_list():
+            try:
+                img = await self._read_image(rec.target.digest, rec.target.media_type)
+            except Exception as e:  # a broken record must not stop the daemon
+                log.warning("skipping image %s: %s", rec.name, e)
+                continue
+            img.created_ns = rec.created_at.seconds * 1_000_000_000 + rec.created_at.nanos
+            self._index(img, rec.name)
+
+    def _index(self, img: Image, name: str | None) -> Image:
+        cur = self.by_id.get(img.id)
+        if cur is None:
+            self.by_id[img.id] = cur = img
+        if name:
+            old = self.by_name.get(name)
+            if old and old != img.id and old in self.by_id:
+                self.by_id[old].names.discard(name)
+            cur.names.add(name)
+            self.by_name[name] = img.id
+        return cur
+
+    async def _read_image(self, manifest_digest: str, media_type: str) -> Image:
+        manifest = json.loads(await self.ctrd.read_blob(manifest_digest))
+        mt = manifest.get("mediaType", media_type)
+        if mt in arc.INDEX_TYPES or "manifests" in manifest:
+            pick = _pick_platform(manifest.get("manifests", []))
+            manifest_digest, mt = pick["digest"], pick.get("mediaType", arc.MT_OCI_MANIFEST)
+            manifest = json.loads(await self.ctrd.read_blob(manifest_digest))
+        cfg_digest = manifest["config"]["digest"]
+        config = json.loads(await self.ctrd.read_blob(cfg_digest))
+        return Image(id=cfg_digest, config=config, manifest_digest=manifest_digest,
+                     manifest_media_type=mt, layers=[dict(digest=l["digest"], size=l["size"],
+                                                          mediaType=l["mediaType"])
+                                                     for l in manifest["layers"]])
+
+    def get(self, ref: str) -> Image:
+        """Find an image by name, full id, short id prefix or name@digest."""
+        if not ref:
+            raise InvalidArgument("image name must not be empty")
+        hexref = ref[7:] if ref.startswith("sha256:") else ref
+        if all(c in "0123456789abcdef" for c in hexref) and len(hexref) >= 4 \
+                and (ref.startswith("sha256:") or len(hexref) >= 12 or ":" not in ref):
+            hits = [i for i in self.by_id if i[7:].startswith(hexref)]
+            if len(hits) == 1:
+                return self.by_id[hits[0]]
+            if len(hits) > 1 and len(hexref) < 64:
+                raise InvalidArgument(f"image id prefix {ref} is ambiguous")
+        try:
+            r = parse_reference(ref)
+        except Exception:
+            raise NotFound(f"No such image: {ref}") from None
+        if r.digest:
+            for img in self.by_id.values():
+                if img.manifest_digest == r.digest and any(n.startswith(r.name + ":") or n.startswith(r.name + "@")
+                                                           for n in img.names):
+                    return img
+            raise NotFound(f"No such image: {ref}")
+        iid = self.by_name.get(str(r))
+        if iid is None:
+            raise NotFound(f"No such image: {ref}")
+        return self.by_id[iid]
+
+    def list(self) -> list[Image]:
+        return list(self.by_id.values())
+
+    # -- ingest -------------------------------------------------------------
+    async def load_archive(self, path: str, quiet: bool = True) -> list[str]:
+        """Load a docker-save or OCI archive; returns 'Loaded image: x' lines."""
+        try:
+            tf = tarfile.open(path, mode="r:*")
+        except tarfile.TarError as e:
+            raise InvalidArgument(f"invalid image archive: {e}") from None
+        lines = []
+        with tf:
+            images = await asyncio.to_thread(arc.read_archive, tf)
+            for ai in images:
+                layers = [(l.digest, l.size, _layer_media_type(l.media_type), _member_reader(tf, l.member))
+                          for l in ai.layers]
+                names = [full_name(t) for t in ai.tags]
+                img = await self.ingest(ai.config, layers, names)
+                if names:
+                    lines += [f"Loaded image: {parse_reference(n).familiar()}" for n in names]
+                else:
+                    lines.append(f"Loaded image ID: {img.id}")
+        return lines
+
+    async def import_rootfs(self, path: str, repo_tag: str | None, changes: dict | None = None,
+                            message: str = "") -> Image:
+        """Make a one-layer image from a rootfs tarball (optionally gzip-compressed)."""
+        with open(path, "rb") as f:
+            compressed = f.read(2) == b"\x1f\x8b"
+        opener = (lambda: gzip.open(path, "rb")) if compressed else (lambda: open(path, "rb"))
+        try:
+            with opener() as f:
+                diff_id, _ = arc.sha256_stream(f)
+            with opener() as f:
+                tarfile.open(fileobj=f, mode="r|").next()
+        except (OSError, tarfile.TarError, EOFError) as e:
+            raise InvalidArgument(f"import: not a tar archive: {e}") from None
+        with open(path, "rb") as f:
+            digest, size = arc.sha256_stream(f)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        config = {"architecture": "amd64", "os": "linux", "created": now,
+                  "config": dict(changes or {}),
+                  "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                  "history": [{"created": now, "comment": message or "Imported from tarball"}]}
+        mt = arc.MT_DOCKER_LAYER_GZIP if compressed else arc.MT_DOCKER_LAYER
+        names = [full_name(repo_tag)] if repo_tag else []
+        return await self.ingest(json.dumps(config).encode(), [(digest, size, mt, _file_reader(path))], names)
+
+    async def ingest(self, config: bytes, layers: list[tuple], names: list[str]) -> Image:
+        """Store config + layers + a schema2 manifest in containerd, unpack, and name the image.
+
+        ``layers``: (digest, size, media_type, reader) where reader() yields byte chunks.
+        """
+        try:
+            cfg = json.loads(config)
+            diff_ids = cfg["rootfs"]["diff_ids"]
+        except (ValueError, KeyError, TypeError):
+            raise InvalidArgument("image config is invalid: missing rootfs.diff_ids") from None
+        if len(diff_ids) != len(layers):
+            raise InvalidArgument(f"image config names {len(diff_ids)} layers, archive has {len(layers)}")
+        cfg_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+        manifest = {
+            "schemaVersion": 2, "mediaType": arc.MT_DOCKER_MANIFEST,
+            "config": {"mediaType": arc.MT_DOCKER_CONFIG, "digest": cfg_digest, "size": len(config)},
+            "layers": [{"mediaType": mt, "digest": d, "size": s} for d, s, mt, _ in layers],
+        }
+        mbytes = json.dumps(manifest, separators=(",", ":")).encode()
+        m_digest = "sha256:" + hashlib.sha256(mbytes).hexdigest()
+        chains = chain_ids(diff_ids)
+        async with self._lock, self.ctrd.lease():
+            for (d, s, mt, reader), diff_id in zip(layers, diff_ids):
+                if not await self.ctrd.content_exists(d):
+                    await self.ctrd.write_content(d, s, _aiter_thread(reader),
+                                                  labels={UNCOMPRESSED_LABEL: diff_id})
+            await self.ctrd.write_content(cfg_digest, len(config), [config],
+                                          labels={GC_SNAPSHOT_LABEL: chains[-1]} if chains else {})
+            m_labels = {"containerd.io/gc.ref.content.config": cfg_digest}
+            m_labels.update({f"containerd.io/gc.ref.content.l.{i}": d for i, (d, *_r) in enumerate(layers)})
+            await self.ctrd.write_content(m_digest, len(mbytes), [mbytes], labels=m_labels)
+            await self._unpack([(d, s, mt) for d, s, mt, _ in layers], diff_ids)
+            target = descriptor(arc.MT_DOCKER_MANIFEST, m_digest, len(mbytes))
+            img = Image(id=cfg_digest, config=cfg, manifest_digest=m_digest,
+                        manifest_media_type=arc.MT_DOCKER_MANIFEST,
+                        layers=[dict(digest=d, size=s, mediaType=mt) for d, s, mt, _ in layers],
+                        created_ns=time.time_ns())
+            if not names:  # keep unnamed images alive: a dangling record named by id
+                names_to_store = [f"sha256:{cfg_digest[7:]}"]
+            else:
+                names_to_store = names
+            for n in names_to_store:
+                await self.ctrd.image_put(n, target)
+        img = self._index(img, None)
+        for n in names:
+            self._index(img, n)
+            self.events.publish("image", "load", img.id, {"name": parse_reference(n).familiar()})
+        return img
+
+    async def _unpack(self, layers: list[tuple[str, int, str]], diff_ids: list[str]) -> None:
+        parent = ""
+        for (d, s, mt), diff_id, chain in zip(layers, diff_ids, chain_ids(diff_ids)):
+            if await self.ctrd.snapshot_exists(chain):
+                parent = chain
+                continue
+            key = f"extract-{uuid.uuid4().hex} {chain}"
+            mounts = await self.ctrd.snapshot_prepare(key, parent)
+            try:
+                applied = await self.ctrd.diff_apply(descriptor(mt, d, s), mounts)
+                if applied.digest != diff_id:
+                    raise InvalidArgument(f"layer {d}: unpacked digest {applied.digest} does not match "
+                                          f"the image config's diff id {diff_id}")
+                await self.ctrd.snapshot_commit(chain, key)
+            except BaseException:
+                try:
+                    await self.ctrd.snapshot_remove(key)
+                except Exception:
+                    pass
+                raise
+            parent = chain
+
+    async def ensure_unpacked(self, img: Image) -> None:
+        if img.chain_id and not await self.ctrd.snapshot_exists(img.chain_id):
+            async with self.ctrd.lease():
+                await self._unpack([(l["digest"], l["size"], l["mediaType"]) for l in img.layers], img.diff_ids)
+
+    # -- naming and removal ---------------------------------------------------
+    async def tag(self, source: str, target: str) -> Image:
+        img = self.get(source)
+        name = full_name(target)
+        target_desc = descriptor(img.manifest_media_type, img.manifest_digest, 0)
+        rec_size = len(await self.ctrd.read_blob(img.manifest_digest))
+        target_desc.size = rec_size
+        await self.ctrd.image_put(name, target_desc)
+        self._index(img, name)
+        self.events.publish("image", "tag", img.id, {"name": parse_reference(name).familiar()})
+        return img
+
+    async def remove(self, ref: str, force: bool, users: list[str]) -> list[dict]:
+        """Untag or delete; ``users`` are containers using the image (refused unless force)."""
+        img = self.get(ref)
+        out: list[dict] = []
+        by_name = None
+        try:
+            r = parse_reference(ref)
+            if str(r) in img.names:
+                by_name = str(r)
+        except Exception:
+            pass
+        if by_name and len(img.names) > 1:
+            await self._untag(img, by_name)
+            return [{"Untagged": parse_reference(by_name).familiar()}]
+        if users and not force:
+            raise InUse(f"conflict: unable to remove image {ref} (must force) - image is being used "
+                        f"by container {users[0][:12]}")
+        if by_name is None and len(img.names) > 1 and not force:
+            raise Conflict(f"conflict: unable to delete {img.id[7:19]} (must be forced) - image is "
+                           f"referenced in multiple repositories")
+        for n in sorted(img.names):
+            await self._untag(img, n)
+            out.append({"Untagged": parse_reference(n).familiar() if "@" not in n else n})
+        try:
+            await self.ctrd.image_delete(f"sha256:{img.id[7:]}")
+        except NotFound:
+            pass
+        self.by_id.pop(img.id, None)
+        out.append({"Deleted": img.id})
+        self.events.publish("image", "delete", img.id, {})
+        return out
+
+    async def _untag(self, img: Image, name: str) -> None:
+        try:
+            await self.ctrd.image_delete(name)
+        except NotFound:
+            pass
+        img.names.discard(name)
+        self.by_name.pop(name, None)
+        self.events.publish("image", "untag", img.id, {"name": name})
+
+    async def save(self, refs: list[str], out) -> None:
+        """Write a docker-save archive of ``refs`` to the binary file ``out`` (in a thread)."""
+        entries = []
+        for ref in refs:
+            img = self.get(ref)
+            cfg_bytes = await self.ctrd.read_blob(img.id)
+            tags = []
+            try:
+                r = parse_reference(ref)
+                if str(r) in img.names:
+                    tags = [r.familiar()]
+            except Exception:
+                pass
+            if not tags and not ref.startswith("sha256:"):
+                tags = img.repo_tags
+            entries.append({"config_digest": img.id, "config": cfg_bytes, "tags": tags,
+                            "layers": [(l["digest"], l["size"], l["mediaType"]) for l in img.layers]})
+        loop = asyncio.get_running_loop()
+
+        def read_blob(digest):
+            agen = self.ctrd.read_content(digest)
+            while True:
+                fut = asyncio.run_coroutine_threadsafe(_anext(agen), loop)
+                chunk = fut.result()
+                if chunk is None:
+                    return
+                yield chunk
+
+        await asyncio.to_thread(arc.write_docker_archive, out, entries, read_blob)
+
+    def tmpfile(self) -> str:
+        fd, path = tempfile.mkstemp(dir=self.tmp_dir, prefix="upload-")
+        os.close(fd)
+        return path
+
+    def inspect(self, img: Image) -> dict:
+        cfg = img.config
+        c = cfg.get("config") or {}
+        return {
+            "Id": img.id, "RepoTags": img.repo_tags, "RepoDigests": img.repo_digests,
+            "Parent": "", "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
+            "Created": cfg.get("created", ""), "Container": "", "ContainerConfig": {},
+            "DockerVersion": "", "Author": cfg.get("author", ""), "Config": _image_config(c),
+            "Architecture": cfg.get("architecture", "amd64"), "Os": cfg.get("os", "linux"),
+            "Variant": cfg.get("variant", ""),
+            "Size": img.size, "VirtualSize": img.size,
+            "GraphDriver": {"Name": "overlayfs", "Data": {}},
+            "RootFS": {"Type": "layers", "Layers": img.diff_ids},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        }
+
+
+def _image_config(c: dict) -> dict:
+    keys = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+            "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes",
+            "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal"]
+    out = {k: c.get(k) for k in keys}
+    out["Hostname"] = out["Hostname"] or ""
+    out["WorkingDir"] = out["WorkingDir"] or ""
+    out["User"] = out["User"] or ""
+    return out
+
+
+def _pick_platform(manifests: list[dict]) -> dict:
+    for m in manifests:
+        p = m.get("platform") or {}
+        if p.get("os", "linux") == "linux" and p.get("architecture", "amd64") == "amd64":
+            return m
+    if not manifests:
+        raise NotFound("image index has no manifests")
+    return manifests[0]
+
+
+def _layer_media_type(mt: str) -> str:
+    return mt
+
+
+def _member_reader(tf: tarfile.TarFile, member: str):
+    def reader():
+        f = tf.extractfile(member)
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return
+            yield b
+    return reader
+
+
+def _file_reader(path: str):
+    def reader():
+        with open(path, "rb") as f:
+            while True:
+                b = f.read(1 << 20)
+                if not b:
+                    return
+                yield b
+    return reader
+
+
+async def _aiter_thread(reader):
+    """Iterate a blocking chunk generator without blocking the event loop for long."""
+    it = reader()
+    while True:
+        chunk = await asyncio.to_thread(next, it, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
+async def _anext(agen):
+    try:
+        return await agen.__anext__()
+    except StopAsyncIteration:
+        return None

@@ -1,0 +1,262 @@
+"""Build a container's OCI runtime spec from its Moby config, host config and image.
+
+The base spec matches what Docker and containerd give a container (the
+namespaces, /proc, /dev, /sys mounts, default capabilities, masked kernel
+paths); security options and resource limits are layered on by the
+``pouch.oci`` helpers when present.
+"""
+from __future__ import annotations
+
+import os
+import signal as _signal
+
+from pouch.errtypes import InvalidArgument, NotFound
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+INIT_BINARY = "/usr/bin/tini-static"
+INIT_PATH = "/sbin/docker-init"
+
+DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+DEFAULT_DEVICES = [  # (type, major, minor) allowed in the device cgroup
+    ("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9), ("c", 5, 0), ("c", 5, 1),
+    ("c", 5, 2), ("c", 136, None), ("c", 10, 200),
+]
+
+
+def signal_number(sig: str | int | None, default: int = _signal.SIGTERM) -> int:
+    if sig in (None, ""):
+        return int(default)
+    if isinstance(sig, int) or str(sig).isdigit():
+        n = int(sig)
+    else:
+        name = str(sig).upper()
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        try:
+            n = int(getattr(_signal, name))
+        except AttributeError:
+            raise InvalidArgument(f"invalid signal: {sig}") from None
+    if not 0 < n < 65:
+        raise InvalidArgument(f"invalid signal: {sig}")
+    return n
+
+
+def _find_file(layer_dirs: list[str], rel: str) -> str | None:
+    for d in layer_dirs:
+        p = os.path.join(d, rel)
+        if os.path.lexists(p):
+            return p if os.path.isfile(p) else None
+    return None
+
+
+def rootfs_layer_dirs(mounts: list[dict]) -> list[str]:
+    """Directories of a snapshot's layers, top first (overlay upper, lowers; or a bind)."""
+    dirs: list[str] = []
+    for m in mounts:
+        if m["type"] == "bind":
+            dirs.append(m["source"])
+        elif m["type"] == "overlay":
+            opts = dict(o.split("=", 1) for o in m["options"] if "=" in o)
+            if "upperdir" in opts:
+                dirs.append(opts["upperdir"])
+            dirs += opts.get("lowerdir", "").split(":")
+    return [d for d in dirs if d]
+
+
+def resolve_user(user: str, layer_dirs: list[str]) -> dict:
+    """``name|uid[:group|gid]`` -> {"uid","gid","additionalGids"} using the image's passwd/group."""
+    user = user or ""
+    name, _, group = user.partition(":")
+    passwd = _read_db(_find_file(layer_dirs, "etc/passwd"))
+    groups = _read_db(_find_file(layer_dirs, "etc/group"))
+    uid, gid = 0, 0
+    if name:
+        if name.isdigit():
+            uid = int(name)
+            ent = next((e for e in passwd if e[2] == name), None)
+            gid = int(ent[3]) if ent else 0
+        else:
+            ent = next((e for e in passwd if e[0] == name), None)
+            if ent is None:
+                raise InvalidArgument(f"unable to find user {name}: no matching entries in passwd file")
+            uid, gid = int(ent[2]), int(ent[3])
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            ent = next((e for e in groups if e[0] == group), None)
+            if ent is None:
+                raise InvalidArgument(f"unable to find group {group}: no matching entries in group file")
+            gid = int(ent[2])
+    uname = next((e[0] for e in passwd if e[2] == str(uid)), None)
+    extra = sorted({int(e[2]) for e in groups if uname and uname in e[3].split(",") and int(e[2]) != gid})
+    out = {"uid": uid, "gid": gid}
+    if extra:
+        out["additionalGids"] = extra
+    return out
+
+
+def _read_db(path: str | None) -> list[list[str]]:
+    if not path:
+        return []
+    out = []
+    with open(path, errors="replace") as f:
+        for line in f:
+            parts = line.rstrip("\n").split(":")
+            if len(parts) >= 4 and not line.startswith("#"):
+                out.append(parts)
+    return out
+
+
+def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
+    env: dict[str, str] = {}
+    for e in list(image_env or []) + list(user_env or []):
+        k, sep, v = e.partition("=")
+        if not k:
+            raise InvalidArgument(f"invalid environment variable: {e}")
+        env[k] = e if sep else f"{k}="
+    if "PATH" not in env:
+        env["PATH"] = DEFAULT_PATH
+    return list(env.values())
+
+
+def command(config: dict, image_config: dict) -> list[str]:
+    """Docker's rule: Entrypoint + Cmd, where a given Entrypoint drops the image's Cmd."""
+    ep = config.get("Entrypoint")
+    cmd = config.get("Cmd")
+    if ep is None:
+        ep = image_config.get("Entrypoint") or []
+        if not cmd:
+            cmd = image_config.get("Cmd") or []
+    elif not cmd:
+        cmd = []
+    args = list(ep or []) + list(cmd or [])
+    if not args:
+        raise InvalidArgument("No command specified")
+    return args
+
+
+def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dirs: list[str],
+               extra_mounts: list[dict], cgroup_parent: str = "/pouch", netns: str | None = None) -> dict:
+    args = command(config, image_config)
+    if host.get("Init"):
+        if not os.path.exists(INIT_BINARY):
+            raise InvalidArgument(f"--init needs {INIT_BINARY} (Debian package tini)")
+        args = [INIT_PATH, "--"] + args
+    user = resolve_user(config.get("User") or image_config.get("User") or "", layer_dirs)
+    privileged = bool(host.get("Privileged"))
+    caps = _capabilities(host, privileged)
+    tty = bool(config.get("Tty"))
+    env = merge_env(image_config.get("Env") or [], config.get("Env") or [])
+    if tty and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    hostname = config.get("Hostname") or cid[:12]
+    if not any(e.startswith("HOSTNAME=") for e in env):
+        env.append(f"HOSTNAME={hostname}")
+    cwd = config.get("WorkingDir") or image_config.get("WorkingDir") or "/"
+    if not cwd.startswith("/"):
+        raise InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
+    shm = int(host.get("ShmSize") or 64 << 20)
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ]
+    if host.get("Init"):
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": INIT_BINARY,
+                       "options": ["rbind", "ro"]})
+    mounts += extra_mounts
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    net = host.get("NetworkMode") or "default"
+    if net == "host":
+        pass
+    elif netns:
+        namespaces.append({"type": "network", "path": netns})
+    else:
+        namespaces.append({"type": "network"})
+    if net == "host":
+        hostname = os.uname().nodename
+    devices_allow = [{"allow": False, "access": "rwm"}]
+    if privileged:
+        devices_allow = [{"allow": True, "access": "rwm"}]
+    else:
+        for typ, major, minor in DEFAULT_DEVICES:
+            d = {"allow": True, "type": typ, "major": major, "access": "rwm"}
+            if minor is not None:
+                d["minor"] = minor
+            devices_allow.append(d)
+    spec = {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": tty, "user": user, "args": args, "env": env, "cwd": cwd,
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": "no-new-privileges" in (host.get("SecurityOpt") or []),
+        },
+        "root": {"path": "rootfs", "readonly": bool(host.get("ReadonlyRootfs"))},
+        "hostname": hostname,
+        "mounts": mounts,
+        "linux": {
+            "resources": {"devices": devices_allow},
+            "cgroupsPath": f"{cgroup_parent}/{cid}",
+            "namespaces": namespaces,
+        },
+    }
+    if not privileged:
+        spec["linux"]["maskedPaths"] = list(MASKED_PATHS)
+        spec["linux"]["readonlyPaths"] = list(READONLY_PATHS)
+    return spec
+
+
+def _capabilities(host: dict, privileged: bool) -> list[str]:
+    if privileged:
+        return _own_capabilities()
+    caps = list(DEFAULT_CAPS)
+    norm = lambda c: ("CAP_" + c.upper()) if not c.upper().startswith("CAP_") else c.upper()
+    for c in host.get("CapAdd") or []:
+        if c.upper() == "ALL":
+            caps = _own_capabilities()
+        elif norm(c) not in caps:
+            caps.append(norm(c))
+    for c in host.get("CapDrop") or []:
+        if c.upper() == "ALL":
+            caps = []
+        else:
+            caps = [x for x in caps if x != norm(c)]
+    return caps
+
+
+_CAP_NAMES = [
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+]
+
+
+def _own_capabilities() -> list[str]:
+    """The capabilities pouchd itself holds (what --privileged can grant)."""
+    with open("/proc/self/status") as f:
+        bnd = next(int(l.split()[1], 16) for l in f if l.startswith("CapBnd:"))
+    return [f"CAP_{n}" for i, n in enumerate(_CAP_NAMES) if bnd & (1 << i)]

@@ -1,0 +1,82 @@
+"""The system manager: what ``version`` and ``info`` report about this daemon and host."""
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import pouch
+from pouch.api.version import API_VERSION, MIN_API_VERSION
+
+
+class SystemManager:
+    def __init__(self, daemon_cfg, ctrd, containers, images, runtimes: dict[str, str],
+                 features=None) -> None:
+        self.cfg = daemon_cfg
+        self.ctrd = ctrd
+        self.containers = containers
+        self.images = images
+        self.runtimes = runtimes
+        self.features = features  # callable -> dict of detected kernel features
+
+    async def version(self) -> dict:
+        try:
+            ctrd_version = await self.ctrd.version()
+        except Exception:
+            ctrd_version = "unknown"
+        uname = os.uname()
+        return {
+            "Version": pouch.__version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "", "GoVersion": "python" + platform.python_version(),
+            "Os": "linux", "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(uname.machine, uname.machine),
+            "KernelVersion": uname.release, "BuildTime": "",
+            "Platform": {"Name": "pouch"},
+            "Components": [
+                {"Name": "Engine", "Version": pouch.__version__,
+                 "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION}},
+                {"Name": "containerd", "Version": ctrd_version, "Details": {}},
+            ],
+        }
+
+    async def info(self) -> dict:
+        cs = self.containers.list()
+        uname = os.uname()
+        mem = 0
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = int(line.split()[1]) * 1024
+        feats = self.features() if self.features else {}
+        return {
+            "ID": self.cfg.id, "Containers": len(cs),
+            "ContainersRunning": sum(1 for c in cs if c.status == "running"),
+            "ContainersPaused": sum(1 for c in cs if c.status == "paused"),
+            "ContainersStopped": sum(1 for c in cs if c.status not in ("running", "paused")),
+            "Images": len(self.images.list()), "Driver": "overlayfs", "DriverStatus": [],
+            "MemTotal": mem, "NCPU": os.cpu_count(), "Name": uname.nodename,
+            "KernelVersion": uname.release, "OperatingSystem": _os_name(), "OSType": "linux",
+            "Architecture": uname.machine, "ServerVersion": pouch.__version__,
+            "DockerRootDir": self.cfg.home, "PouchRootDir": self.cfg.home,
+            "LoggingDriver": "json-file", "CgroupDriver": feats.get("cgroup_driver", "cgroupfs"),
+            "CgroupVersion": str(feats.get("cgroup_version", "1")),
+            "Runtimes": {n: {"path": p} for n, p in self.runtimes.items()},
+            "DefaultRuntime": self.cfg.default_runtime, "LiveRestoreEnabled": True,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"InsecureRegistryCIDRs": [], "IndexConfigs": {}, "Mirrors": []},
+            "SecurityOptions": feats.get("security_options", ["name=seccomp,profile=default"]),
+            "Debug": self.cfg.debug, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+            "Warnings": [], "Labels": [],
+            "Features": feats,
+        }
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"

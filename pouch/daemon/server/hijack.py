@@ -1,0 +1,127 @@
+"""Hijacked connections: Docker's ``Upgrade: tcp`` streams for attach and exec.
+
+The handler answers ``101 UPGRADED`` and then owns the socket: output is
+written raw to the transport (``stdcopy`` frames unless the process has a
+TTY), and input bytes are fed by aiohttp's protocol into a queue through a
+parser we install, the way aiohttp's own WebSocket support does.  A client
+half-close (stdin EOF) keeps the connection open for the rest of the output.
+"""
+from __future__ import annotations
+
+import asyncio
+import struct
+
+from aiohttp import web
+
+STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2, "system": 3}
+
+
+def frame(stream: str, data: bytes) -> bytes:
+    return struct.pack(">BxxxL", STREAM_IDS[stream], len(data)) + data
+
+
+class _InputParser:
+    """Receives the client's bytes after the upgrade (aiohttp calls feed_data)."""
+
+    def __init__(self, queue: asyncio.Queue) -> None:
+        self.queue = queue
+
+    def feed_data(self, data):
+        self.queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self):
+        self.queue.put_nowait(None)
+
+
+class _HalfCloseProtocol(asyncio.Protocol):
+    """Stands in for aiohttp's protocol on a hijacked transport."""
+
+    def __init__(self, inner, parser: _InputParser) -> None:
+        self.inner = inner
+        self.parser = parser
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def eof_received(self) -> bool:
+        self.parser.feed_eof()
+        return True
+
+    def connection_lost(self, exc) -> None:
+        self.parser.feed_eof()
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class Hijacked:
+    def __init__(self, request: web.Request, multiplexed: bool) -> None:
+        self.request = request
+        self.multiplexed = multiplexed
+        self.input: asyncio.Queue = asyncio.Queue()
+        self.transport = request.transport
+        self.closed = False
+
+    async def start(self, upgrade: bool) -> None:
+        ctype = ("application/vnd.docker.multiplexed-stream" if self.multiplexed
+                 else "application/vnd.docker.raw-stream")
+        if upgrade:
+            head = ("HTTP/1.1 101 UPGRADED\r\nContent-Type: " + ctype +
+                    "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        else:
+            head = "HTTP/1.1 200 OK\r\nContent-Type: " + ctype + "\r\n\r\n"
+        proto = self.request.protocol
+        parser = _InputParser(self.input)
+        proto.set_parser(parser)   # takes any bytes aiohttp already buffered
+        proto.keep_alive(False)
+        # from now on bytes go straight to us; a half-closed client (stdin
+        # EOF) must not close our side, which aiohttp's protocol would do
+        self.transport.set_protocol(_HalfCloseProtocol(proto, parser))
+        self.transport.write(head.encode())
+
+    def write(self, stream: str, data: bytes) -> None:
+        if self.closed or self.transport is None or self.transport.is_closing():
+            self.closed = True
+            return
+        self.transport.write(frame(stream, data) if self.multiplexed else data)
+
+    async def drain(self) -> None:
+        # the transport buffers; give the loop a chance to flush large outputs
+        t = self.transport
+        while t is not None and not t.is_closing() and t.get_write_buffer_size() > 1 << 20:
+            await asyncio.sleep(0.005)
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+
+async def hijack(request: web.Request, multiplexed: bool) -> Hijacked:
+    upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+    h = Hijacked(request, multiplexed)
+    await h.start(upgrade)
+    return h
+
+
+def detach_sequence(keys: str | None) -> bytes:
+    """``ctrl-p,ctrl-q`` (Docker's default) -> b'\\x10\\x11'."""
+    keys = keys or "ctrl-p,ctrl-q"
+    out = bytearray()
+    for k in keys.split(","):
+        k = k.strip()
+        if k.startswith("ctrl-") and len(k) == 6:
+            c = k[5]
+            code = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}.get(c)
+            out.append(code if code is not None else (ord(c.lower()) - ord("a") + 1))
+        elif len(k) == 1:
+            out.append(ord(k))
+        else:
+            from pouch.errtypes import InvalidArgument
+            raise InvalidArgument(f"Invalid detach keys ({keys}) provided")
+    return bytes(out)

@@ -1,0 +1,177 @@
+"""Image routes (the image bridge): load/save/import, list, inspect, tag, remove."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from aiohttp import web
+
+from pouch.errtypes import InvalidArgument
+
+from ..mgr.image import ImageManager
+from .app import json_response, qbool, qfilters
+
+
+def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
+    async def _spool(request: web.Request) -> str:
+        path = images.tmpfile()
+        with open(path, "wb") as f:
+            async for chunk in request.content.iter_chunked(1 << 20):
+                await asyncio.to_thread(f.write, chunk)
+        return path
+
+    async def load(request: web.Request):
+        path = await _spool(request)
+        try:
+            lines = await images.load_archive(path)
+        finally:
+            os.unlink(path)
+        body = "".join(json.dumps({"stream": l + "\n"}) + "\n" for l in lines)
+        return web.Response(text=body, content_type="application/json")
+
+    async def create(request: web.Request):
+        src = request.query.get("fromSrc")
+        if src is None:
+            if request.query.get("fromImage") and images.pull is not None:
+                return await images.pull(request)
+            raise InvalidArgument("pulling from a registry is not available: use load or import")
+        if src != "-":
+            raise InvalidArgument("import: only '-' (the request body) is supported as fromSrc")
+        repo = request.query.get("repo") or ""
+        tag = request.query.get("tag") or ""
+        ref = f"{repo}:{tag}" if repo and tag else repo or None
+        changes = _parse_changes(request.query.getall("changes", []))
+        path = await _spool(request)
+        try:
+            img = await images.import_rootfs(path, ref, changes, request.query.get("message", ""))
+        finally:
+            os.unlink(path)
+        return web.Response(text=json.dumps({"status": img.id}) + "\n", content_type="application/json")
+
+    async def list_(request: web.Request):
+        filters = qfilters(request)
+        out = []
+        for img in images.list():
+            ref_f = filters.get("reference")
+            if ref_f and not any(_ref_match(t, r) for t in img.repo_tags for r in ref_f):
+                continue
+            dangling = filters.get("dangling")
+            if dangling and (dangling[0] in ("true", "1")) != (not img.repo_tags):
+                continue
+            cfg = img.config.get("config") or {}
+            out.append({
+                "Id": img.id, "ParentId": "", "RepoTags": img.repo_tags or [],
+                "RepoDigests": img.repo_digests, "Created": _created(img.config.get("created")),
+                "Size": img.size, "VirtualSize": img.size, "SharedSize": -1,
+                "Labels": cfg.get("Labels") or {}, "Containers": len(users_of(img.id)),
+            })
+        out.sort(key=lambda i: i["Created"], reverse=True)
+        return json_response(out)
+
+    async def inspect(request: web.Request):
+        return json_response(images.inspect(images.get(request.match_info["name"])))
+
+    async def history(request: web.Request):
+        img = images.get(request.match_info["name"])
+        hist = img.config.get("history") or []
+        out = []
+        for h in reversed(hist):
+            out.append({"Id": "<missing>", "Created": _created(h.get("created")),
+                        "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": 0,
+                        "Comment": h.get("comment", "")})
+        if out:
+            out[0]["Id"] = img.id
+            out[0]["Tags"] = img.repo_tags
+        return json_response(out)
+
+    async def tag(request: web.Request):
+        repo = request.query.get("repo")
+        if not repo:
+            raise InvalidArgument("repository name is required (repo)")
+        t = request.query.get("tag") or "latest"
+        await images.tag(request.match_info["name"], f"{repo}:{t}")
+        return web.Response(status=201)
+
+    async def remove(request: web.Request):
+        name = request.match_info["name"]
+        img = images.get(name)
+        out = await images.remove(name, qbool(request, "force"), users_of(img.id))
+        return json_response(out)
+
+    async def save(request: web.Request):
+        names = request.query.getall("names", [])
+        if "name" in request.match_info:
+            names = [request.match_info["name"]]
+        if not names:
+            raise InvalidArgument("no image names given")
+        for n in names:
+            images.get(n)  # 404 before any byte is sent
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+        await resp.prepare(request)
+        loop = asyncio.get_running_loop()
+
+        class Out:
+            def write(self, data):
+                asyncio.run_coroutine_threadsafe(resp.write(bytes(data)), loop).result()
+                return len(data)
+
+            def flush(self):
+                pass
+
+        await images.save(names, Out())
+        await resp.write_eof()
+        return resp
+
+    return [
+        ("POST", "/images/load", load),
+        ("POST", "/images/create", create),
+        ("GET", "/images/json", list_),
+        ("GET", "/images/get", save),
+        ("GET", "/images/{name:.+}/get", save),
+        ("GET", "/images/{name:.+}/json", inspect),
+        ("GET", "/images/{name:.+}/history", history),
+        ("POST", "/images/{name:.+}/tag", tag),
+        ("DELETE", "/images/{name:.+}", remove),
+    ]
+
+
+def _created(s: str | None) -> int:
+    from ..mgr.container_model import parse_rfc3339
+    try:
+        return int(parse_rfc3339(s or ""))
+    except ValueError:
+        return 0
+
+
+def _ref_match(tag: str, pattern: str) -> bool:
+    import fnmatch
+    if ":" not in pattern.rsplit("/", 1)[-1]:
+        return fnmatch.fnmatch(tag.rsplit(":", 1)[0], pattern)
+    return fnmatch.fnmatch(tag, pattern)
+
+
+def _parse_changes(changes: list[str]) -> dict:
+    """Dockerfile-like --change lines for import: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE."""
+    cfg: dict = {}
+    for ch in changes:
+        word, _, rest = ch.strip().partition(" ")
+        word, rest = word.upper(), rest.strip()
+        val = json.loads(rest) if rest.startswith("[") else None
+        if word in ("CMD", "ENTRYPOINT"):
+            cfg["Cmd" if word == "CMD" else "Entrypoint"] = val if val is not None else ["/bin/sh", "-c", rest]
+        elif word == "ENV":
+            k, _, v = rest.replace("=", " ", 1).partition(" ")
+            cfg.setdefault("Env", []).append(f"{k}={v.strip()}")
+        elif word == "WORKDIR":
+            cfg["WorkingDir"] = rest
+        elif word == "USER":
+            cfg["User"] = rest
+        elif word == "LABEL":
+            k, _, v = rest.partition("=")
+            cfg.setdefault("Labels", {})[k] = v.strip('"')
+        elif word == "EXPOSE":
+            cfg.setdefault("ExposedPorts", {})[rest if "/" in rest else rest + "/tcp"] = {}
+        else:
+            raise InvalidArgument(f"{word} is not a valid change command")
+    return cfg

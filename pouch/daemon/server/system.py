@@ -1,0 +1,72 @@
+"""System routes: ping, version, info, events."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import time
+
+from aiohttp import web
+
+import pouch
+from pouch.api.version import API_VERSION, MIN_API_VERSION
+
+from ..events.exchange import EventExchange, matches
+from .app import json_response, qfilters
+
+
+def routes(system, events: EventExchange) -> list[tuple[str, str, object]]:
+    async def ping(request: web.Request):
+        return web.Response(text="OK", headers={"Api-Version": API_VERSION, "Docker-Experimental": "false",
+                                                "Cache-Control": "no-cache", "Pragma": "no-cache"})
+
+    async def version(request: web.Request):
+        return json_response(await system.version())
+
+    async def info(request: web.Request):
+        return json_response(await system.info())
+
+    async def events_(request: web.Request):
+        since = _ts(request.query.get("since"))
+        until = _ts(request.query.get("until"))
+        filters = qfilters(request)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        q = events.subscribe() if not until or until > time.time_ns() else None
+        try:
+            await resp.prepare(request)
+            if since is not None:
+                for ev in events.history(since, until):
+                    if matches(ev, filters):
+                        await resp.write(json.dumps(ev).encode() + b"\n")
+            while q is not None:
+                timeout = None if until is None else max(0.0, (until - time.time_ns()) / 1e9)
+                try:
+                    ev = await asyncio.wait_for(q.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+                if matches(ev, filters):
+                    await resp.write(json.dumps(ev).encode() + b"\n")
+        finally:
+            if q is not None:
+                events.unsubscribe(q)
+        await resp.write_eof()
+        return resp
+
+    return [
+        ("GET", "/_ping", ping),
+        ("HEAD", "/_ping", ping),
+        ("GET", "/version", version),
+        ("GET", "/info", info),
+        ("GET", "/events", events_),
+    ]
+
+
+def _ts(v: str | None) -> int | None:
+    from pouch.errtypes import InvalidArgument
+    if not v:
+        return None
+    try:
+        return int(float(v) * 1_000_000_000)
+    except ValueError:
+        raise InvalidArgument(f"invalid timestamp {v!r}") from None

@@ -1,0 +1,64 @@
+"""Typed errors shared by every layer of pouch.
+
+Each error carries the HTTP status it maps to; the server maps them in one
+place (pouch.daemon.server.app) and the client maps statuses back to these
+classes (pouch.client.errors).  containerd's gRPC codes are mapped once in
+pouch.daemon.ctrd.errors.
+"""
+from __future__ import annotations
+
+
+class PouchError(Exception):
+    """Base of every pouch error; ``http_status`` says how the API reports it."""
+
+    http_status = 500
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message or self.__class__.__name__
+
+
+class InvalidArgument(PouchError):
+    http_status = 400
+
+
+class NotFound(PouchError):
+    http_status = 404
+
+
+class Conflict(PouchError):
+    http_status = 409
+
+
+class InUse(Conflict):
+    """A resource cannot be removed or changed because something uses it."""
+
+
+class NotModified(PouchError):
+    http_status = 304
+
+
+class Forbidden(PouchError):
+    http_status = 403
+
+
+class NotImplementedYet(PouchError):
+    http_status = 501
+
+
+class Unavailable(PouchError):
+    http_status = 503
+
+
+class Timeout(PouchError):
+    http_status = 504
+
+
+class SystemError_(PouchError):
+    """An internal failure (containerd, runtime, filesystem)."""
+
+    http_status = 500
+
+
+class AlreadyExists(Conflict):
+    """The object exists already (containerd's ALREADY_EXISTS)."""

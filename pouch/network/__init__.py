@@ -1,0 +1,1 @@
+"""Container networking: netns, CNI bridge networks, port publishing, /etc files (see manager.py)."""

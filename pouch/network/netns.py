@@ -1,0 +1,157 @@
+"""Persistent named network namespaces for containers (like `ip netns add`, in pouch's own dir).
+
+A namespace is created by a short-lived dedicated thread that calls unshare(CLONE_NEWNET)
+through libc, brings its loopback up and bind-mounts /proc/thread-self/ns/net onto
+<run_dir>/<id>; the thread then exits, so no pooled thread is ever left in a foreign
+namespace.  This costs well under a millisecond, against ~3-5 ms for fork+exec of
+`unshare --net=FILE` or `ip netns add` (which cannot use a custom directory anyway), and it
+keeps the loopback plugin exec off the critical path.  Like iproute2, the run dir is made a
+shared mount point so an unmount here propagates to mount namespaces that copied it.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import fcntl
+import os
+import socket
+import struct
+import threading
+
+from .errors import NetworkError
+
+DEFAULT_RUN_DIR = "/run/pouch/netns"
+
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_prepared: set[str] = set()
+_prepare_lock = threading.Lock()
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _is_mountpoint(path: str) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def _prepare_run_dir(run_dir: str) -> None:
+    """Create run_dir and make it a shared bind mount of itself (once per process)."""
+    run_dir = os.path.realpath(run_dir)
+    with _prepare_lock:
+        if run_dir in _prepared:
+            return
+        os.makedirs(run_dir, mode=0o755, exist_ok=True)
+        if not _is_mountpoint(run_dir):
+            _check(_libc.mount(run_dir.encode(), run_dir.encode(), b"none", MS_BIND | MS_REC, None),
+                   f"bind-mount {run_dir}")
+        _check(_libc.mount(b"none", run_dir.encode(), None, MS_SHARED | MS_REC, None),
+               f"make {run_dir} shared")
+        _prepared.add(run_dir)
+
+
+def _loopback_up() -> None:
+    """Set IFF_UP on `lo` of the calling thread's network namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | IFF_UP))
+
+
+def _create_in_thread(path: str) -> None:
+    result: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+            _loopback_up()
+            src = f"/proc/self/task/{threading.get_native_id()}/ns/net"
+            _check(_libc.mount(src.encode(), path.encode(), b"none", MS_BIND, None), f"bind-mount netns at {path}")
+        except BaseException as e:  # handed to the caller's thread
+            result.append(e)
+
+    t = threading.Thread(target=body, name="pouch-netns", daemon=True)
+    t.start()
+    t.join()
+    if result:
+        raise result[0]
+
+
+def path_for(container_id: str, run_dir: str = DEFAULT_RUN_DIR) -> str:
+    if not container_id or "/" in container_id or container_id in (".", ".."):
+        raise NetworkError(f"invalid netns name {container_id!r}")
+    return os.path.join(run_dir, container_id)
+
+
+def create(container_id: str, run_dir: str = DEFAULT_RUN_DIR) -> str:
+    """Create the persistent namespace <run_dir>/<container_id>; return its path.
+
+    Raises NetworkError if it exists already or the kernel refuses.
+    """
+    path = path_for(container_id, run_dir)
+    try:
+        _prepare_run_dir(run_dir)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        os.close(fd)
+    except FileExistsError:
+        raise NetworkError(f"network namespace {path} already exists") from None
+    except OSError as e:
+        raise NetworkError(f"cannot create network namespace {path}: {e}") from e
+    try:
+        _create_in_thread(path)
+    except OSError as e:
+        os.unlink(path)
+        raise NetworkError(f"cannot create network namespace {path}: {e}") from e
+    return path
+
+
+def delete(path: str) -> None:
+    """Unmount and remove a namespace created by `create`; a missing one is not an error."""
+    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise NetworkError(f"cannot unmount network namespace {path}: {os.strerror(err)}")
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def exists(path: str) -> bool:
+    """True if path is a live namespace bind mount (not a stale empty file)."""
+    try:
+        return os.path.exists(path) and _is_mountpoint(os.path.realpath(path))
+    except OSError:
+        return False
+
+
+def list_ids(run_dir: str = DEFAULT_RUN_DIR) -> list[str]:
+    try:
+        return sorted(os.listdir(run_dir))
+    except FileNotFoundError:
+        return []
+
+
+async def acreate(container_id: str, run_dir: str = DEFAULT_RUN_DIR) -> str:
+    """Async form of create (runs inline: it takes well under a millisecond)."""
+    return create(container_id, run_dir)
+
+
+async def adelete(path: str) -> None:
+    delete(path)

@@ -1,0 +1,55 @@
+"""cgroup layout of this host: v1 / v2 / hybrid, and cgroupsPath forms of the two drivers."""
+import os
+
+from .errors import InvalidOciConfig
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def detect_mode(root: str = CGROUP_ROOT) -> str:
+    """'v2' (unified at root), 'hybrid' (v1 controllers + unified/), or 'v1'."""
+    if os.path.exists(os.path.join(root, "cgroup.controllers")):
+        return "v2"
+    if os.path.exists(os.path.join(root, "unified", "cgroup.procs")):
+        return "hybrid"
+    return "v1"
+
+
+def detect_driver() -> str:
+    """'systemd' when systemd is PID 1 (/run/systemd/system exists), else 'cgroupfs'."""
+    return "systemd" if os.path.isdir("/run/systemd/system") else "cgroupfs"
+
+
+def cgroups_path(container_id: str, driver: str = "cgroupfs", parent: str | None = None) -> str:
+    """OCI linux.cgroupsPath: cgroupfs '/pouch/<id>', systemd 'system.slice:pouch:<id>'."""
+    if driver == "systemd":
+        return f"{parent or 'system.slice'}:pouch:{container_id}"
+    if driver == "cgroupfs":
+        return os.path.join(parent or "/pouch", container_id)
+    raise InvalidOciConfig(f"unknown cgroup driver {driver!r}: use cgroupfs or systemd")
+
+
+def relative_dir(path: str) -> str:
+    """cgroupsPath -> directory relative to a hierarchy root ('system.slice:pouch:x' -> system.slice/pouch-x.scope)."""
+    if ":" in path:
+        slice_, prefix, name = path.split(":", 2)
+        parts = []
+        # nested slices: a-b.slice lives in a.slice/a-b.slice
+        if slice_ not in ("", "-.slice"):
+            stem = slice_[:-len(".slice")]
+            acc = []
+            for piece in stem.split("-"):
+                acc.append(piece)
+                parts.append("-".join(acc) + ".slice")
+        parts.append(f"{prefix}-{name}.scope")
+        return "/".join(parts)
+    return path.lstrip("/")
+
+
+def controller_dir(controller: str, path: str, root: str = CGROUP_ROOT, mode: str | None = None) -> str:
+    """Host directory of a container's cgroup for `controller` (ignored on v2)."""
+    mode = mode or detect_mode(root)
+    rel = relative_dir(path)
+    if mode == "v2":
+        return os.path.join(root, rel)
+    return os.path.join(root, controller, rel)

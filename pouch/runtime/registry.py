@@ -1,0 +1,92 @@
+"""Runtime registry: runc by default, crun/runsc when on PATH, plus --add-runtime and config entries.
+
+Every runtime runs under containerd's runc shim (`io.containerd.runc.v2`) with the runc options
+`BinaryName` pointing at its binary; the daemon encodes those options into containerd's proto.
+"""
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from .errors import InvalidRuntime, RuntimeNotFound
+
+SHIM = "io.containerd.runc.v2"
+DEFAULT = "runc"
+AUTO = ("runc", "crun", "runsc")
+
+
+@dataclass
+class Runtime:
+    name: str
+    path: str                                   # absolute path of the OCI runtime binary
+    runtime_type: str = SHIM                    # containerd runtime (shim) name
+    args: list = field(default_factory=list)    # extra runtime args (runsc flags)
+    options: dict = field(default_factory=dict)  # runc shim options (BinaryName, SystemdCgroup, Root)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "path": self.path, "runtimeType": self.runtime_type,
+                "runtimeArgs": list(self.args), "options": dict(self.options)}
+
+
+def _resolve(path: str, name: str) -> str:
+    full = path if os.path.isabs(path) else shutil.which(path)
+    if not full or not os.path.isfile(full) or not os.access(full, os.X_OK):
+        raise InvalidRuntime(f"runtime {name!r}: {path!r} is not an executable file")
+    return full
+
+
+class RuntimeRegistry:
+    def __init__(self, default: str = DEFAULT, systemd_cgroup: bool = False):
+        self._runtimes = {}
+        self.default = default
+        self.systemd_cgroup = systemd_cgroup
+        for name in AUTO:
+            found = shutil.which(name)
+            if found:
+                self._put(name, found)
+
+    def _put(self, name: str, path: str, args=None) -> Runtime:
+        options = {"BinaryName": path}
+        if self.systemd_cgroup:
+            options["SystemdCgroup"] = True
+        if name == "runsc" or os.path.basename(path) == "runsc":
+            # gVisor keeps its own state dir and needs its config passed as runtime args
+            options["Root"] = "/run/containerd/runsc"
+            options["SystemdCgroup"] = False
+        rt = Runtime(name, path, SHIM, list(args or []), options)
+        self._runtimes[name] = rt
+        return rt
+
+    def add(self, name: str, path: str, args=None) -> Runtime:
+        """Register `name` -> binary `path` (absolute or on PATH). Overrides an auto entry."""
+        if not name or "/" in name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise InvalidRuntime(f"invalid runtime name {name!r}")
+        return self._put(name, _resolve(path, name), args)
+
+    def add_flag(self, value: str) -> Runtime:
+        """`--add-runtime name=path`."""
+        name, sep, path = str(value).partition("=")
+        if not sep or not name or not path:
+            raise InvalidRuntime(f"invalid --add-runtime {value!r}: expected name=path")
+        return self.add(name.strip(), path.strip())
+
+    def add_config(self, runtimes: dict) -> None:
+        """Config file map {name: {"path": ..., "runtimeArgs": [...]}} (Docker's daemon.json shape)."""
+        for name, entry in (runtimes or {}).items():
+            if isinstance(entry, str):
+                entry = {"path": entry}
+            if not isinstance(entry, dict) or not entry.get("path"):
+                raise InvalidRuntime(f"runtime {name!r} in the config has no path")
+            self.add(name, entry["path"], entry.get("runtimeArgs"))
+
+    def get(self, name: str | None = None) -> Runtime:
+        name = name or self.default
+        rt = self._runtimes.get(name)
+        if rt is None:
+            raise RuntimeNotFound(f"unknown runtime {name!r}: registered are {', '.join(sorted(self._runtimes))}")
+        return rt
+
+    def names(self) -> list:
+        return sorted(self._runtimes)
+
+    def info(self) -> dict:
+        return {n: {"path": r.path, "runtimeArgs": r.args} for n, r in sorted(self._runtimes.items())}
