@@ -1,0 +1,49 @@
+"""Shared pytest fixtures: a real pouchd with the busybox test image loaded."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.fixtures.daemon import PouchDaemon
+from tests.fixtures.images import busybox_archive
+
+
+def _missing_for_daemon() -> str | None:
+    if os.geteuid() != 0:
+        return "integration tests need root"
+    for tool in ("containerd", "runc"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed (apt-get install {tool})"
+    if not os.path.exists("/bin/busybox"):
+        return "busybox-static is not installed (/bin/busybox)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pouchd():
+    """One pouchd for the whole session, with busybox:latest loaded."""
+    why = _missing_for_daemon()
+    if why:
+        pytest.skip(why)
+    d = PouchDaemon()
+    d.start()
+    r = d.cli("load", "-i", busybox_archive())
+    assert r.returncode == 0, r.stderr
+    yield d
+    d.cleanup()
+
+
+@pytest.fixture
+def fresh_pouchd():
+    """A pouchd of the test's own (for restart / kill tests), busybox loaded."""
+    why = _missing_for_daemon()
+    if why:
+        pytest.skip(why)
+    d = PouchDaemon()
+    d.start()
+    r = d.cli("load", "-i", busybox_archive())
+    assert r.returncode == 0, r.stderr
+    yield d
+    d.cleanup()
