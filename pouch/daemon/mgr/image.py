@@ -92,6 +92,7 @@ class ImageManager:
         self.by_id: dict[str, Image] = {}
         self.by_name: dict[str, str] = {}
         self._lock = asyncio.Lock()
+        self.pull = None  # set by the daemon when the registry puller is wired in
         os.makedirs(tmp_dir, exist_ok=True)
 
     # -- index ------------------------------------------------------------
