@@ -14,7 +14,9 @@ import signal
 
 from aiohttp import web
 
+from pouch.network.manager import NetworkManager
 from pouch.runtime.registry import RuntimeRegistry
+from pouch.volume.manager import VolumeManager
 
 from .config import DaemonConfig
 from .containerd import Containerd
@@ -25,12 +27,15 @@ from .meta.store import MetaStore
 from .mgr.container import ContainerManager
 from .mgr.exec import ExecManager
 from .mgr.image import ImageManager
+from .mgr.sandbox import SandboxHooks
 from .mgr.stats import StatsCollector
 from .mgr.system import SystemManager
 from .server import app as server_app
 from .server import containers as container_routes
 from .server import execs as exec_routes
 from .server import images as image_routes
+from .server import networks as network_routes
+from .server import volumes as volume_routes
 from .server import system as system_routes
 
 log = logging.getLogger("pouchd")
@@ -63,8 +68,16 @@ class Daemon:
             self.runtimes.add_flag(flag)
         self.runtimes.add_config(cfg.runtimes)
         self.images = ImageManager(self.ctrd, self.events, os.path.join(cfg.home, "tmp"))
+        self.network = NetworkManager(root=os.path.join(cfg.home, "network"),
+                                      netns_dir=os.path.join(cfg.run_dir, "netns"))
+        await self.network.init()
+        self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"))
+        self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
+        self.quota = self._quota_manager()
+        self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),
+                                    self.lxcfs, self.quota, lxcfs_default=False)
         self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,
-                                           cfg.run_dir, self.runtimes, cfg.cgroup_parent)
+                                           cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent)
         self.execs = ExecManager(self.containers, self.ctrd, self.events,
                                  os.path.join(cfg.run_dir, "fifo"))
         self.containers.exec_exit_handler = self.execs.handle_exit
@@ -77,6 +90,8 @@ class Daemon:
         self._events_task = asyncio.get_running_loop().create_task(
             self.containers.run_events(self.watcher.queue))
         await self.containers.restore()
+        await self.network.restore([c.id for c in self.containers.list() if c.running])
+        self.volumes.restore(set(self.containers.containers))
         await self.containers.start_restart_policy_containers()
 
         app = server_app.build_app([
@@ -84,6 +99,8 @@ class Daemon:
             container_routes.routes(self.containers, self.stats),
             exec_routes.routes(self.execs),
             image_routes.routes(self.images, self.containers.users_of_image),
+            network_routes.routes(self.network, self.containers),
+            volume_routes.routes(self.volumes),
         ])
         runner = web.AppRunner(app, access_log=log if cfg.debug else None, handle_signals=False,
                                shutdown_timeout=1.0)
@@ -92,6 +109,33 @@ class Daemon:
             await self._listen(runner, addr)
         self.runners.append(runner)
         log.info("pouchd is ready (containerd %s)", address)
+
+    async def _start_lxcfs(self):
+        from pouch.lxcfs.supervisor import LxcfsSupervisor
+        sup = LxcfsSupervisor(os.path.join(self.cfg.home, "lxcfs"), on_restart=self._remount_lxcfs)
+        await sup.start()
+        return sup
+
+    async def _remount_lxcfs(self) -> list[str]:
+        """lxcfs came back: re-bind its views into every running --enableLxcfs container."""
+        from pouch.lxcfs import remount_async
+        done = []
+        for c in self.containers.list():
+            if c.running and c.host_config.get("EnableLxcfs") and c.state.get("Pid"):
+                try:
+                    await remount_async(c.state["Pid"], self.lxcfs.mount_point, self.lxcfs.views())
+                    done.append(c.id)
+                except Exception as e:
+                    log.warning("remounting lxcfs views into %s: %s", c.id[:12], e)
+        return done
+
+    def _quota_manager(self):
+        from pouch.quota import QuotaManager, quota_support
+        ok, why = quota_support(self.cfg.home)
+        if not ok:
+            log.info("disk quota unavailable: %s", why)
+            return None
+        return QuotaManager(os.path.join(self.cfg.home, "quota", "ids.json"))
 
     async def _listen(self, runner: web.AppRunner, addr: str) -> None:
         if addr.startswith("unix://"):
@@ -122,6 +166,9 @@ class Daemon:
         for r in self.runners:
             await r.cleanup()
         await self.containers.shutdown()
+        await self.sandbox.shutdown()
+        if self.lxcfs:
+            await self.lxcfs.stop()
         self._events_task.cancel()
         await self.watcher.stop()
         await self.ctrd.close()

@@ -39,8 +39,7 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 class ContainerManager:
     def __init__(self, store: MetaStore, ctrd: Ctrd, images: ImageManager, events: EventExchange,
-                 home: str, run_dir: str, runtimes,
-                 cgroup_parent: str = "/pouch") -> None:
+                 home: str, run_dir: str, runtimes, hooks, cgroup_parent: str = "/pouch") -> None:
         self.store = store
         self.ctrd = ctrd
         self.images = images
@@ -51,7 +50,8 @@ class ContainerManager:
         self.cgroup_parent = cgroup_parent
         self.containers: dict[str, Container] = {}
         self.names: dict[str, str] = {}
-        self.hooks = None  # optional subsystems (network, volumes, lxcfs, quota) set by the daemon
+        self.hooks = hooks  # SandboxHooks: network, volumes, lxcfs, quota
+        hooks.lookup = self.get
         self.exec_exit_handler = None
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
@@ -79,10 +79,10 @@ class ContainerManager:
     def users_of_image(self, image_id: str) -> list[str]:
         return [c.id for c in self.containers.values() if c.meta.get("Image") == image_id]
 
-    def _save(self, c: Container) -> None:
+    def save(self, c: Container) -> None:
         self.store.put(BUCKET, c.id, c.meta)
 
-    def _publish(self, c: Container, action: str, extra: dict | None = None) -> None:
+    def publish(self, c: Container, action: str, extra: dict | None = None) -> None:
         attrs = {"name": c.name, "image": c.config.get("Image", "")}
         attrs.update(c.config.get("Labels") or {})
         attrs.update(extra or {})
@@ -159,15 +159,12 @@ class ContainerManager:
             mounts = await self.ctrd.snapshot_prepare(cid, img.chain_id,
                                                       labels={"containerd.io/gc.root": now_rfc3339()})
             created.append("snapshot")
-            extra_mounts = []
-            netns = None
-            if self.hooks:
-                extra_mounts, netns = await self.hooks.prepare(c, img)
-                created.append("hooks")
-            spec = build_spec(cid, config, host, image_config, rootfs_layer_dirs(mounts_to_dicts(mounts)),
-                              extra_mounts, self.cgroup_parent, netns)
-            if self.hooks:
-                self.hooks.amend_spec(c, spec)
+            layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
+            extra_mounts, netns = await self.hooks.prepare(c, img, layer_dirs)
+            created.append("hooks")
+            await self.hooks.apply_quota(c, _upperdir(mounts))
+            spec, warnings = build_spec(cid, config, host, image_config, layer_dirs, extra_mounts,
+                                        self.cgroup_parent, netns, self._namespace_paths(host))
             meta["Path"], meta["Args"] = spec["process"]["args"][0], spec["process"]["args"][1:]
             config.setdefault("Hostname", spec["hostname"])
             config["Hostname"] = config["Hostname"] or spec["hostname"]
@@ -177,11 +174,11 @@ class ContainerManager:
             created.append("ctrd")
             self.containers[cid] = c
             self.names[name] = cid
-            self._save(c)
+            self.save(c)
         except BaseException:
             await self._undo_create(cid, created, c)
             raise
-        self._publish(c, "create")
+        self.publish(c, "create")
         return c
 
     async def _undo_create(self, cid: str, created: list[str], c: Container) -> None:
@@ -191,8 +188,8 @@ class ContainerManager:
         self.store.delete(BUCKET, cid)
         if "ctrd" in created:
             await _quiet(self.ctrd.container_delete(cid))
-        if "hooks" in created and self.hooks:
-            await _quiet(self.hooks.release(c))
+        if "hooks" in created:
+            await _quiet(self.hooks.release(c, True))
         if "snapshot" in created:
             await _quiet(self.ctrd.snapshot_remove(cid))
         if "dir" in created:
@@ -210,6 +207,25 @@ class ContainerManager:
             await self._start_task(c)
         return c
 
+    def _namespace_paths(self, host: dict) -> dict[str, str | None]:
+        """--pid/--ipc/--uts: 'host' shares the host's, 'container:<x>' joins a running container's."""
+        out: dict[str, str | None] = {}
+        for key, ns in (("PidMode", "pid"), ("IpcMode", "ipc"), ("UTSMode", "uts")):
+            mode = host.get(key) or ""
+            if mode in ("", "private", "shareable"):
+                continue
+            if mode == "host":
+                out[ns] = None
+            elif mode.startswith("container:"):
+                other = self.get(mode.split(":", 1)[1])
+                if not other.running or not other.state.get("Pid"):
+                    raise Conflict(f"cannot join the {ns} namespace of a non running container: {other.id}")
+                out[ns] = f"/proc/{other.state['Pid']}/ns/{ns}"
+                host[key] = f"container:{other.id}"
+            else:
+                raise InvalidArgument(f"invalid {key}: {mode!r}")
+        return out
+
     async def _start_task(self, c: Container) -> None:
         cid = c.id
         logger = None
@@ -218,8 +234,7 @@ class ContainerManager:
         io = self._open_io(c, logger)
         try:
             await _quiet(self.ctrd.task_delete(cid))  # a stale stopped task from a crash
-            if self.hooks:
-                await self.hooks.before_start(c)
+            await self.hooks.before_start(c)
             mounts = await self.ctrd.snapshot_mounts(cid)
             pid = await self.ctrd.task_create(cid, mounts, io.stdin_path, io.stdout_path, io.stderr_path,
                                               c.tty)
@@ -235,9 +250,8 @@ class ContainerManager:
             code = 127 if "not found" in e.message or "no such file" in e.message else 126 \
                 if "permission denied" in e.message else 128
             c.set_stopped(code, e.message)
-            self._save(c)
-            if self.hooks:
-                await _quiet(self.hooks.after_stop(c))
+            self.save(c)
+            await _quiet(self.hooks.after_stop(c))
             if "executable file not found" in e.message or "no such file or directory" in e.message \
                     or "permission denied" in e.message:
                 raise InvalidArgument(_runtime_message(e.message)) from None
@@ -245,8 +259,8 @@ class ContainerManager:
         except BaseException:
             self._close_io(c)
             raise
-        self._save(c)
-        self._publish(c, "start")
+        self.save(c)
+        self.publish(c, "start")
 
     def _open_io(self, c: Container, logger) -> ProcessIO:
         io = ProcessIO(os.path.join(self.fifo_root, c.id), c.tty, bool(c.config.get("OpenStdin")),
@@ -274,7 +288,7 @@ class ContainerManager:
                     c = self.containers.get(ev.container_id)
                     if c:
                         c.state["OOMKilled"] = True
-                        self._publish(c, "oom")
+                        self.publish(c, "oom")
                 elif ev.exec_id:
                     if self.exec_exit_handler:
                         await self.exec_exit_handler(ev)
@@ -299,10 +313,9 @@ class ContainerManager:
         ran = time.time() - parse_rfc3339(c.state.get("StartedAt", ""))
         c.set_stopped(int(status))
         c.state["OOMKilled"] = oom
-        if self.hooks:
-            await _quiet(self.hooks.after_stop(c))
-        self._save(c)
-        self._publish(c, "die", {"exitCode": str(status)})
+        await _quiet(self.hooks.after_stop(c))
+        self.save(c)
+        self.publish(c, "die", {"exitCode": str(status)})
         for f in c.exit_waiters:
             if not f.done():
                 f.set_result(int(status))
@@ -315,7 +328,7 @@ class ContainerManager:
                                          c.meta.get("ManualStop", False)):
             delay = restart_policy.backoff(c.meta.get("RestartCount", 0), ran)
             c.set_restarting()
-            self._save(c)
+            self.save(c)
             c.restart_task = asyncio.get_running_loop().create_task(self._restart_later(c, delay))
 
     async def _restart_later(self, c: Container, delay: float) -> None:
@@ -326,7 +339,7 @@ class ContainerManager:
             c.meta["RestartCount"] = c.meta.get("RestartCount", 0) + 1
             try:
                 await self._start_task(c)
-                self._publish(c, "restart")
+                self.publish(c, "restart")
             except Exception as e:
                 log.warning("restart of %s failed: %s", c.id[:12], e)
 
@@ -343,10 +356,10 @@ class ContainerManager:
         c.meta["ManualStop"] = True
         if c.status == "restarting":
             c.set_stopped(c.state.get("ExitCode", 0))
-            self._save(c)
+            self.save(c)
             return c
         if not c.running:
-            self._save(c)
+            self.save(c)
             raise NotModified("container already stopped")
         if timeout is None:
             timeout = c.config.get("StopTimeout")
@@ -364,7 +377,7 @@ class ContainerManager:
         except asyncio.TimeoutError:
             await _quiet(self.ctrd.task_kill(c.id, _signal.SIGKILL, all=True))
             await asyncio.wait_for(asyncio.shield(fut), 30)
-        self._publish(c, "stop")
+        self.publish(c, "stop")
         return c
 
     async def kill(self, ref: str, sig: str | int | None) -> Container:
@@ -375,7 +388,7 @@ class ContainerManager:
         if n in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
             c.meta["ManualStop"] = True
         await self.ctrd.task_kill(c.id, n, all=n == _signal.SIGKILL)
-        self._publish(c, "kill", {"signal": str(n)})
+        self.publish(c, "kill", {"signal": str(n)})
         return c
 
     async def restart(self, ref: str, timeout: int | None) -> Container:
@@ -386,7 +399,7 @@ class ContainerManager:
         async with c.lock:
             if not c.running:
                 await self._start_task(c)
-        self._publish(c, "restart")
+        self.publish(c, "restart")
         return c
 
     async def pause(self, ref: str) -> None:
@@ -396,8 +409,8 @@ class ContainerManager:
                            else f"Container {c.id} is already paused")
         await self.ctrd.task_pause(c.id)
         c.set_paused(True)
-        self._save(c)
-        self._publish(c, "pause")
+        self.save(c)
+        self.publish(c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
@@ -405,8 +418,8 @@ class ContainerManager:
             raise Conflict(f"Container {c.id} is not paused")
         await self.ctrd.task_resume(c.id)
         c.set_paused(False)
-        self._save(c)
-        self._publish(c, "unpause")
+        self.save(c)
+        self.publish(c, "unpause")
 
     # -- wait ---------------------------------------------------------------
     async def wait(self, ref: str, condition: str = "not-running") -> int:
@@ -446,15 +459,14 @@ class ContainerManager:
         await _quiet(self.ctrd.task_delete(c.id))
         await _quiet(self.ctrd.container_delete(c.id))
         await _quiet(self.ctrd.snapshot_remove(c.meta.get("SnapshotKey", c.id)))
-        if self.hooks:
-            await _quiet(self.hooks.release(c, volumes))
+        await _quiet(self.hooks.release(c, volumes))
         self.store.delete(BUCKET, c.id)
         self.containers.pop(c.id, None)
         if self.names.get(c.name) == c.id:
             self.names.pop(c.name, None)
         shutil.rmtree(os.path.join(self.root, c.id), ignore_errors=True)
         shutil.rmtree(os.path.join(self.fifo_root, c.id), ignore_errors=True)
-        self._publish(c, "destroy")
+        self.publish(c, "destroy")
         code = int(c.state.get("ExitCode", 0))
         for f in c.remove_waiters + c.exit_waiters:
             if not f.done():
@@ -476,8 +488,8 @@ class ContainerManager:
         self.names.pop(old, None)
         self.names[new] = c.id
         c.meta["Name"] = new
-        self._save(c)
-        self._publish(c, "rename", {"oldName": "/" + old})
+        self.save(c)
+        self.publish(c, "rename", {"oldName": "/" + old})
 
     async def update(self, ref: str, body: dict) -> list[str]:
         c = self.get(ref)
@@ -486,11 +498,13 @@ class ContainerManager:
         if "RestartPolicy" in body and body["RestartPolicy"] is not None and body["RestartPolicy"].get("Name") is not None:
             host["RestartPolicy"] = restart_policy.validate(body["RestartPolicy"], bool(host.get("AutoRemove")))
         resources = {k: v for k, v in body.items() if k != "RestartPolicy" and v not in (None, "", 0, [])}
-        if resources and self.hooks:
-            await self.hooks.update_resources(c, resources)
+        if resources:
+            oci = await self.hooks.update_resources(c, resources)
+            if c.running:
+                await self.ctrd.task_update(c.id, oci)
         host.update(resources)
-        self._save(c)
-        self._publish(c, "update")
+        self.save(c)
+        self.publish(c, "update")
         return warnings
 
     # -- restore -----------------------------------------------------------------
@@ -519,9 +533,8 @@ class ContainerManager:
             self._open_io(c, logger)
             c.state.update(Status="paused" if task.status == task_pb2.PAUSED else "running",
                            Running=True, Paused=task.status == task_pb2.PAUSED, Pid=task.pid)
-            if self.hooks:
-                await _quiet(self.hooks.restored(c))
-            self._save(c)
+            await _quiet(self.hooks.restored(c))
+            self.save(c)
             return
         if c.status in ("running", "paused", "restarting"):
             status = None
@@ -549,6 +562,16 @@ class ContainerManager:
             if c.restart_task:
                 c.restart_task.cancel()
             self._close_io(c, remove=False)
+
+
+def _upperdir(mounts) -> str | None:
+    for m in mounts:
+        for o in m.options:
+            if o.startswith("upperdir="):
+                return o.split("=", 1)[1]
+        if m.type == "bind":
+            return m.source
+    return None
 
 
 def _runtime_message(msg: str) -> str:

@@ -66,7 +66,7 @@ class ExecManager:
         e = Exec(secrets.token_hex(32), c.id, body)
         self.execs[e.id] = e
         c.meta["ExecIDs"] = (c.meta.get("ExecIDs") or []) + [e.id]
-        self.containers._publish(c, "exec_create: " + " ".join(cmd), {"execID": e.id})
+        self.containers.publish(c, "exec_create: " + " ".join(cmd), {"execID": e.id})
         return e
 
     def get(self, eid: str) -> Exec:
@@ -119,7 +119,7 @@ class ExecManager:
             if "not found" in msg or "no such file" in msg:
                 raise InvalidArgument(msg) from None
             raise
-        self.containers._publish(c, "exec_start: " + " ".join(cfg["Cmd"]), {"execID": e.id})
+        self.containers.publish(c, "exec_start: " + " ".join(cfg["Cmd"]), {"execID": e.id})
 
     async def _container_spec(self, cid: str) -> dict:
         import json
@@ -142,7 +142,7 @@ class ExecManager:
         e.done.set()
         c = self.containers.containers.get(e.container_id)
         if c is not None:
-            self.containers._publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
+            self.containers.publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
 
     async def resize(self, e: Exec, h: int, w: int) -> None:
         await self.ctrd.task_resize(e.container_id, w, h, e.id)

@@ -10,28 +10,12 @@ from __future__ import annotations
 import os
 import signal as _signal
 
-from pouch.errtypes import InvalidArgument, NotFound
+from pouch.errtypes import InvalidArgument
+from pouch.oci.apply import apply_resources, apply_security
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 INIT_BINARY = "/usr/bin/tini-static"
 INIT_PATH = "/sbin/docker-init"
-
-DEFAULT_CAPS = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-]
-MASKED_PATHS = [
-    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-    "/sys/firmware", "/sys/devices/virtual/powercap",
-]
-READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-DEFAULT_DEVICES = [  # (type, major, minor) allowed in the device cgroup
-    ("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 1, 8), ("c", 1, 9), ("c", 5, 0), ("c", 5, 1),
-    ("c", 5, 2), ("c", 136, None), ("c", 10, 200),
-]
-
 
 def signal_number(sig: str | int | None, default: int = _signal.SIGTERM) -> int:
     if sig in (None, ""):
@@ -147,15 +131,16 @@ def command(config: dict, image_config: dict) -> list[str]:
 
 
 def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dirs: list[str],
-               extra_mounts: list[dict], cgroup_parent: str = "/pouch", netns: str | None = None) -> dict:
+               extra_mounts: list[dict], cgroup_parent: str = "/pouch", netns: str | None = None,
+               ns_paths: dict[str, str | None] | None = None) -> tuple[dict, list[str]]:
+    """The OCI spec and warnings.  ``ns_paths``: namespace type -> path to join, or None for the
+    host's (``--pid host``); ``netns``: the network namespace path (None = host network)."""
     args = command(config, image_config)
     if host.get("Init"):
         if not os.path.exists(INIT_BINARY):
             raise InvalidArgument(f"--init needs {INIT_BINARY} (Debian package tini)")
         args = [INIT_PATH, "--"] + args
     user = resolve_user(config.get("User") or image_config.get("User") or "", layer_dirs)
-    privileged = bool(host.get("Privileged"))
-    caps = _capabilities(host, privileged)
     tty = bool(config.get("Tty"))
     env = merge_env(image_config.get("Env") or [], config.get("Env") or [])
     if tty and not any(e.startswith("TERM=") for e in env):
@@ -186,77 +171,33 @@ def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dir
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": INIT_BINARY,
                        "options": ["rbind", "ro"]})
     mounts += extra_mounts
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    ns_paths = dict(ns_paths or {})
     net = host.get("NetworkMode") or "default"
-    if net == "host":
-        pass
-    elif netns:
-        namespaces.append({"type": "network", "path": netns})
-    else:
-        namespaces.append({"type": "network"})
-    if net == "host":
+    ns_paths["network"] = netns if net != "host" else None
+    namespaces = [{"type": "mount"}]
+    for t in ("pid", "ipc", "uts", "network"):
+        if t in ns_paths and ns_paths[t] is None:
+            continue  # share the host's
+        namespaces.append({"type": t, "path": ns_paths[t]} if ns_paths.get(t) else {"type": t})
+    if "uts" in ns_paths and ns_paths["uts"] is None or net == "host" and not config.get("Hostname"):
         hostname = os.uname().nodename
-    devices_allow = [{"allow": False, "access": "rwm"}]
-    if privileged:
-        devices_allow = [{"allow": True, "access": "rwm"}]
-    else:
-        for typ, major, minor in DEFAULT_DEVICES:
-            d = {"allow": True, "type": typ, "major": major, "access": "rwm"}
-            if minor is not None:
-                d["minor"] = minor
-            devices_allow.append(d)
     spec = {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": tty, "user": user, "args": args, "env": env, "cwd": cwd,
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": "no-new-privileges" in (host.get("SecurityOpt") or []),
+            "noNewPrivileges": False,
         },
-        "root": {"path": "rootfs", "readonly": bool(host.get("ReadonlyRootfs"))},
+        "root": {"path": "rootfs", "readonly": False},
         "hostname": hostname,
         "mounts": mounts,
         "linux": {
-            "resources": {"devices": devices_allow},
+            "resources": {},
             "cgroupsPath": f"{cgroup_parent}/{cid}",
             "namespaces": namespaces,
         },
     }
-    if not privileged:
-        spec["linux"]["maskedPaths"] = list(MASKED_PATHS)
-        spec["linux"]["readonlyPaths"] = list(READONLY_PATHS)
-    return spec
-
-
-def _capabilities(host: dict, privileged: bool) -> list[str]:
-    if privileged:
-        return _own_capabilities()
-    caps = list(DEFAULT_CAPS)
-    norm = lambda c: ("CAP_" + c.upper()) if not c.upper().startswith("CAP_") else c.upper()
-    for c in host.get("CapAdd") or []:
-        if c.upper() == "ALL":
-            caps = _own_capabilities()
-        elif norm(c) not in caps:
-            caps.append(norm(c))
-    for c in host.get("CapDrop") or []:
-        if c.upper() == "ALL":
-            caps = []
-        else:
-            caps = [x for x in caps if x != norm(c)]
-    return caps
-
-
-_CAP_NAMES = [
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
-    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-]
-
-
-def _own_capabilities() -> list[str]:
-    """The capabilities pouchd itself holds (what --privileged can grant)."""
-    with open("/proc/self/status") as f:
-        bnd = next(int(l.split()[1], 16) for l in f if l.startswith("CapBnd:"))
-    return [f"CAP_{n}" for i, n in enumerate(_CAP_NAMES) if bnd & (1 << i)]
+    if not any(n["type"] == "uts" for n in namespaces):
+        spec.pop("hostname")
+    warnings = apply_security(spec, host, host_network=net == "host")
+    warnings += apply_resources(spec, host)
+    return spec, warnings
