@@ -15,6 +15,8 @@ import signal
 from aiohttp import web
 
 from pouch.network.manager import NetworkManager
+from pouch.oci.cgroups import bind_free_v1_controllers
+from pouch.registry import CredentialStore, RegistryClient, RegistryConfig
 from pouch.runtime.registry import RuntimeRegistry
 from pouch.volume.manager import VolumeManager
 
@@ -27,6 +29,8 @@ from .meta.store import MetaStore
 from .mgr.container import ContainerManager
 from .mgr.exec import ExecManager
 from .mgr.image import ImageManager
+from .mgr.pull import ContentSink, Puller
+from .mgr.push import Pusher
 from .mgr.sandbox import SandboxHooks
 from .mgr.stats import StatsCollector
 from .mgr.system import SystemManager
@@ -34,6 +38,7 @@ from .server import app as server_app
 from .server import containers as container_routes
 from .server import execs as exec_routes
 from .server import images as image_routes
+from .server import registry as registry_routes
 from .server import networks as network_routes
 from .server import volumes as volume_routes
 from .server import system as system_routes
@@ -67,6 +72,8 @@ class Daemon:
         for flag in cfg.add_runtime:
             self.runtimes.add_flag(flag)
         self.runtimes.add_config(cfg.runtimes)
+        self.runtimes.write_wrappers(os.path.join(cfg.run_dir, "runtimes"))
+        bind_free_v1_controllers()
         self.images = ImageManager(self.ctrd, self.events, os.path.join(cfg.home, "tmp"))
         self.network = NetworkManager(root=os.path.join(cfg.home, "network"),
                                       netns_dir=os.path.join(cfg.run_dir, "netns"))
@@ -76,6 +83,15 @@ class Daemon:
         self.quota = self._quota_manager()
         self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),
                                     self.lxcfs, self.quota, lxcfs_default=False)
+        self.registry = RegistryClient(
+            RegistryConfig(insecure_registries=list(cfg.insecure_registries),
+                           mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d"),
+            CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
+        content_root = os.path.join(self.containerd.root, "io.containerd.content.v1.content") \
+            if self.containerd else None
+        self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd, content_root))
+        self.pusher = Pusher(self.images, self.registry)
+        self.images.pull = registry_routes.pull_handler(self.puller, self.registry)
         self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,
                                            cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent)
         self.execs = ExecManager(self.containers, self.ctrd, self.events,
@@ -171,6 +187,7 @@ class Daemon:
             await self.lxcfs.stop()
         self._events_task.cancel()
         await self.watcher.stop()
+        await self.registry.close()
         await self.ctrd.close()
         self.store.close()
         if self.containerd:

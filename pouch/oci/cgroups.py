@@ -53,3 +53,34 @@ def controller_dir(controller: str, path: str, root: str = CGROUP_ROOT, mode: st
     if mode == "v2":
         return os.path.join(root, rel)
     return os.path.join(root, controller, rel)
+
+
+def bind_free_v1_controllers(root: str = CGROUP_ROOT) -> list[str]:
+    """Hybrid hosts: give v1 hierarchies to controllers the unified tree offers but nobody uses.
+
+    Runtimes such as crun refuse a hybrid host whose cgroup v2 tree still offers controllers
+    ("drop all controllers from cgroupv2"); a controller that v2 lists but has not enabled
+    in any subtree can be bound to its own v1 hierarchy, as systemd does on hybrid hosts.
+    Returns the controllers bound.
+    """
+    if detect_mode(root) != "hybrid":
+        return []
+    unified = os.path.join(root, "unified")
+    try:
+        with open(os.path.join(unified, "cgroup.controllers")) as f:
+            offered = f.read().split()
+        with open(os.path.join(unified, "cgroup.subtree_control")) as f:
+            enabled = set(f.read().split())
+    except OSError:
+        return []
+    import subprocess
+    bound = []
+    for ctrl in offered:
+        if ctrl in enabled:
+            continue
+        target = os.path.join(root, ctrl)
+        os.makedirs(target, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "cgroup", "-o", ctrl, "cgroup", target], capture_output=True)
+        if r.returncode == 0:
+            bound.append(ctrl)
+    return bound

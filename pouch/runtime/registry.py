@@ -52,6 +52,11 @@ class RuntimeRegistry:
             # gVisor keeps its own state dir and needs its config passed as runtime args
             options["Root"] = "/run/containerd/runsc"
             options["SystemdCgroup"] = False
+            # runsc's sandbox network refuses any netns on kernels >= 5.x (it takes the namespaced
+            # /proc/sys/net/core/rmem_default for "root netns"); its host-network mode uses the
+            # netns pouchd gives the container, so the container keeps its own network.
+            if "--network=host" not in (args or []) and not any(str(a).startswith("--network") for a in args or []):
+                args = list(args or []) + ["--network=host"]
         rt = Runtime(name, path, SHIM, list(args or []), options)
         self._runtimes[name] = rt
         return rt
@@ -84,6 +89,23 @@ class RuntimeRegistry:
         if rt is None:
             raise RuntimeNotFound(f"unknown runtime {name!r}: registered are {', '.join(sorted(self._runtimes))}")
         return rt
+
+    def write_wrappers(self, directory: str) -> None:
+        """containerd's runc shim passes no extra arguments to a runtime binary: a runtime
+        registered with arguments gets a small exec wrapper, which becomes its BinaryName."""
+        import shlex
+        os.makedirs(directory, exist_ok=True)
+        for rt in self._runtimes.values():
+            if not rt.args:
+                continue
+            path = os.path.join(directory, rt.name)
+            text = "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in [rt.path, *map(str, rt.args)]) + ' "$@"\n'
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, path)
+            rt.options["BinaryName"] = path
 
     def names(self) -> list:
         return sorted(self._runtimes)

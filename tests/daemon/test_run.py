@@ -17,7 +17,8 @@ from tests.fixtures.daemon import POUCH
 pytestmark = pytest.mark.integration
 
 
-def run_in_pty(d, *args: str, timeout: float = 20.0, feed: bytes | None = None) -> tuple[int, bytes]:
+def run_in_pty(d, *args: str, timeout: float = 20.0, feed: bytes | None = None,
+               feed_after: float = 1.0) -> tuple[int, bytes]:
     """Run `pouch ARGS` with a real terminal on stdin/stdout/stderr; return (rc, output)."""
     master, slave = pty.openpty()
     env = dict(os.environ, POUCH_HOST=d.host)
@@ -25,7 +26,8 @@ def run_in_pty(d, *args: str, timeout: float = 20.0, feed: bytes | None = None) 
                          start_new_session=True, close_fds=True)
     os.close(slave)
     out = b""
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline = start + timeout
     fed = False
     try:
         while time.monotonic() < deadline:
@@ -38,7 +40,7 @@ def run_in_pty(d, *args: str, timeout: float = 20.0, feed: bytes | None = None) 
                 if not chunk:
                     break
                 out += chunk
-            if feed is not None and not fed and out:
+            if feed is not None and not fed and time.monotonic() > start + feed_after:
                 os.write(master, feed)
                 fed = True
             if p.poll() is not None and not r:

@@ -108,6 +108,9 @@ class ContainerManager:
         img = self.images.get(image_ref)
         host["RestartPolicy"] = restart_policy.validate(host.get("RestartPolicy"), bool(host.get("AutoRemove")))
         runtime = host.get("Runtime") or self.runtimes.default
+        if runtime not in self.runtimes.names():
+            raise InvalidArgument(f"Unknown runtime specified {runtime}: registered runtimes are "
+                                  f"{', '.join(self.runtimes.names())}")
         rt = self.runtimes.get(runtime)
         host["Runtime"] = runtime
         log_cfg = host.get("LogConfig") or {}

@@ -144,5 +144,15 @@ class ExecManager:
         if c is not None:
             self.containers.publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
 
+    async def close_stdin(self, e: Exec) -> None:
+        """Stdin EOF: close our FIFO end and tell the shim to close its own."""
+        if e.io is None:
+            return
+        e.io.close_stdin()
+        try:
+            await self.ctrd.task_close_stdin(e.container_id, e.id)
+        except Exception:  # the process may already have exited
+            pass
+
     async def resize(self, e: Exec, h: int, w: int) -> None:
         await self.ctrd.task_resize(e.container_id, w, h, e.id)

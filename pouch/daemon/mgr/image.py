@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from pouch.errtypes import Conflict, InUse, InvalidArgument, NotFound
+from pouch.errtypes import Conflict, InUse, InvalidArgument, NotFound, Unavailable
 from pouch.image import archive as arc
 from pouch.registry.reference import parse_reference
 
@@ -43,6 +43,7 @@ class Image:
     layers: list[dict]               # {"digest","size","mediaType"}
     names: set[str] = field(default_factory=set)   # full references
     created_ns: int = 0
+    index_digest: str = ""           # the manifest list / OCI index the image was pulled by, if any
 
     @property
     def diff_ids(self) -> list[str]:
@@ -65,7 +66,7 @@ class Image:
         out = set()
         for n in self.names:
             r = parse_reference(n)
-            out.add(f"{r.familiar_name()}@{self.manifest_digest}")
+            out.add(f"{r.familiar_name()}@{self.index_digest or self.manifest_digest}")
         return sorted(out)
 
 
@@ -92,6 +93,7 @@ class ImageManager:
         self.by_id: dict[str, Image] = {}
         self.by_name: dict[str, str] = {}
         self._lock = asyncio.Lock()
+        self._unpack_locks: dict[str, asyncio.Lock] = {}
         self.pull = None  # set by the daemon when the registry puller is wired in
         os.makedirs(tmp_dir, exist_ok=True)
 
@@ -122,7 +124,9 @@ class ImageManager:
     async def _read_image(self, manifest_digest: str, media_type: str) -> Image:
         manifest = json.loads(await self.ctrd.read_blob(manifest_digest))
         mt = manifest.get("mediaType", media_type)
+        index_digest = ""
         if mt in arc.INDEX_TYPES or "manifests" in manifest:
+            index_digest = manifest_digest
             pick = _pick_platform(manifest.get("manifests", []))
             manifest_digest, mt = pick["digest"], pick.get("mediaType", arc.MT_OCI_MANIFEST)
             manifest = json.loads(await self.ctrd.read_blob(manifest_digest))
@@ -131,7 +135,8 @@ class ImageManager:
         return Image(id=cfg_digest, config=config, manifest_digest=manifest_digest,
                      manifest_media_type=mt, layers=[dict(digest=l["digest"], size=l["size"],
                                                           mediaType=l["mediaType"])
-                                                     for l in manifest["layers"]])
+                                                     for l in manifest["layers"]],
+                     index_digest=index_digest)
 
     def get(self, ref: str) -> Image:
         """Find an image by name, full id, short id prefix or name@digest."""
@@ -151,7 +156,7 @@ class ImageManager:
             raise NotFound(f"No such image: {ref}") from None
         if r.digest:
             for img in self.by_id.values():
-                if img.manifest_digest == r.digest and any(n.startswith(r.name + ":") or n.startswith(r.name + "@")
+                if r.digest in (img.manifest_digest, img.index_digest) and any(n.startswith(r.name + ":") or n.startswith(r.name + "@")
                                                            for n in img.names):
                     return img
             raise NotFound(f"No such image: {ref}")
@@ -227,42 +232,88 @@ class ImageManager:
             "layers": [{"mediaType": mt, "digest": d, "size": s} for d, s, mt, _ in layers],
         }
         mbytes = json.dumps(manifest, separators=(",", ":")).encode()
-        m_digest = "sha256:" + hashlib.sha256(mbytes).hexdigest()
-        chains = chain_ids(diff_ids)
         async with self._lock, self.ctrd.lease():
             for (d, s, mt, reader), diff_id in zip(layers, diff_ids):
                 if not await self.ctrd.content_exists(d):
                     await self.ctrd.write_content(d, s, _aiter_thread(reader),
                                                   labels={UNCOMPRESSED_LABEL: diff_id})
-            await self.ctrd.write_content(cfg_digest, len(config), [config],
-                                          labels={GC_SNAPSHOT_LABEL: chains[-1]} if chains else {})
-            m_labels = {"containerd.io/gc.ref.content.config": cfg_digest}
-            m_labels.update({f"containerd.io/gc.ref.content.l.{i}": d for i, (d, *_r) in enumerate(layers)})
-            await self.ctrd.write_content(m_digest, len(mbytes), [mbytes], labels=m_labels)
-            await self._unpack([(d, s, mt) for d, s, mt, _ in layers], diff_ids)
-            target = descriptor(arc.MT_DOCKER_MANIFEST, m_digest, len(mbytes))
-            img = Image(id=cfg_digest, config=cfg, manifest_digest=m_digest,
-                        manifest_media_type=arc.MT_DOCKER_MANIFEST,
-                        layers=[dict(digest=d, size=s, mediaType=mt) for d, s, mt, _ in layers],
-                        created_ns=time.time_ns())
-            if not names:  # keep unnamed images alive: a dangling record named by id
-                names_to_store = [f"sha256:{cfg_digest[7:]}"]
-            else:
-                names_to_store = names
-            for n in names_to_store:
-                await self.ctrd.image_put(n, target)
+            return await self.store_image(config, cfg, mbytes, arc.MT_DOCKER_MANIFEST,
+                                          [(d, s, mt) for d, s, mt, _ in layers], names)
+
+    async def store_image(self, config: bytes, cfg: dict, manifest: bytes, manifest_media_type: str,
+                          layers: list[tuple[str, int, str]], names: list[str], *,
+                          index: tuple[str, bytes] | None = None, event: str = "load") -> Image:
+        """Make an image whose layer blobs are in the content store: config, manifest (and index)
+        blobs with GC labels, layers unpacked into snapshots, one image record per name, indexed.
+
+        Call inside ``ctrd.lease()``.  ``index``: (media type, bytes) of the manifest list the
+        image was pulled by; the records then point at it.  Unnamed images get a record named
+        by their id so they stay alive (dangling).
+        """
+        diff_ids = cfg["rootfs"]["diff_ids"]
+        cfg_digest = _sha256(config)
+        m_digest = _sha256(manifest)
+        chains = chain_ids(diff_ids)
+        await self.put_blob(cfg_digest, config, {GC_SNAPSHOT_LABEL: chains[-1]} if chains else {})
+        m_labels = {"containerd.io/gc.ref.content.config": cfg_digest}
+        m_labels.update({f"containerd.io/gc.ref.content.l.{i}": d for i, (d, *_r) in enumerate(layers)})
+        await self.put_blob(m_digest, manifest, m_labels)
+        target = descriptor(manifest_media_type, m_digest, len(manifest))
+        index_digest = ""
+        if index is not None:
+            index_digest = _sha256(index[1])
+            await self.put_blob(index_digest, index[1], {"containerd.io/gc.ref.content.m.0": m_digest})
+            target = descriptor(index[0], index_digest, len(index[1]))
+        await self._unpack(layers, diff_ids)
+        img = Image(id=cfg_digest, config=cfg, manifest_digest=m_digest,
+                    manifest_media_type=manifest_media_type,
+                    layers=[dict(digest=d, size=s, mediaType=mt) for d, s, mt in layers],
+                    created_ns=time.time_ns(), index_digest=index_digest)
+        for n in names or [cfg_digest]:  # keep unnamed images alive: a dangling record named by id
+            await self.ctrd.image_put(n, target)
+        cur = self.by_id.get(img.id)
+        if cur is not None and (cur.manifest_digest, cur.index_digest) != (m_digest, index_digest):
+            cur.manifest_digest, cur.manifest_media_type = m_digest, manifest_media_type
+            cur.index_digest, cur.layers = index_digest, img.layers
         img = self._index(img, None)
         for n in names:
             self._index(img, n)
-            self.events.publish("image", "load", img.id, {"name": parse_reference(n).familiar()})
+            self.events.publish("image", event, img.id, {"name": parse_reference(n).familiar()})
         return img
 
+    async def put_blob(self, digest: str, data: bytes, labels: dict[str, str]) -> None:
+        """Store a small blob (config, manifest) unless present; concurrent writers are fine."""
+        if await self.ctrd.content_exists(digest):
+            return
+        try:
+            await self.ctrd.write_content(digest, len(data), [data], labels=labels)
+        except Unavailable:  # another writer holds the ingest ref: it is writing the same bytes
+            for _ in range(50):
+                await asyncio.sleep(0.02)
+                if await self.ctrd.content_exists(digest):
+                    return
+            raise
+
     async def _unpack(self, layers: list[tuple[str, int, str]], diff_ids: list[str]) -> None:
+        chains = chain_ids(diff_ids)
+        if chains and await self.ctrd.snapshot_exists(chains[-1]):
+            return
         parent = ""
-        for (d, s, mt), diff_id, chain in zip(layers, diff_ids, chain_ids(diff_ids)):
+        for layer, diff_id, chain in zip(layers, diff_ids, chains):
+            await self.unpack_layer(layer, diff_id, chain, parent)
+            parent = chain
+
+    async def unpack_layer(self, layer: tuple[str, int, str], diff_id: str, chain: str, parent: str) -> bool:
+        """Apply one layer blob on snapshot ``parent`` into the committed snapshot ``chain``.
+
+        The one unpack path (archives, imports and registry pulls).  Returns False when the
+        snapshot existed already.  Call inside ``ctrd.lease()``.
+        """
+        lock = self._unpack_locks.setdefault(chain, asyncio.Lock())  # one lock per layer ever seen
+        async with lock:
             if await self.ctrd.snapshot_exists(chain):
-                parent = chain
-                continue
+                return False
+            d, s, mt = layer
             key = f"extract-{uuid.uuid4().hex} {chain}"
             mounts = await self.ctrd.snapshot_prepare(key, parent)
             try:
@@ -277,7 +328,7 @@ class ImageManager:
                 except Exception:
                     pass
                 raise
-            parent = chain
+            return True
 
     async def ensure_unpacked(self, img: Image) -> None:
         if img.chain_id and not await self.ctrd.snapshot_exists(img.chain_id):
@@ -444,6 +495,10 @@ async def _aiter_thread(reader):
         if chunk is None:
             return
         yield chunk
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 async def _anext(agen):

@@ -177,7 +177,7 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         for e in backlog:
             if e["stream"] in want:
                 h.write(e["stream"], e["log"].encode())
-        pump = asyncio.ensure_future(_stdin_pump(c, h, keys)) if use_in else None
+        pump = asyncio.ensure_future(_stdin_pump(c, h, keys, mgr.ctrd)) if use_in else None
         try:
             if qbool(request, "stream", True):
                 while True:
@@ -242,8 +242,12 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
     ]
 
 
-async def _stdin_pump(c, h, keys: bytes) -> str:
-    """Client -> container stdin; returns 'eof' or 'detach'."""
+async def _stdin_pump(c, h, keys: bytes, ctrd) -> str:
+    """Client -> container stdin; returns 'eof' or 'detach'.
+
+    On EOF (StdinOnce) both writers of the stdin FIFO must go: ours, and the
+    one the shim keeps open until it is told CloseIO.
+    """
     matched = 0
     while True:
         data = await h.input.get()
@@ -252,6 +256,10 @@ async def _stdin_pump(c, h, keys: bytes) -> str:
                 await c.started.wait()
                 if c.io is not None:
                     c.io.close_stdin()
+                    try:
+                        await ctrd.task_close_stdin(c.id)
+                    except Exception:  # the task may already be gone
+                        pass
             return "eof"
         if keys:
             out = bytearray()

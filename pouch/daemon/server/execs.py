@@ -38,7 +38,7 @@ def routes(execs: ExecManager) -> list[tuple[str, str, object]]:
             h.close()
             return web.Response(status=200)
         if e.config.get("AttachStdin"):
-            pump = asyncio.ensure_future(_pump(e, h, keys))
+            pump = asyncio.ensure_future(_pump(execs, e, h, keys))
         try:
             while True:
                 item = await q.get()
@@ -74,13 +74,12 @@ def routes(execs: ExecManager) -> list[tuple[str, str, object]]:
     ]
 
 
-async def _pump(e, h, keys: bytes) -> None:
+async def _pump(execs: ExecManager, e, h, keys: bytes) -> None:
     matched = 0
     while True:
         data = await h.input.get()
         if data is None:
-            if e.io is not None:
-                e.io.close_stdin()
+            await execs.close_stdin(e)
             return
         if keys:
             out = bytearray()
