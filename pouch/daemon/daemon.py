@@ -97,8 +97,13 @@ class Daemon:
         self.execs = ExecManager(self.containers, self.ctrd, self.events,
                                  os.path.join(cfg.run_dir, "fifo"))
         self.containers.exec_exit_handler = self.execs.handle_exit
+        from pouch.sysinfo import detect
+        home = cfg.home
+        features = detect.collect(home, self.runtimes)
+        features["Lxcfs"] = {"Enabled": self.lxcfs is not None, "Binary": features.get("Lxcfs")}
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
-                                    {n: self.runtimes.get(n).path for n in self.runtimes.names()})
+                                    {n: self.runtimes.get(n).path for n in self.runtimes.names()},
+                                    features=lambda: features, remount_lxcfs=self._remount_lxcfs)
         self.stats = StatsCollector(cgroup_parent=cfg.cgroup_parent)
 
         await asyncio.wait_for(self.watcher.connected.wait(), 20)

@@ -11,13 +11,20 @@ from pouch.api.version import API_VERSION, MIN_API_VERSION
 
 class SystemManager:
     def __init__(self, daemon_cfg, ctrd, containers, images, runtimes: dict[str, str],
-                 features=None) -> None:
+                 features=None, remount_lxcfs=None) -> None:
         self.cfg = daemon_cfg
         self.ctrd = ctrd
         self.containers = containers
         self.images = images
         self.runtimes = runtimes
         self.features = features  # callable -> dict of detected kernel features
+        self._remount_lxcfs = remount_lxcfs
+
+    async def remount_lxcfs(self) -> list[str]:
+        from pouch.errtypes import InvalidArgument
+        if self._remount_lxcfs is None or not (self.features() or {}).get("Lxcfs", {}).get("Enabled"):
+            raise InvalidArgument("lxcfs is not enabled on this daemon: start pouchd with --enable-lxcfs")
+        return await self._remount_lxcfs()
 
     async def version(self) -> dict:
         try:
@@ -57,13 +64,13 @@ class SystemManager:
             "KernelVersion": uname.release, "OperatingSystem": _os_name(), "OSType": "linux",
             "Architecture": uname.machine, "ServerVersion": pouch.__version__,
             "DockerRootDir": self.cfg.home, "PouchRootDir": self.cfg.home,
-            "LoggingDriver": "json-file", "CgroupDriver": feats.get("cgroup_driver", "cgroupfs"),
-            "CgroupVersion": str(feats.get("cgroup_version", "1")),
+            "LoggingDriver": "json-file", "CgroupDriver": feats.get("CgroupDriver", "cgroupfs"),
+            "CgroupVersion": str(feats.get("CgroupVersion", "1")),
             "Runtimes": {n: {"path": p} for n, p in self.runtimes.items()},
             "DefaultRuntime": self.cfg.default_runtime, "LiveRestoreEnabled": True,
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {"InsecureRegistryCIDRs": [], "IndexConfigs": {}, "Mirrors": []},
-            "SecurityOptions": feats.get("security_options", ["name=seccomp,profile=default"]),
+            "SecurityOptions": ["name=seccomp,profile=default"] if feats.get("Seccomp") else [],
             "Debug": self.cfg.debug, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
             "Warnings": [], "Labels": [],

@@ -53,7 +53,12 @@ def routes(system, events: EventExchange) -> list[tuple[str, str, object]]:
         await resp.write_eof()
         return resp
 
+    async def remount_lxcfs(request: web.Request):
+        done = await system.remount_lxcfs()
+        return json_response({"Remounted": done})
+
     return [
+        ("POST", "/remount-lxcfs", remount_lxcfs),
         ("GET", "/_ping", ping),
         ("HEAD", "/_ping", ping),
         ("GET", "/version", version),
