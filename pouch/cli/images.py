@@ -1,10 +1,10 @@
-"""Commands: images, rmi, tag, pull, push, load, save, import, history, image <sub>."""
+"""Commands: images, rmi, tag, pull, push, search, load, save, import, history, image <sub>."""
 import sys
 
 from pouch.cli.common import CLIError, filters_from_opts, print_format_rows, print_table, short_id
 from pouch.cli.units import human_duration, human_size
 
-IMAGE_SUBCOMMANDS = ("inspect", "ls", "rm", "tag", "pull", "push", "load", "save", "import", "history")
+IMAGE_SUBCOMMANDS = ("inspect", "ls", "rm", "tag", "pull", "push", "load", "save", "import", "history", "prune")
 
 
 def setup(name, parser):
@@ -37,8 +37,19 @@ def _configure(name, p):
         a("target")
         return run_tag
     if name in ("pull", "push"):
+        if name == "pull":
+            a("--platform", help="Set platform if server is multi-platform capable (os[/arch[/variant]])")
         a("image")
         return run_pull if name == "pull" else run_push
+    if name == "search":
+        a("--limit", type=int, help="Max number of search results")
+        a("--no-trunc", action="store_true", help="Do not truncate output")
+        a("term")
+        return run_search
+    if name == "prune":
+        a("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
+        a("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+        return run_prune
     if name == "load":
         a("-i", "--input", help="Read from tar archive file, instead of STDIN")
         a("-q", "--quiet", action="store_true")
@@ -127,30 +138,88 @@ def run_tag(ctx, args):
     return 0
 
 
-def _show_progress(messages):
-    last = None
+def _show_progress(messages, out=None):
+    """Render Docker JSON progress messages: one live line per layer on a terminal, else plain
+    lines (byte-count updates skipped)."""
+    out = out or sys.stdout
+    tty = out.isatty()
+    rows = {}       # layer id -> line number (counted from the top of what we printed)
+    count = 0
+    last = {}
     for msg in messages:
         if msg.get("error") or msg.get("errorDetail"):
             raise CLIError(msg.get("error") or (msg.get("errorDetail") or {}).get("message"))
         status = msg.get("status") or msg.get("stream")
         if not status:
             continue
-        line = ("%s: %s %s" % (msg["id"], status, msg.get("progress") or "")).rstrip() if msg.get("id") \
-            else status.rstrip()
-        if line != last:
-            print(line, flush=True)
-            last = line
+        lid = msg.get("id")
+        if not lid:
+            out.write(status.rstrip() + "\n")
+            count += 1
+            out.flush()
+            continue
+        detail = msg.get("progressDetail") or {}
+        if not tty:
+            if detail.get("total") or last.get(lid) == status:
+                continue
+            last[lid] = status
+            out.write("%s: %s\n" % (lid, status))
+            out.flush()
+            continue
+        text = ("%s: %s %s" % (lid, status, msg.get("progress") or "")).rstrip()
+        if lid not in rows:
+            rows[lid] = count
+            count += 1
+            out.write(text + "\n")
+        else:
+            up = count - rows[lid]
+            out.write("\x1b[%dA\r\x1b[2K%s\r\x1b[%dB" % (up, text, up))
+        out.flush()
 
 
 def run_pull(ctx, args):
-    repo, tag = _split_ref(args.image)
-    _show_progress(ctx.client.pull(repo, tag or ("latest" if "@" not in args.image else None)))
+    _show_progress(ctx.client.pull(args.image, platform=args.platform))
     return 0
 
 
 def run_push(ctx, args):
     repo, tag = _split_ref(args.image)
     _show_progress(ctx.client.push(repo, tag))
+    return 0
+
+
+def run_search(ctx, args):
+    results = ctx.client.search(args.term, limit=args.limit)
+    rows = [["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]]
+    for r in results:
+        desc = (r.get("description") or "").replace("\n", " ")
+        if not args.no_trunc and len(desc) > 45:
+            desc = desc[:44] + "…"
+        rows.append([r.get("name", ""), desc, str(r.get("star_count", 0)),
+                     "[OK]" if r.get("is_official") else "", "[OK]" if r.get("is_automated") else ""])
+    print_table(rows)
+    return 0
+
+
+def run_prune(ctx, args):
+    if not args.force and sys.stdin.isatty():
+        what = "all images without at least one container associated to them" if args.all \
+            else "all dangling images"
+        sys.stdout.write("WARNING! This will remove %s.\nAre you sure you want to continue? [y/N] " % what)
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    res = ctx.client.prune_images(filters={"dangling": ["false"]} if args.all else None) or {}
+    deleted = res.get("ImagesDeleted") or []
+    if deleted:
+        print("Deleted Images:")
+        for d in deleted:
+            for k in ("Untagged", "Deleted"):
+                if d.get(k):
+                    print("%s: %s" % (k.lower(), d[k]))
+        print()
+    from pouch.cli.units import human_size
+    print("Total reclaimed space: %s" % human_size(res.get("SpaceReclaimed") or 0))
     return 0
 
 

@@ -27,7 +27,9 @@ def setup(name, parser):
 
 
 def _act(client, name, cid, args):
-    if name == "stop":
+    if name == "start":
+        client.start(cid, getattr(args, "detach_keys", None))
+    elif name == "stop":
         client.stop(cid, args.time)
     elif name == "restart":
         client.restart(cid, args.time)

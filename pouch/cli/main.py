@@ -35,6 +35,7 @@ COMMANDS = {
     "rmi": ("images", "Remove one or more images by reference"),
     "run": ("create_run", "Create a new container and start it"),
     "save": ("images", "Save an image to a tar archive or STDOUT"),
+    "search": ("images", "Search the registry for images"),
     "start": ("lifecycle", "Start one or more created or stopped containers"),
     "stats": ("stats_top", "Display a live stream of container(s) resource usage statistics"),
     "stop": ("lifecycle", "Stop one or more running containers"),

@@ -75,6 +75,10 @@ class ImageAPIMixin:
         from pouch.client import streams
         return streams.json_stream(resp)
 
+    def prune_images(self, filters=None):
+        """POST /images/prune; returns {"ImagesDeleted", "SpaceReclaimed"}."""
+        return self._result(self._post(self._url("/images/prune", params={"filters": filters or None})))
+
     def search(self, term, limit=None):
         """GET /images/search?term=."""
         return self._result(self._get(self._url("/images/search", params={"term": term, "limit": limit})))

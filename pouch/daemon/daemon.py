@@ -120,6 +120,7 @@ class Daemon:
             container_routes.routes(self.containers, self.stats),
             exec_routes.routes(self.execs),
             image_routes.routes(self.images, self.containers.users_of_image),
+            registry_routes.routes(self.pusher, self.registry, self.images, self.containers.users_of_image),
             network_routes.routes(self.network, self.containers),
             volume_routes.routes(self.volumes),
         ])

@@ -169,8 +169,8 @@ class ContainerManager:
             spec, warnings = build_spec(cid, config, host, image_config, layer_dirs, extra_mounts,
                                         self.cgroup_parent, netns, self._namespace_paths(host))
             meta["Path"], meta["Args"] = spec["process"]["args"][0], spec["process"]["args"][1:]
-            config.setdefault("Hostname", spec["hostname"])
-            config["Hostname"] = config["Hostname"] or spec["hostname"]
+            config["Hostname"] = config.get("Hostname") or spec.get("hostname", "")
+            c.warnings = warnings
             await self.ctrd.container_create(cid, str(sorted(img.names)[0]) if img.names else img.id, spec,
                                              runc_options(rt.options), cid,
                                              {"io.pouch.name": name})

@@ -32,6 +32,7 @@ class Container:
         self.restart_task: asyncio.Task | None = None
         self.attached: set[asyncio.Queue] = set()   # attach clients, kept across restarts
         self.started = asyncio.Event()               # set while a task's IO is open
+        self.warnings: list[str] = []                # from the last create
 
     # -- identity -------------------------------------------------------
     @property

@@ -282,17 +282,27 @@ class ImageManager:
         return img
 
     async def put_blob(self, digest: str, data: bytes, labels: dict[str, str]) -> None:
-        """Store a small blob (config, manifest) unless present; concurrent writers are fine."""
-        if await self.ctrd.content_exists(digest):
-            return
+        """Store a small blob (config, manifest) with ``labels``; if present, add missing labels.
+
+        Concurrent writers of one blob are fine.
+        """
         try:
-            await self.ctrd.write_content(digest, len(data), [data], labels=labels)
-        except Unavailable:  # another writer holds the ingest ref: it is writing the same bytes
-            for _ in range(50):
-                await asyncio.sleep(0.02)
-                if await self.ctrd.content_exists(digest):
-                    return
-            raise
+            info = await self.ctrd.content_info(digest)
+        except NotFound:
+            try:
+                await self.ctrd.write_content(digest, len(data), [data], labels=labels)
+                return
+            except Unavailable:  # another writer holds the ingest ref: it is writing the same bytes
+                for _ in range(50):
+                    await asyncio.sleep(0.02)
+                    if await self.ctrd.content_exists(digest):
+                        break
+                else:
+                    raise
+            info = await self.ctrd.content_info(digest)
+        missing = {k: v for k, v in labels.items() if info.labels.get(k) != v}
+        if missing:
+            await self.ctrd.update_content_labels(digest, missing)
 
     async def _unpack(self, layers: list[tuple[str, int, str]], diff_ids: list[str]) -> None:
         chains = chain_ids(diff_ids)

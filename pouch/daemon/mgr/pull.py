@@ -260,7 +260,7 @@ class Puller:
                 await self._hold(lease, d.digest)
                 sid = short_id(d.digest)
                 if not await self.ctrd.snapshot_exists(chain):
-                    emit(message("Extracting", sid, 0, d.size))
+                    emit(message("Extracting", sid))
                     await self.images.unpack_layer((d.digest, d.size, d.media_type), diff_id, chain, parent)
                     emit(message("Pull complete", sid))
                 parent = chain

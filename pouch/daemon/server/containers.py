@@ -19,7 +19,7 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
     async def create(request: web.Request):
         body = await read_json(request)
         c = await mgr.create(body, request.query.get("name"))
-        return json_response({"Id": c.id, "Warnings": []}, 201)
+        return json_response({"Id": c.id, "Warnings": c.warnings}, 201)
 
     async def list_(request: web.Request):
         filters = qfilters(request)
