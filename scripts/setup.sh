@@ -18,7 +18,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e ".[build,test]"
+.venv/bin/pip install -q --disable-pip-version-check -e ".[build,test]" --config-settings editable_mode=compat
 .venv/bin/python -m pouch.daemon.ctrd.genproto 2>&1 | grep -v "warning: Import .* is unused" || true
 
 ln -sf "$ROOT/.venv/bin/pouch" /usr/local/bin/pouch
