@@ -45,7 +45,9 @@ def attach_and_run(client, cid, tty, stdin, detach_keys=None, start=False, auto_
     """
     hsock = client.attach_socket(cid, stdin=stdin, stdout=True, stderr=True, detach_keys=detach_keys)
     with hsock:
-        finish_wait = client.wait_begin(cid, condition="next-exit") if start else None
+        # like docker run --rm: return once the container is gone, not merely stopped
+        finish_wait = client.wait_begin(cid, condition="removed" if auto_remove else "next-exit") \
+            if start else None
         if start:
             try:
                 client.start(cid)

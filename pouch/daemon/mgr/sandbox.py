@@ -114,6 +114,10 @@ class SandboxHooks:
             if mode != "none":
                 self.network.get(mode)  # 404 for an unknown network
             netns = os.path.join(self.network.netns_dir, c.id)
+        # the image's EXPOSE entries join the container's (as Docker merges them at create; -P uses them)
+        img_exposed = ((img.config.get("config") or {}).get("ExposedPorts") or {}) if img else {}
+        if img_exposed:
+            config["ExposedPorts"] = {**img_exposed, **(config.get("ExposedPorts") or {})}
         # ports are checked now so a bad -p fails the create, not the start
         moby_port_bindings(config.get("ExposedPorts"), host.get("PortBindings"), bool(host.get("PublishAllPorts")))
 
@@ -133,8 +137,11 @@ class SandboxHooks:
         specs = [vmounts.parse_volume(b) for b in host.get("Binds") or []]
         specs += [moby_mount(m) for m in host.get("Mounts") or []]
         specs += [vmounts.parse_tmpfs(f"{d}:{o}" if o else d) for d, o in (host.get("Tmpfs") or {}).items()]
-        image_vols = ((img.config.get("config") or {}).get("Volumes") or {}) if img else {}
         taken = {s.destination for s in specs}
+        inherited = [m for m in self._volumes_from(c, host.get("VolumesFrom") or []) if m.destination not in taken]
+        specs += inherited
+        taken |= {m.destination for m in inherited}
+        image_vols = ((img.config.get("config") or {}).get("Volumes") or {}) if img else {}
         specs += [vmounts.MountSpec(type="volume", destination=d) for d in image_vols if d not in taken]
         vmounts.check_duplicates(specs)
         for s in specs:
@@ -167,6 +174,26 @@ class SandboxHooks:
             host["EnableLxcfs"] = True
             mounts += self.lxcfs.oci_mounts()
         return mounts, netns
+
+    def _volumes_from(self, c, refs: list[str]) -> list[vmounts.MountSpec]:
+        """`--volumes-from CONTAINER[:ro|rw]`: the other container's volumes and binds, same paths."""
+        out: list[vmounts.MountSpec] = []
+        for ref in refs:
+            name, _, mode = ref.partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise InvalidArgument(f"invalid --volumes-from {ref!r}: mode must be ro or rw")
+            other = self.lookup(name)
+            if other.id == c.id:
+                raise InvalidArgument("a container cannot take volumes from itself")
+            for p in other.meta.get("Mounts") or []:
+                ro = (mode == "ro") if mode else not p.get("RW", True)
+                if p.get("Type") == "volume":
+                    out.append(vmounts.MountSpec(type="volume", destination=p["Destination"], source=p["Name"],
+                                                 readonly=ro, nocopy=True))
+                elif p.get("Type") == "bind":
+                    out.append(vmounts.MountSpec(type="bind", destination=p["Destination"], source=p["Source"],
+                                                 readonly=ro, propagation=p.get("Propagation") or ""))
+        return out
 
     def _files_config(self, c, cdir: str, host_network: bool) -> FilesConfig:
         host, config = c.host_config, c.config
@@ -214,7 +241,8 @@ class SandboxHooks:
         settings["SandboxKey"] = path
         if mode == "none":
             return
-        ep_cfg = ((c.config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(mode) or {}
+        netcfg = (c.meta.get("Internal") or {}).get("NetworkingConfig") or c.config.get("NetworkingConfig") or {}
+        ep_cfg = (netcfg.get("EndpointsConfig") or {}).get(mode) or {}
         ipam = ep_cfg.get("IPAMConfig") or {}
         ports = moby_port_bindings(c.config.get("ExposedPorts"), host.get("PortBindings"),
                                    bool(host.get("PublishAllPorts")))
@@ -252,10 +280,8 @@ class SandboxHooks:
         pass
 
     async def release(self, c, remove_volumes: bool = False) -> None:
-        pending = self._releases.pop(c.id, None)
-        if pending:
-            await asyncio.shield(pending)
-        await self.network.release(c.id)
+        if c.id not in self._releases:  # a release already under way finishes by itself
+            await self.network.release(c.id)
         self.volumes.release(c.id, remove_anonymous=remove_volumes or bool(c.host_config.get("AutoRemove")))
         if self.quota is not None and c.config.get("DiskQuota"):
             try:
