@@ -138,15 +138,20 @@ def run_tag(ctx, args):
     return 0
 
 
-def _show_progress(messages, out=None):
+def _show_progress(messages, out=None, final=None):
     """Render Docker JSON progress messages: one live line per layer on a terminal, else plain
-    lines (byte-count updates skipped)."""
+    lines (byte-count updates skipped).  ``final(msg)`` recognises the message that ends a
+    complete stream; a stream that stops before it (pouchd went away) is an error."""
     out = out or sys.stdout
     tty = out.isatty()
     rows = {}       # layer id -> line number (counted from the top of what we printed)
     count = 0
     last = {}
-    for msg in messages:
+    complete = final is None
+    for msg in _checked(messages, final):
+        if msg is None:
+            complete = True
+            continue
         if msg.get("error") or msg.get("errorDetail"):
             raise CLIError(msg.get("error") or (msg.get("errorDetail") or {}).get("message"))
         status = msg.get("status") or msg.get("stream")
@@ -175,16 +180,27 @@ def _show_progress(messages, out=None):
             up = count - rows[lid]
             out.write("\x1b[%dA\r\x1b[2K%s\r\x1b[%dB" % (up, text, up))
         out.flush()
+    if not complete:
+        raise CLIError("the operation did not complete: the connection to pouchd ended early")
+
+
+def _checked(messages, final):
+    """Yield messages, and None right after the one ``final`` accepts."""
+    for msg in messages:
+        yield msg
+        if final is not None and final(msg):
+            yield None
 
 
 def run_pull(ctx, args):
-    _show_progress(ctx.client.pull(args.image, platform=args.platform))
+    _show_progress(ctx.client.pull(args.image, platform=args.platform),
+                   final=lambda m: (m.get("status") or "").startswith("Status: "))
     return 0
 
 
 def run_push(ctx, args):
     repo, tag = _split_ref(args.image)
-    _show_progress(ctx.client.push(repo, tag))
+    _show_progress(ctx.client.push(repo, tag), final=lambda m: "aux" in m)
     return 0
 
 
@@ -218,7 +234,6 @@ def run_prune(ctx, args):
                 if d.get(k):
                     print("%s: %s" % (k.lower(), d[k]))
         print()
-    from pouch.cli.units import human_size
     print("Total reclaimed space: %s" % human_size(res.get("SpaceReclaimed") or 0))
     return 0
 

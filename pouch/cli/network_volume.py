@@ -1,4 +1,5 @@
-"""Commands: volume (create, ls, inspect, rm, prune) and network (create, ls, inspect, rm, connect, disconnect)."""
+"""Commands: volume (create, ls, inspect, rm, prune) and network (create, ls, inspect, rm, prune, connect,
+disconnect)."""
 from pouch.cli.common import CLIError, filters_from_opts, key_value_list, print_table
 
 
@@ -24,7 +25,9 @@ def _setup_volume(sub):
     p = sub.add_parser("rm", aliases=["remove"])
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("names", nargs="+")
-    sub.add_parser("prune")
+    p = sub.add_parser("prune")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
     return run_volume
 
 
@@ -52,7 +55,7 @@ def run_volume(ctx, args):
             c.remove_volume(name, force=args.force)
             print(name)
     else:
-        result = c.prune_volumes() or {}
+        result = c.prune_volumes(filters_from_opts(args.filter)) or {}
         for name in result.get("VolumesDeleted") or []:
             print(name)
     return 0
@@ -77,6 +80,9 @@ def _setup_network(sub):
     p.add_argument("names", nargs="+")
     p = sub.add_parser("rm", aliases=["remove"])
     p.add_argument("names", nargs="+")
+    p = sub.add_parser("prune")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
     for verb in ("connect", "disconnect"):
         p = sub.add_parser(verb)
         if verb == "connect":
@@ -120,6 +126,9 @@ def run_network(ctx, args):
     elif args.sub in ("rm", "remove"):
         for name in args.names:
             c.remove_network(name)
+            print(name)
+    elif args.sub == "prune":
+        for name in (c.prune_networks(filters_from_opts(args.filter)) or {}).get("NetworksDeleted") or []:
             print(name)
     elif args.sub == "connect":
         c.connect_container_to_network(args.container, args.network, args.alias or None, args.ip)

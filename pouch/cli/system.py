@@ -66,7 +66,43 @@ def _info_lines(info):
                 lines.append("  %s" % (": ".join(map(str, item)) if isinstance(item, list) else item))
         else:
             lines.append("%s: %s" % (key, str(value).lower() if isinstance(value, bool) else value))
+    lines += _feature_lines(info.get("Features") or {})
     return lines
+
+
+def _yes_no(flag, detail=""):
+    text = "yes" if flag else "no"
+    return "%s (%s)" % (text, detail) if detail else text
+
+
+def _feature_lines(feats):
+    """The daemon's detected kernel features (sysinfo.collect), one line each."""
+    if not feats:
+        return []
+    out = ["Kernel Features:"]
+    if "CgroupVersion" in feats:
+        out.append("  Cgroups: v%s %s, driver %s" % (feats.get("CgroupVersion"), feats.get("CgroupMode", ""),
+                                                   feats.get("CgroupDriver", "")))
+    if "Overlayfs" in feats:
+        out.append("  Overlayfs: " + _yes_no(feats["Overlayfs"], feats.get("OverlayfsDetail", "")))
+    if "Seccomp" in feats:
+        out.append("  Seccomp: " + _yes_no(feats["Seccomp"]))
+    if "UserNamespaces" in feats:
+        out.append("  User Namespaces: " + _yes_no(feats["UserNamespaces"]))
+    pq = feats.get("ProjectQuota")
+    if isinstance(pq, dict):
+        out.append("  Project Quota: " + _yes_no(pq.get("Supported"), pq.get("Detail", "")))
+    lx = feats.get("Lxcfs")
+    if isinstance(lx, dict):
+        detail = lx.get("Binary") or "lxcfs is not installed"
+        out.append("  Lxcfs: " + ("enabled (%s)" % detail if lx.get("Enabled") else
+                                  "disabled (start pouchd with --enable-lxcfs; %s)" % detail))
+    for key in ("KernelMemory", "BlkioWeight"):
+        if key in feats:
+            out.append("  %s: %s" % (key, _yes_no(feats[key])))
+    if feats.get("Runtimes"):
+        out.append("  Runtimes: " + " ".join(feats["Runtimes"]))
+    return out
 
 
 def run_info(ctx, args):

@@ -42,11 +42,16 @@ def parse_timestamp(text, now=None):
     except ValueError:
         pass
     from datetime import datetime
+    # keep the fraction (up to nanoseconds) exactly: datetime stops at microseconds
+    m = re.fullmatch(r"([^.]+?)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?", text)
     try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if not m:
+            raise ValueError(text)
+        stamp = datetime.fromisoformat(m.group(1) + (m.group(3) or "Z").replace("Z", "+00:00"))
     except ValueError:
         raise ValueError("invalid time %r: use a unix timestamp, RFC3339 or a duration like 10m" % text)
-    return "%d" % int(stamp.timestamp())
+    frac = (m.group(2) or "")[:9].ljust(9, "0")
+    return "%d.%s" % (int(stamp.timestamp()), frac)
 
 
 def human_duration(seconds):

@@ -1,4 +1,4 @@
-"""Network endpoints: create, list, inspect, remove, connect, disconnect."""
+"""Network endpoints: create, list, inspect, remove, prune, connect, disconnect."""
 
 
 class NetworkAPIMixin:
@@ -38,3 +38,7 @@ class NetworkAPIMixin:
         """POST /networks/{id}/disconnect."""
         body = {"Container": container, "Force": force}
         self._post(self._url("/networks/{0}/disconnect", network), body=body).read()
+
+    def prune_networks(self, filters=None):
+        """POST /networks/prune; returns {"NetworksDeleted": [...]}."""
+        return self._result(self._post(self._url("/networks/prune", params={"filters": filters or None})))

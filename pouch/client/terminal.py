@@ -91,12 +91,17 @@ def pump(hsock, stdin=None, stdout=None, stderr=None, tty=False, detach_keys=Non
                 if data:
                     hsock.sendall(data)
                 if escape.detached:
+                    # The daemon also watches for the keys: send them so it detaches
+                    # without taking this for stdin EOF (which would close the
+                    # container's stdin), then give it a moment to hang up.
                     done.set()
-                    hsock.close_write()
                     try:
-                        hsock.sock.shutdown(socket.SHUT_RDWR)
+                        hsock.sendall(escape.keys)
                     except OSError:
                         pass
+                    timer = threading.Timer(2.0, _hang_up, (hsock,))
+                    timer.daemon = True
+                    timer.start()
                     return
         except OSError:
             pass
@@ -113,6 +118,13 @@ def pump(hsock, stdin=None, stdout=None, stderr=None, tty=False, detach_keys=Non
         pass
     done.set()
     return escape.detached
+
+
+def _hang_up(hsock):
+    try:
+        hsock.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 @contextlib.contextmanager

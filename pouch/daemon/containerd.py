@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import time
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Containerd:
         self.pid: int | None = None
         self._watch: asyncio.Task | None = None
         self._stopping = False
+        self._proc: subprocess.Popen | None = None  # kept so it is not reaped by __del__
 
     # -- process helpers -------------------------------------------------
     def _alive_pid(self) -> int | None:
@@ -92,20 +94,14 @@ class Containerd:
             f.write(render_config(self.root, self.state, self.address))
         if os.path.exists(self.address):
             os.unlink(self.address)
-        logf = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        pid = os.fork()
-        if pid == 0:  # child: own session, never killed with pouchd
-            try:
-                os.setsid()
-                os.dup2(devnull, 0)
-                os.dup2(logf, 1)
-                os.dup2(logf, 2)
-                os.execvp(self.binary, [self.binary, "--config", self.config_path])
-            finally:
-                os._exit(127)
-        os.close(logf)
-        os.close(devnull)
+        # subprocess forks and execs in C: no Python code runs in the child, which
+        # matters because pouchd has gRPC threads (a bare os.fork() child can
+        # deadlock on a lock one of them held).  Own session: never killed with pouchd.
+        with open(self.log_path, "ab") as logf:
+            self._proc = subprocess.Popen([self.binary, "--config", self.config_path],
+                                          stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                          start_new_session=True, close_fds=True)
+        pid = self._proc.pid
         with open(self.pid_file, "w") as f:
             f.write(str(pid))
         return pid

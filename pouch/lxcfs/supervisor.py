@@ -88,9 +88,10 @@ class LxcfsSupervisor:
         os.makedirs(self.mount_point, exist_ok=True)
         _lazy_unmount(self.mount_point)
         pidfile = self.mount_point.rstrip("/") + ".pid"
-        # -f: stay in the foreground as our child; -l: serve /proc/loadavg too
+        # -f: stay in the foreground as our child; -l: serve /proc/loadavg too;
+        # --enable-cfs: cpuinfo/stat/cpu online follow the CFS quota (--cpus), not only the cpuset
         self.proc = await asyncio.create_subprocess_exec(
-            path, "-f", "-l", "-p", pidfile, self.mount_point,
+            path, "-f", "-l", "--enable-cfs", "-p", pidfile, self.mount_point,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE)
         loop = asyncio.get_running_loop()

@@ -1,7 +1,9 @@
 """Per-container /etc/hosts, /etc/hostname and /etc/resolv.conf, written under a dir the caller owns.
 
-Pure renderers (render_hosts, render_resolv) plus `write_files`, which writes atomically so a
-container reading /etc/hosts never sees a half-written file while peers join or leave.
+Pure renderers (render_hosts, render_resolv) plus `write_files`.  The files are bind-mounted
+into running containers, so an update must keep the inode: a new file is created by rename,
+an existing one is rewritten in place (a rename would leave the container on the old inode
+and peers joining a user network would never show up in its /etc/hosts).
 """
 from __future__ import annotations
 
@@ -93,11 +95,22 @@ def _is_loopback(addr: str) -> bool:
 
 
 def _write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, path)
+    data = text.encode()
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+        return
+    try:
+        # in place, same inode: write the new bytes first, then cut any old tail
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def write_files(dir: str, hosts: str, hostname: str, resolv: str) -> dict[str, str]:

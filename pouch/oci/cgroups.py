@@ -1,4 +1,5 @@
 """cgroup layout of this host: v1 / v2 / hybrid, and cgroupsPath forms of the two drivers."""
+import functools
 import os
 
 from .errors import InvalidOciConfig
@@ -84,3 +85,45 @@ def bind_free_v1_controllers(root: str = CGROUP_ROOT) -> list[str]:
         if r.returncode == 0:
             bound.append(ctrl)
     return bound
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_memory_supported(root: str = CGROUP_ROOT) -> bool:
+    """True when a v1 kernel-memory limit really takes effect.
+
+    Linux >= 6.1 keeps memory.kmem.limit_in_bytes but ignores writes to it, so the file's
+    presence proves nothing: write a limit into a scratch cgroup and read it back.
+    """
+    mem = os.path.join(root, "memory")
+    if detect_mode(root) == "v2" or not os.path.exists(os.path.join(mem, "memory.kmem.limit_in_bytes")):
+        return False
+    probe = os.path.join(mem, f"pouch-kmem-probe-{os.getpid()}")
+    want = 64 * 1024 * 1024
+    try:
+        os.makedirs(probe, exist_ok=True)
+        with open(os.path.join(probe, "memory.kmem.limit_in_bytes"), "w") as f:
+            f.write(str(want))
+        with open(os.path.join(probe, "memory.kmem.limit_in_bytes")) as f:
+            return int(f.read().strip()) == want
+    except (OSError, ValueError):
+        return False
+    finally:
+        try:
+            os.rmdir(probe)
+        except OSError:
+            pass
+
+
+def blkio_weight_file(root: str = CGROUP_ROOT) -> str | None:
+    """The file a v1 blkio weight goes to (blkio.weight, or blkio.bfq.weight with BFQ), None if neither;
+    on v2 'io.weight' when the io controller is offered."""
+    if detect_mode(root) == "v2":
+        try:
+            with open(os.path.join(root, "cgroup.controllers")) as f:
+                return "io.weight" if "io" in f.read().split() else None
+        except OSError:
+            return None
+    for name in ("blkio.weight", "blkio.bfq.weight"):
+        if os.path.exists(os.path.join(root, "blkio", name)):
+            return name
+    return None

@@ -1,7 +1,7 @@
 """Resources: Moby HostConfig -> OCI linux.resources (validated), and live cgroup updates/reads."""
 import os
 
-from .cgroups import CGROUP_ROOT, controller_dir, detect_mode
+from .cgroups import CGROUP_ROOT, blkio_weight_file, controller_dir, detect_mode, kernel_memory_supported
 from .errors import CgroupNotFound, InvalidOciConfig, OciError
 from .security import device_info
 
@@ -82,10 +82,10 @@ def build(hc: dict) -> tuple:
     if kmem:
         if kmem < MIN_MEMORY:
             raise InvalidOciConfig("minimum kernel memory limit allowed is 4MiB")
-        if os.path.exists(f"{CGROUP_ROOT}/memory/memory.kmem.limit_in_bytes"):
-            mem["kernel"] = int(kmem)
-        else:
-            warnings.append("this kernel does not support kernel memory limits: kernel-memory is ignored")
+        if not kernel_memory_supported():
+            raise InvalidOciConfig(f"kernel-memory: this kernel ({os.uname().release}) does not enforce kernel "
+                                   f"memory limits (memory.kmem.limit_in_bytes is gone or a no-op since Linux 6.1)")
+        mem["kernel"] = int(kmem)
     swappiness = _g(hc, "MemorySwappiness")
     if swappiness is not None and swappiness != -1:
         if not 0 <= swappiness <= 100:
@@ -137,6 +137,9 @@ def build(hc: dict) -> tuple:
     if weight:
         if not 10 <= weight <= 1000:
             raise InvalidOciConfig(f"invalid blkio weight {weight}: must be between 10 and 1000")
+        if blkio_weight_file() is None:
+            raise InvalidOciConfig("blkio-weight: this kernel has no blkio weight (neither blkio.weight nor "
+                                   "blkio.bfq.weight: the CFQ/BFQ I/O scheduler is not available)")
         blkio["weight"] = int(weight)
     for key, field in _THROTTLE.items():
         entries = []
@@ -254,6 +257,18 @@ def update_cgroup(cgroups_path: str, resources: dict, root: str = CGROUP_ROOT) -
         _write(os.path.join(u, "pids.max"), pids["limit"] if pids["limit"] > 0 else "max")
 
 
+def update_throttles(cgroups_path: str, resources: dict, root: str = CGROUP_ROOT) -> None:
+    """Write the block-I/O throttles of OCI `resources` into a running container's cgroup.
+
+    `runc update` (hence containerd's Tasks.Update) leaves device throttles as they were at
+    create time, so `pouch update --device-read-bps ...` writes them itself, after the runtime.
+    """
+    blk = resources.get("blockIO") or {}
+    sub = {k: blk[k] for k in _THROTTLE.values() if blk.get(k)}
+    if sub:
+        update_cgroup(cgroups_path, {"blockIO": sub}, root)
+
+
 def read_cgroup_values(cgroups_path: str, root: str = CGROUP_ROOT) -> dict:
     """The container's current limits read back from the host's cgroup files (None when absent)."""
     mode = detect_mode(root)
@@ -271,7 +286,8 @@ def read_cgroup_values(cgroups_path: str, root: str = CGROUP_ROOT) -> dict:
              "oom_control": ("memory", "memory.oom_control"),
              "cpu_shares": ("cpu", "cpu.shares"), "cpu_quota": ("cpu", "cpu.cfs_quota_us"),
              "cpu_period": ("cpu", "cpu.cfs_period_us"), "cpuset_cpus": ("cpuset", "cpuset.cpus"),
-             "cpuset_mems": ("cpuset", "cpuset.mems"), "blkio_weight": ("blkio", "blkio.weight"),
+             "cpuset_mems": ("cpuset", "cpuset.mems"),
+             "blkio_weight": ("blkio", blkio_weight_file(root) or "blkio.weight"),
              "blkio_read_bps": ("blkio", "blkio.throttle.read_bps_device"),
              "blkio_write_bps": ("blkio", "blkio.throttle.write_bps_device"),
              "blkio_read_iops": ("blkio", "blkio.throttle.read_iops_device"),

@@ -39,6 +39,8 @@ def collect(home_dir: str = "/var/lib/pouch", runtimes=None) -> dict:
         "CgroupDriver": cgroups.detect_driver(),
         "Overlayfs": overlayfs(),
         "Seccomp": seccomp.supported(),
+        "KernelMemory": cgroups.kernel_memory_supported(),
+        "BlkioWeight": cgroups.blkio_weight_file() is not None,
         "UserNamespaces": user_namespaces(),
         "ProjectQuota": {"Supported": quota_ok, "Detail": quota_reason, "Path": home},
         "Lxcfs": shutil.which("lxcfs"),

@@ -17,9 +17,13 @@ from tests.fixtures.daemon import POUCH
 pytestmark = pytest.mark.integration
 
 
-def run_in_pty(d, *args: str, timeout: float = 20.0, feed: bytes | None = None,
-               feed_after: float = 1.0) -> tuple[int, bytes]:
-    """Run `pouch ARGS` with a real terminal on stdin/stdout/stderr; return (rc, output)."""
+def run_in_pty(d, *args: str, timeout: float = 20.0,
+               feed: bytes | list[bytes] | None = None, feed_after: float = 1.0) -> tuple[int, bytes]:
+    """Run `pouch ARGS` with a real terminal on stdin/stdout/stderr; return (rc, output).
+
+    ``feed`` (one chunk or a list) is typed in, one chunk every ``feed_after`` seconds.
+    """
+    chunks = [feed] if isinstance(feed, bytes) else list(feed or [])
     master, slave = pty.openpty()
     env = dict(os.environ, POUCH_HOST=d.host)
     p = subprocess.Popen([POUCH, *args], stdin=slave, stdout=slave, stderr=slave, env=env,
@@ -28,7 +32,7 @@ def run_in_pty(d, *args: str, timeout: float = 20.0, feed: bytes | None = None,
     out = b""
     start = time.monotonic()
     deadline = start + timeout
-    fed = False
+    fed = 0
     try:
         while time.monotonic() < deadline:
             r, _, _ = select.select([master], [], [], 0.1)
@@ -40,9 +44,9 @@ def run_in_pty(d, *args: str, timeout: float = 20.0, feed: bytes | None = None,
                 if not chunk:
                     break
                 out += chunk
-            if feed is not None and not fed and time.monotonic() > start + feed_after:
-                os.write(master, feed)
-                fed = True
+            if chunks and time.monotonic() > start + feed_after * (fed + 1):
+                os.write(master, chunks.pop(0))
+                fed += 1
             if p.poll() is not None and not r:
                 break
         rc = p.wait(timeout=max(0.1, deadline - time.monotonic()))

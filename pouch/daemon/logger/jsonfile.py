@@ -84,7 +84,7 @@ class JsonFileLogger:
             nl = "" if (last_partial and i == len(lines) - 1) else "\n"
             out.append(json.dumps({"log": line.decode("utf-8", "replace") + nl, "stream": stream,
                                    "time": rfc3339nano(now)}, ensure_ascii=False) + "\n")
-        self._append("".join(out).encode())
+        self._append_lines(out)
 
     def flush(self) -> None:
         for stream, rest in list(self._partial.items()):
@@ -95,11 +95,30 @@ class JsonFileLogger:
                               + "\n").encode())
 
     def _append(self, data: bytes) -> None:
+        self._append_lines([data.decode()])
+
+    def _append_lines(self, lines: list[str]) -> None:
+        """Write JSON lines, rotating between lines so no file grows past max-size."""
+        if not self.max_size:
+            self._file().write("".join(lines).encode())
+            self._notify()
+            return
         f = self._file()
-        if self.max_size and f.tell() + len(data) > self.max_size and f.tell() > 0:
-            self._rotate()
-            f = self._file()
-        f.write(data)
+        size = f.tell()
+        batch: list[bytes] = []
+        for line in lines:
+            data = line.encode()
+            if size + len(data) > self.max_size and size > 0:
+                if batch:
+                    f.write(b"".join(batch))
+                    batch = []
+                self._rotate()
+                f = self._file()
+                size = 0
+            batch.append(data)
+            size += len(data)
+        if batch:
+            f.write(b"".join(batch))
         self._notify()
 
     def _rotate(self) -> None:
@@ -167,7 +186,11 @@ async def follow(path: str, logger: JsonFileLogger | None, offset: int,
             st = None
         if st is not None:
             if ino is not None and st.st_ino != ino:  # rotated: finish the old file from .1
+                for e in _rest_of_rotated(path + ".1", ino, offset):
+                    yield e
                 offset = 0
+                ino = st.st_ino
+            elif ino is None:
                 ino = st.st_ino
             if st.st_size > offset:
                 with open(path, "rb") as f:
@@ -191,3 +214,22 @@ async def follow(path: str, logger: JsonFileLogger | None, offset: int,
                 pass
         else:
             await asyncio.sleep(0.2)
+
+
+def _rest_of_rotated(path: str, ino: int, offset: int) -> list[dict]:
+    """Entries past ``offset`` in the file that was just rotated to ``path`` (if it is that file)."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_ino != ino:
+                return []
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return []
+    out = []
+    for line in data.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out

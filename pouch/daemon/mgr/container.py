@@ -152,6 +152,7 @@ class ContainerManager:
             "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
             "SnapshotKey": cid, "ManualStop": False, "MountLabel": "", "ProcessLabel": "",
             "AppArmorProfile": "", "ExecIDs": None,
+            "Internal": {"NetworkingConfig": body.get("NetworkingConfig") or {}},  # --ip/--network-alias
         }
         c = Container(meta)
         created: list[str] = []
@@ -505,6 +506,8 @@ class ContainerManager:
             oci = await self.hooks.update_resources(c, resources)
             if c.running:
                 await self.ctrd.task_update(c.id, oci)
+                from pouch.oci import update_throttles  # runc update leaves blkio throttles alone
+                await asyncio.to_thread(update_throttles, f"{self.cgroup_parent}/{c.id}", oci)
         host.update(resources)
         self.save(c)
         self.publish(c, "update")

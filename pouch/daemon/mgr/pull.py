@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -143,15 +142,29 @@ class ContentSink:
         return r.status.offset
 
     def _ingest_data(self, digest: str) -> str | None:
+        """containerd's file of our partial ingest: ``ingest/<sha256(key)>/data`` where the key
+        (``<namespace>/<bucket id>/<ref>``, kept in the ``ref`` file next to it) is internal."""
         if not self.content_root:
             return None
-        # containerd's local store keeps an ingest under ingest/<sha256(ref)>/data
-        key = hashlib.sha256(self.ref(digest).encode()).hexdigest()
-        return os.path.join(self.content_root, "ingest", key, "data")
+        want_prefix, want_suffix = self.ctrd.namespace + "/", "/" + self.ref(digest)
+        root = os.path.join(self.content_root, "ingest")
+        try:
+            entries = list(os.scandir(root))
+        except OSError:
+            return None
+        for e in entries:
+            try:
+                with open(os.path.join(e.path, "ref")) as f:
+                    key = f.read().strip()
+            except OSError:
+                continue
+            if key.startswith(want_prefix) and key.endswith(want_suffix):
+                return os.path.join(e.path, "data")
+        return None
 
     async def read_partial(self, digest: str) -> AsyncIterator[bytes]:
         """Bytes of the partial ingest (nothing if we cannot see containerd's directory)."""
-        path = self._ingest_data(digest)
+        path = await asyncio.to_thread(self._ingest_data, digest)
         if path is None or not os.path.exists(path):
             return
         with open(path, "rb") as f:
@@ -262,7 +275,7 @@ class Puller:
                 if not await self.ctrd.snapshot_exists(chain):
                     emit(message("Extracting", sid))
                     await self.images.unpack_layer((d.digest, d.size, d.media_type), diff_id, chain, parent)
-                    emit(message("Pull complete", sid))
+                emit(message("Pull complete", sid))
                 parent = chain
         except BaseException:
             for t in tasks:

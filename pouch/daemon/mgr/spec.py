@@ -196,7 +196,9 @@ def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dir
             "namespaces": namespaces,
         },
     }
-    if not any(n["type"] == "uts" for n in namespaces):
+    if not any(n["type"] == "uts" and not n.get("path") for n in namespaces):
+        # no UTS namespace of its own (--uts host or container:x): setting a hostname would
+        # rename the host or the other container
         spec.pop("hostname")
     warnings = apply_security(spec, host, host_network=net == "host")
     warnings += apply_resources(spec, host)

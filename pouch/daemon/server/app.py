@@ -66,7 +66,7 @@ async def not_found(request: web.Request) -> web.Response:
 
 
 def build_app(route_groups: list[list[tuple[str, str, object]]]) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, version_middleware],
+    app = web.Application(middlewares=[version_middleware, errors_middleware],
                           client_max_size=1 << 40, handler_args={"max_field_size": 65536})
     for group in route_groups:
         for method, path, handler in group:

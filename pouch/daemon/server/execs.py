@@ -33,6 +33,8 @@ def routes(execs: ExecManager) -> list[tuple[str, str, object]]:
         try:
             await execs.start(e)
         except Exception as err:
+            if e.exit_code is None:  # failed before the process existed: "cannot invoke"
+                e.exit_code = 126
             msg = getattr(err, "message", str(err))
             h.write("stderr" if not tty else "stdout", (msg + "\n").encode())
             h.close()

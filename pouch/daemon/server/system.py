@@ -22,7 +22,16 @@ def routes(system, events: EventExchange) -> list[tuple[str, str, object]]:
                                                 "Cache-Control": "no-cache", "Pragma": "no-cache"})
 
     async def version(request: web.Request):
-        return json_response(await system.version())
+        v = await system.version()
+        # the Docker CLI prints the Engine component's Details (Os/Arch, Go version...)
+        for comp in v.get("Components") or []:
+            if comp.get("Name") == "Engine":
+                details = comp.setdefault("Details", {})
+                for key in ("ApiVersion", "MinAPIVersion", "Os", "Arch", "GoVersion", "GitCommit",
+                            "KernelVersion", "BuildTime"):
+                    details.setdefault(key, v.get(key, ""))
+                details.setdefault("Experimental", "false")
+        return json_response(v)
 
     async def info(request: web.Request):
         return json_response(await system.info())
