@@ -195,7 +195,8 @@ def test_run_attaches_starts_waits_and_propagates_exit_code(fake, pouch):
     create = fake.requests[0].json
     assert create["HostConfig"]["AutoRemove"] is True
     assert create["AttachStdout"] is True and create["AttachStdin"] is False
-    assert fake.find("POST", r"/containers/\w+/wait")[0].q("condition") == "next-exit"
+    # --rm: like docker, return only once the daemon has removed the container
+    assert fake.find("POST", r"/containers/\w+/wait")[0].q("condition") == "removed"
     assert fake.connections == 3     # keep-alive API conn + hijack + wait
 
 
