@@ -80,7 +80,8 @@ class ContainerManager:
         return [c.id for c in self.containers.values() if c.meta.get("Image") == image_id]
 
     def save(self, c: Container) -> None:
-        self.store.put(BUCKET, c.id, c.meta)
+        if self.containers.get(c.id) is c:  # never resurrect a removed container's record
+            self.store.put(BUCKET, c.id, c.meta)
 
     def publish(self, c: Container, action: str, extra: dict | None = None) -> None:
         attrs = {"name": c.name, "image": c.config.get("Image", "")}
@@ -164,8 +165,8 @@ class ContainerManager:
                                                       labels={"containerd.io/gc.root": now_rfc3339()})
             created.append("snapshot")
             layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
+            created.append("hooks")  # prepare may fail half-way: release what it took
             extra_mounts, netns = await self.hooks.prepare(c, img, layer_dirs)
-            created.append("hooks")
             await self.hooks.apply_quota(c, _upperdir(mounts))
             spec, warnings = build_spec(cid, config, host, image_config, layer_dirs, extra_mounts,
                                         self.cgroup_parent, netns, self._namespace_paths(host))
@@ -243,12 +244,16 @@ class ContainerManager:
             pid = await self.ctrd.task_create(cid, mounts, io.stdin_path, io.stdout_path, io.stderr_path,
                                               c.tty)
             c.set_running(pid)
+            c.starting = True  # an exit seen before Start returns is handled after it
             try:
                 await self.ctrd.task_start(cid)
             except BaseException:
+                c.pending_exit = None
                 await _quiet(self.ctrd.task_kill(cid, 9, all=True))
                 await _quiet(self.ctrd.task_delete(cid))
                 raise
+            finally:
+                c.starting = False
         except PouchError as e:
             self._close_io(c)
             code = 127 if "not found" in e.message or "no such file" in e.message else 126 \
@@ -265,6 +270,10 @@ class ContainerManager:
             raise
         self.save(c)
         self.publish(c, "start")
+        if c.pending_exit is not None:
+            pid, status = c.pending_exit
+            c.pending_exit = None
+            await self.handle_exit(cid, pid, status)
 
     def _open_io(self, c: Container, logger) -> ProcessIO:
         io = ProcessIO(os.path.join(self.fifo_root, c.id), c.tty, bool(c.config.get("OpenStdin")),
@@ -306,6 +315,9 @@ class ContainerManager:
         if c is None or c.status not in ("running", "paused"):
             return
         if pid and c.state.get("Pid") and pid != c.state["Pid"]:
+            return
+        if c.starting:
+            c.pending_exit = (pid, status)
             return
         try:
             resp = await self.ctrd.task_delete(cid)
@@ -504,10 +516,19 @@ class ContainerManager:
         resources = {k: v for k, v in body.items() if k != "RestartPolicy" and v not in (None, "", 0, [])}
         if resources:
             oci = await self.hooks.update_resources(c, resources)
+            from pouch.oci import update_cgroup, update_throttles
             if c.running:
-                await self.ctrd.task_update(c.id, oci)
-                from pouch.oci import update_throttles  # runc update leaves blkio throttles alone
-                await asyncio.to_thread(update_throttles, f"{self.cgroup_parent}/{c.id}", oci)
+                cg_path = f"{self.cgroup_parent}/{c.id}"
+                if self.runtimes.get(host.get("Runtime")).live_update:
+                    await self.ctrd.task_update(c.id, oci)
+                    # runc update leaves blkio throttles alone
+                    await asyncio.to_thread(update_throttles, cg_path, oci)
+                else:  # runsc has no `update`: write the sandbox's cgroup files
+                    await asyncio.to_thread(update_cgroup, cg_path, oci)
+            # the stored spec too, so the next start (or restart) keeps the new limits
+            spec = await self.ctrd.container_spec(c.id)
+            spec.setdefault("linux", {}).setdefault("resources", {}).update(oci)
+            await self.ctrd.container_update_spec(c.id, spec)
         host.update(resources)
         self.save(c)
         self.publish(c, "update")

@@ -33,6 +33,8 @@ class Container:
         self.attached: set[asyncio.Queue] = set()   # attach clients, kept across restarts
         self.started = asyncio.Event()               # set while a task's IO is open
         self.warnings: list[str] = []                # from the last create
+        self.starting = False                        # between task create and Start's reply
+        self.pending_exit: tuple[int, int | None] | None = None
 
     # -- identity -------------------------------------------------------
     @property
