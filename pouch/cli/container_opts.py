@@ -176,6 +176,11 @@ def parse_mount(spec):
             mount.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
         elif key == "volume-driver":
             mount.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {})["Name"] = value
+        elif key == "volume-nocopy":
+            mount.setdefault("VolumeOptions", {})["NoCopy"] = value.lower() not in ("false", "0") if sep else True
+        elif key == "volume-label":
+            k, _, v = value.partition("=")
+            mount.setdefault("VolumeOptions", {}).setdefault("Labels", {})[k] = v
         elif key == "volume-opt":
             k, _, v = value.partition("=")
             mount.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {}) \

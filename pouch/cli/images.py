@@ -46,6 +46,13 @@ def _configure(name, p):
         a("--no-trunc", action="store_true", help="Do not truncate output")
         a("term")
         return run_search
+    if name == "commit":
+        a("-a", "--author")
+        a("-m", "--message")
+        a("-c", "--change", action="append", default=[])
+        a("container")
+        a("repository", nargs="?")
+        return run_commit
     if name == "prune":
         a("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
         a("-f", "--force", action="store_true", help="Do not prompt for confirmation")
@@ -214,6 +221,14 @@ def run_search(ctx, args):
         rows.append([r.get("name", ""), desc, str(r.get("star_count", 0)),
                      "[OK]" if r.get("is_official") else "", "[OK]" if r.get("is_automated") else ""])
     print_table(rows)
+    return 0
+
+
+def run_commit(ctx, args):
+    repo, tag = _split_ref(args.repository) if args.repository else (None, None)
+    res = ctx.client.commit(args.container, repo, tag, message=args.message, author=args.author,
+                            changes=args.change or None)
+    print(res.get("Id", ""))
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 # command -> (module under pouch.cli, short help)
 COMMANDS = {
     "attach": ("exec_attach", "Attach local standard input, output, and error to a running container"),
+    "commit": ("images", "Create a new image from a container's changes"),
     "create": ("create_run", "Create a new container with specified image"),
     "events": ("events", "Get real time events from the daemon"),
     "exec": ("exec_attach", "Exec a process in a running container"),

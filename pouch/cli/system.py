@@ -84,7 +84,9 @@ def _feature_lines(feats):
         out.append("  Cgroups: v%s %s, driver %s" % (feats.get("CgroupVersion"), feats.get("CgroupMode", ""),
                                                    feats.get("CgroupDriver", "")))
     if "Overlayfs" in feats:
-        out.append("  Overlayfs: " + _yes_no(feats["Overlayfs"], feats.get("OverlayfsDetail", "")))
+        usable = feats.get("OverlayfsUsable") or {}
+        ok = feats["Overlayfs"] and usable.get("Usable", True)
+        out.append("  Overlayfs: " + _yes_no(ok, usable.get("Detail", "")))
     if "Seccomp" in feats:
         out.append("  Seccomp: " + _yes_no(feats["Seccomp"]))
     if "UserNamespaces" in feats:

@@ -38,6 +38,7 @@ from .server import app as server_app
 from .server import containers as container_routes
 from .server import execs as exec_routes
 from .server import images as image_routes
+from .server import commit as commit_routes
 from .server import registry as registry_routes
 from .server import networks as network_routes
 from .server import volumes as volume_routes
@@ -58,6 +59,11 @@ class Daemon:
         for d in (cfg.home, cfg.run_dir):
             os.makedirs(d, mode=0o711, exist_ok=True)
         cfg.ensure_id()
+        from pouch.sysinfo.detect import overlay_usable
+        ok, why = overlay_usable(cfg.home)
+        if not ok:  # the overlayfs snapshotter is the only one wired: refuse clearly, not at first run
+            log.error("%s", why)
+            raise SystemExit(f"pouchd: {why}")
         address = cfg.containerd
         if not address:
             self.containerd = Containerd(cfg.home, cfg.run_dir, cfg.containerd_binary)
@@ -121,6 +127,7 @@ class Daemon:
             exec_routes.routes(self.execs),
             image_routes.routes(self.images, self.containers.users_of_image),
             registry_routes.routes(self.pusher, self.registry, self.images, self.containers.users_of_image),
+            commit_routes.routes(self.images, self.containers),
             network_routes.routes(self.network, self.containers),
             volume_routes.routes(self.volumes),
         ])

@@ -85,8 +85,9 @@ class LxcfsSupervisor:
         self._watcher = asyncio.get_running_loop().create_task(self._watch(path))
 
     async def _spawn(self, path: str) -> None:
+        # detach a dead mount first: stat() of it fails with ENOTCONN, so makedirs would raise
+        await asyncio.to_thread(_lazy_unmount, self.mount_point)
         os.makedirs(self.mount_point, exist_ok=True)
-        _lazy_unmount(self.mount_point)
         pidfile = self.mount_point.rstrip("/") + ".pid"
         # -f: stay in the foreground as our child; -l: serve /proc/loadavg too;
         # --enable-cfs: cpuinfo/stat/cpu online follow the CFS quota (--cpus), not only the cpuset
@@ -130,6 +131,10 @@ class LxcfsSupervisor:
                 await self._spawn(path)
             except LxcfsError as e:
                 log.error("lxcfs restart failed: %s", e)
+                await asyncio.sleep(self.check_interval)
+                continue
+            except Exception:   # never let supervision end on an unexpected error
+                log.exception("lxcfs restart failed")
                 await asyncio.sleep(self.check_interval)
                 continue
             self.restarts += 1

@@ -21,6 +21,7 @@ class Runtime:
     runtime_type: str = SHIM                    # containerd runtime (shim) name
     args: list = field(default_factory=list)    # extra runtime args (runsc flags)
     options: dict = field(default_factory=dict)  # runc shim options (BinaryName, SystemdCgroup, Root)
+    live_update: bool = True                    # has `update` (runsc has none: write the cgroup files)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "path": self.path, "runtimeType": self.runtime_type,
@@ -57,7 +58,8 @@ class RuntimeRegistry:
             # netns pouchd gives the container, so the container keeps its own network.
             if "--network=host" not in (args or []) and not any(str(a).startswith("--network") for a in args or []):
                 args = list(args or []) + ["--network=host"]
-        rt = Runtime(name, path, SHIM, list(args or []), options)
+        rt = Runtime(name, path, SHIM, list(args or []), options,
+                     live_update=not (name == "runsc" or os.path.basename(path) == "runsc"))
         self._runtimes[name] = rt
         return rt
 

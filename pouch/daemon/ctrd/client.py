@@ -233,6 +233,10 @@ class Ctrd:
             spec=json_any(SPEC_TYPE, spec), snapshotter=SNAPSHOTTER, snapshot_key=snapshot_key)
         await self.call(self.containers.Create, c_pb.CreateContainerRequest(container=c))
 
+    async def container_spec(self, cid: str) -> dict:
+        r = await self.call(self.containers.Get, c_pb.GetContainerRequest(id=cid))
+        return json.loads(r.container.spec.value)
+
     async def container_update_spec(self, cid: str, spec: dict) -> None:
         c = c_pb.Container(id=cid, spec=json_any(SPEC_TYPE, spec))
         await self.call(self.containers.Update, c_pb.UpdateContainerRequest(

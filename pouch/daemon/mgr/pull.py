@@ -223,6 +223,10 @@ class Puller:
         name = str(ref)
         before = self.images.by_name.get(name)
         async with self.ctrd.lease() as lease:
+            # into the lease first: content that exists now must not be collected under us
+            for dg in {resolved.digest, resolved.config.digest, *(d.digest for d in resolved.layers),
+                       *([resolved.index_digest] if resolved.index_digest else [])}:
+                await self._hold(lease, dg)
             cfg_bytes, cfg = await self._config(resolved, lease)
             diff_ids = cfg["rootfs"]["diff_ids"]
             layers = resolved.layers
@@ -237,7 +241,6 @@ class Puller:
 
     async def _config(self, resolved: ResolvedImage, lease: str) -> tuple[bytes, dict]:
         await self.registry.fetch_blob(resolved.ref, resolved.config, self.sink)
-        await self._hold(lease, resolved.config.digest)
         data = await self.ctrd.read_blob(resolved.config.digest)
         try:
             cfg = json.loads(data)
@@ -257,7 +260,6 @@ class Puller:
         if chains and await self.ctrd.snapshot_exists(chains[-1]) and \
                 all([await self.sink.has(d.digest) for d in layers]):
             for d in layers:
-                await self._hold(lease, d.digest)
                 emit(message("Already exists", short_id(d.digest)))
             return
         reporter = LayerReporter(emit)
@@ -270,7 +272,6 @@ class Puller:
             parent = ""
             for d, t, diff_id, chain in zip(layers, tasks, diff_ids, chains):
                 await t
-                await self._hold(lease, d.digest)
                 sid = short_id(d.digest)
                 if not await self.ctrd.snapshot_exists(chain):
                     emit(message("Extracting", sid))

@@ -280,8 +280,12 @@ class SandboxHooks:
         pass
 
     async def release(self, c, remove_volumes: bool = False) -> None:
-        if c.id not in self._releases:  # a release already under way finishes by itself
-            await self.network.release(c.id)
+        # rm returns only when the network is gone (veth, rules, IPAM, netns): a release started
+        # at stop is awaited, so `rm` followed at once by `network rm` or a leak check holds
+        pending = self._releases.get(c.id)
+        if pending is not None:
+            await asyncio.shield(pending)
+        await self.network.release(c.id)
         self.volumes.release(c.id, remove_anonymous=remove_volumes or bool(c.host_config.get("AutoRemove")))
         if self.quota is not None and c.config.get("DiskQuota"):
             try:

@@ -1,0 +1,199 @@
+"""Benchmark: cold pull of a 5-layer ~200 MB image from a local registry, pouch vs Docker.
+
+Builds an image of five ~40 MB layers of random (incompressible) data, pushes it to Debian's
+docker-registry on 127.0.0.1 with skopeo, then times a cold ``pouch pull`` (pouchd with its own
+containerd) and a cold ``docker pull`` (Debian's dockerd, started here with its own data root,
+exec root and socket, no iptables, no bridge), and a pull of the same image under another tag
+(every layer present; target < 100 ms).  Everything lives in a temp dir and is removed.
+
+    sudo .venv/bin/python bench/registry_pull.py [--layers 5] [--layer-mb 40]
+
+Needs: docker-registry, skopeo, containerd, runc, docker.io (dockerd; ``apt-get install docker.io``).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pouch.client import APIClient  # noqa: E402
+from tests.fixtures.daemon import PouchDaemon, lazy_umount_under  # noqa: E402
+from tests.fixtures.registry import RegistryServer, missing_tools  # noqa: E402
+
+DOCKER_CLI = shutil.which("docker", path="/usr/local/bin") or shutil.which("docker")
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def build_image(layout: Path, layers: int, layer_mb: int, tag: str) -> None:
+    """OCI layout of ``layers`` gzip layers, each one file of random bytes."""
+    import io
+    import tarfile
+    blobs = layout / "blobs/sha256"
+    blobs.mkdir(parents=True)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+
+    def put(data: bytes) -> str:
+        d = sha(data)
+        (blobs / d[7:]).write_bytes(data)
+        return d
+
+    descs, diff_ids = [], []
+    for i in range(layers):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            payload = os.urandom(layer_mb << 20)
+            info = tarfile.TarInfo(f"data/layer{i}.bin")
+            info.size, info.mode, info.mtime = len(payload), 0o644, 0
+            tar.addfile(info, io.BytesIO(payload))
+        raw = buf.getvalue()
+        blob = gzip.compress(raw, compresslevel=1, mtime=0)
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(blob),
+                      "size": len(blob)})
+        diff_ids.append(sha(raw))
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
+                      "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": put(cfg), "size": len(cfg)},
+                           "layers": descs}).encode()
+    top = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest),
+           "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": tag}}
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+
+
+def skopeo(tmp: Path, *args: str) -> None:
+    policy = tmp / "policy.json"
+    policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
+    subprocess.run(["skopeo", "--policy", str(policy), "copy", "--quiet", "--src-tls-verify=false",
+                    "--dest-tls-verify=false", *args], check=True, capture_output=True, env=dict(os.environ, HOME=str(tmp)))
+
+
+class Dockerd:
+    """A private dockerd: own data root, exec root, socket; no iptables, no bridge."""
+
+    def __init__(self, base: Path, insecure: str) -> None:
+        self.base = base
+        self.sock = base / "docker.sock"
+        self.host = f"unix://{self.sock}"
+        self.args = ["dockerd", "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
+                     "-H", self.host, "--pidfile", str(base / "dockerd.pid"), "--insecure-registry", insecure,
+                     "--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=overlay2"]
+        self.proc = None
+
+    def start(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.base / "dockerd.log", "wb")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError((self.base / "dockerd.log").read_text()[-3000:])
+            if self.docker("version").returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("dockerd did not come up")
+
+    def docker(self, *args: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ, DOCKER_CONFIG=str(self.base / "cli"))
+        return subprocess.run([DOCKER_CLI, "-H", self.host, *args], capture_output=True, text=True, env=env)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        lazy_umount_under(str(self.base))
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def timed(fn) -> float:
+    t = time.monotonic()
+    fn()
+    return time.monotonic() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", type=int, default=5)
+    ap.add_argument("--layer-mb", type=int, default=40)
+    ap.add_argument("--skip-docker", action="store_true")
+    a = ap.parse_args()
+    missing = missing_tools() + [t for t in ("containerd", "runc") if not shutil.which(t)]
+    if not a.skip_docker and not (shutil.which("dockerd") and DOCKER_CLI):
+        missing.append("dockerd (apt-get install docker.io)")
+    if missing:
+        print("missing:", ", ".join(missing))
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="pouch-bench-"))
+    reg = RegistryServer(tmp / "registry").start()
+    pouchd = PouchDaemon(extra_args=["--insecure-registries", reg.host])
+    dockerd = None
+    try:
+        print(f"building {a.layers} x {a.layer_mb} MB random layers ...", flush=True)
+        build_image(tmp / "layout", a.layers, a.layer_mb, "v1")
+        ref = f"{reg.host}/bench/big:v1"
+        skopeo(tmp, f"oci:{tmp / 'layout'}:v1", f"docker://{ref}")
+        skopeo(tmp, f"docker://{ref}", f"docker://{reg.host}/bench/big:v2")
+        size = sum(f.stat().st_size for f in (tmp / "layout/blobs/sha256").iterdir())
+        print(f"image: {size / 1e6:.0f} MB compressed, pushed to {reg.host}", flush=True)
+
+        pouchd.start()
+
+        def pouch_pull():
+            r = pouchd.cli("pull", ref, timeout=600)
+            assert r.returncode == 0, r.stderr
+        t_pouch = timed(pouch_pull)
+        print(f"pouch  cold pull: {t_pouch:6.2f} s  ({size / 1e6 / t_pouch:.0f} MB/s)", flush=True)
+
+        client = APIClient(host=pouchd.host)
+        retag = []
+        for tag in ("v2", "v2", "v2", "v2", "v2"):
+            t = time.monotonic()
+            msgs = list(client.pull(f"{reg.host}/bench/big", tag))
+            retag.append(time.monotonic() - t)
+            assert not any("error" in m for m in msgs), msgs
+        print(f"pouch  pull, all layers present (other tag): first {retag[0] * 1000:.0f} ms, "
+              f"best {min(retag) * 1000:.0f} ms, median {sorted(retag)[2] * 1000:.0f} ms", flush=True)
+
+        if not a.skip_docker:
+            dockerd = Dockerd(tmp / "docker", reg.host)
+            dockerd.start()
+
+            def docker_pull():
+                r = dockerd.docker("pull", ref)
+                assert r.returncode == 0, r.stderr
+            t_docker = timed(docker_pull)
+            print(f"docker cold pull: {t_docker:6.2f} s  ({size / 1e6 / t_docker:.0f} MB/s)  "
+                  f"[{dockerd.docker('version', '--format', '{{.Server.Version}}').stdout.strip()}]", flush=True)
+            t = time.monotonic()
+            assert dockerd.docker("pull", f"{reg.host}/bench/big:v2").returncode == 0
+            print(f"docker pull, all layers present: {(time.monotonic() - t) * 1000:.0f} ms (CLI included)")
+            print(f"ratio pouch/docker (cold pull): {t_pouch / t_docker:.2f}")
+    finally:
+        if dockerd:
+            dockerd.stop()
+        pouchd.cleanup()
+        reg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

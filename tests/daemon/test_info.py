@@ -1,0 +1,164 @@
+"""`pouch info` features, forced degradation (overlayfs that cannot work, home without project
+quota), and the flag / config-file merge of pouchd, all against the real pouchd."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from pouch.oci.cgroups import detect_driver, detect_mode
+from tests.conftest import _missing_for_daemon
+from tests.fixtures.daemon import POUCHD, PouchDaemon
+from tests.fixtures.quota_fs import QuotaFsUnavailable, quota_filesystem
+
+pytestmark = pytest.mark.integration
+
+
+def test_info_shows_detected_features(pouchd):
+    r = pouchd.cli("info")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    mode = detect_mode()
+    version = "2" if mode == "v2" else "1"
+    assert f"Cgroups: v{version} {mode}, driver {detect_driver()}" in out
+    assert "Overlayfs: yes" in out
+    assert "Seccomp: yes" in out
+    with open("/proc/sys/user/max_user_namespaces") as f:
+        assert ("User Namespaces: yes" in out) == (int(f.read()) > 0)
+    # this session daemon's home is not on a prjquota filesystem: a "no" with the reason
+    line = next(l for l in out.splitlines() if "Project Quota:" in l)
+    assert line.split(":", 1)[1].strip().startswith("no (") and pouchd.home in line
+    assert "Lxcfs: disabled" in out and "--enable-lxcfs" in out
+    runtimes = next(l for l in out.splitlines() if l.strip().startswith("Runtimes:") and l.startswith("  "))
+    for rt in ("runc", "crun", "runsc"):
+        assert (rt in runtimes.split()) == bool(shutil.which(rt))
+    feats = json.loads(pouchd.cli("info", "-f", "{{json .Features}}").stdout)
+    assert feats["ProjectQuota"]["Supported"] is False
+    assert feats["Lxcfs"]["Enabled"] is False
+
+
+@pytest.fixture
+def overlay_home():
+    """A directory on an overlayfs mount: overlay refuses it as an upper layer."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount overlayfs")
+    base = tempfile.mkdtemp(prefix="pouch-ovl-home-")
+    for d in ("l", "u", "w", "m"):
+        os.mkdir(os.path.join(base, d))
+    r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={base}/l,upperdir={base}/u,workdir={base}/w", f"{base}/m"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        shutil.rmtree(base)
+        pytest.skip(f"cannot mount overlayfs: {r.stderr.strip()}")
+    yield os.path.join(base, "m")
+    subprocess.run(["umount", "-l", f"{base}/m"], capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_overlay_that_cannot_work_is_a_clear_startup_error(overlay_home):
+    why = _missing_for_daemon()
+    if why:
+        pytest.skip(why)
+    run = tempfile.mkdtemp(prefix="pouch-ovl-run-")
+    try:
+        r = subprocess.run([POUCHD, "--home-dir", os.path.join(overlay_home, "home"), "--exec-root-dir", run,
+                            "-l", f"unix://{run}/s.sock", "--config-file", f"{run}/none.json"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("pouchd: overlayfs cannot keep container layers") and "--home-dir" in last, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_disk_quota_refused_on_a_home_without_project_quota(pouchd, box):
+    name = box.name()
+    r = pouchd.cli("run", "--name", name, "--disk-quota", "10m", "busybox", "true")
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "quota" in lines[0] and "prjquota" in lines[0], r.stderr
+    assert pouchd.cli("inspect", name).returncode != 0
+
+
+def test_disk_quota_enforced_on_a_prjquota_home():
+    """Needs a kernel that mounts xfs with prjquota; skipped with the kernel's reason otherwise."""
+    why = _missing_for_daemon()
+    if why:
+        pytest.skip(why)
+    try:
+        with quota_filesystem("xfs") as mnt:
+            d = PouchDaemon(base=os.path.join(mnt, "pouch"))
+            os.makedirs(d.base)
+            d.start()
+            try:
+                from tests.fixtures.images import busybox_archive
+                assert d.cli("load", "-i", busybox_archive()).returncode == 0
+                r = d.cli("run", "--rm", "--disk-quota", "10m", "busybox", "sh", "-c",
+                          "df -m / | tail -1; dd if=/dev/zero of=/big bs=1M count=20 2>&1; echo rc=$?")
+                assert r.returncode == 0, r.stderr
+                assert r.stdout.split()[1] == "10"
+                assert "No space left" in r.stdout and "rc=1" in r.stdout
+            finally:
+                d.cleanup()
+    except QuotaFsUnavailable as e:
+        pytest.skip(str(e))
+
+
+# -- flag / config file merge --------------------------------------------------------------
+def _pouchd(config: dict, *flags: str) -> PouchDaemon:
+    why = _missing_for_daemon()
+    if why:
+        pytest.skip(why)
+    d = PouchDaemon(extra_args=list(flags))
+    with open(os.path.join(d.base, "config.json"), "w") as f:
+        json.dump(config, f)
+    return d
+
+
+def test_config_key_with_a_different_flag_value_fails_start():
+    d = _pouchd({"default-runtime": "crun"}, "--default-runtime", "runc")
+    try:
+        with pytest.raises(RuntimeError) as e:
+            d.start(timeout=15)
+        msg = str(e.value)
+        assert "default-runtime" in msg and "crun" in msg and "runc" in msg
+        assert "Traceback" not in msg
+    finally:
+        d.cleanup()
+
+
+def test_config_key_with_the_same_flag_value_is_fine():
+    d = _pouchd({"default-runtime": "runc", "cgroup-parent": "/pouch"}, "--default-runtime", "runc")
+    try:
+        d.start()
+        info = json.loads(d.cli("info", "-f", "{{json .}}").stdout)
+        assert info["DefaultRuntime"] == "runc"
+    finally:
+        d.cleanup()
+
+
+def test_config_file_value_is_used_when_no_flag():
+    if not shutil.which("crun"):
+        pytest.skip("crun is not installed")
+    d = _pouchd({"default-runtime": "crun"})
+    try:
+        d.start()
+        assert json.loads(d.cli("info", "-f", "{{json .DefaultRuntime}}").stdout) == "crun"
+    finally:
+        d.cleanup()
+
+
+def test_unknown_config_key_fails_start():
+    d = _pouchd({"no-such-key": 1})
+    try:
+        with pytest.raises(RuntimeError) as e:
+            d.start(timeout=15)
+        assert "no-such-key" in str(e.value)
+    finally:
+        d.cleanup()
