@@ -23,11 +23,12 @@ def _missing_for_daemon() -> str | None:
 
 @pytest.fixture(scope="session")
 def pouchd():
-    """One pouchd for the whole session, with busybox:latest loaded."""
+    """One pouchd for the whole session, with busybox:latest loaded and pouchd's default
+    network settings (bridge p0, 192.168.5.0/24); other test daemons get bridges of their own."""
     why = _missing_for_daemon()
     if why:
         pytest.skip(why)
-    d = PouchDaemon()
+    d = PouchDaemon(default_network=True)
     d.start()
     r = d.cli("load", "-i", busybox_archive())
     assert r.returncode == 0, r.stderr

@@ -31,6 +31,8 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
     cgroup_parent: str = "/pouch"
+    bridge_name: str = "p0"
+    bip: str = "192.168.5.1/24"             # the default bridge's gateway address and subnet
     id: str = ""
 
     def ensure_id(self) -> None:
@@ -51,6 +53,7 @@ FILE_KEYS = {
     "debug": "debug", "default_runtime": "default-runtime", "add_runtime": "add-runtime",
     "enable_lxcfs": "enable-lxcfs", "insecure_registries": "insecure-registries",
     "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
+    "bridge_name": "bridge-name", "bip": "bip",
 }
 
 
@@ -69,6 +72,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure-registries", action="append")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
     p.add_argument("--cgroup-parent")
+    p.add_argument("--bridge-name", help="device of the default bridge network (p0)")
+    p.add_argument("--bip", help="gateway address/prefix of the default bridge network (192.168.5.1/24)")
     p.add_argument("--namespace")
     p.add_argument("-v", "--version", action="store_true")
     return p
@@ -104,6 +109,11 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
             setattr(cfg, dest, val)
     if "runtimes" in file_vals:
         cfg.runtimes = dict(file_vals["runtimes"])
+    try:
+        import ipaddress
+        ipaddress.ip_interface(cfg.bip)
+    except ValueError:
+        raise ConfigError(f"invalid --bip {cfg.bip!r}: want an address with a prefix, like 192.168.5.1/24") from None
     if args.containerd_binary:
         cfg.containerd_binary = args.containerd_binary
     return cfg, args

@@ -8,6 +8,7 @@ import side effects; each route module gets only the managers it needs.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -81,8 +82,11 @@ class Daemon:
         self.runtimes.write_wrappers(os.path.join(cfg.run_dir, "runtimes"))
         bind_free_v1_controllers()
         self.images = ImageManager(self.ctrd, self.events, os.path.join(cfg.home, "tmp"))
+        bip = ipaddress.ip_interface(cfg.bip)
         self.network = NetworkManager(root=os.path.join(cfg.home, "network"),
-                                      netns_dir=os.path.join(cfg.run_dir, "netns"))
+                                      netns_dir=os.path.join(cfg.run_dir, "netns"),
+                                      default_bridge=cfg.bridge_name, default_subnet=str(bip.network),
+                                      default_gateway=str(bip.ip))
         await self.network.init()
         self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"))
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None

@@ -188,6 +188,12 @@ class NetworkManager:
             await _ip("link", "del", net.bridge)
         shutil.rmtree(os.path.join(self.ipam_dir, net.name), ignore_errors=True)
 
+    async def teardown_networks(self) -> None:
+        """Remove every bridge network's device, iptables rules and IPAM state (pouch leaving a host)."""
+        for net in list(self.networks.values()):
+            if net.driver == "bridge":
+                await self._teardown_network(net)
+
     async def prune(self, filters: dict[str, list[str]] | None = None) -> list[str]:
         """Remove user networks without endpoints; return their names."""
         gone = []
