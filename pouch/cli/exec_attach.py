@@ -38,6 +38,16 @@ def stream_session(hsock, tty, stdin, detach_keys, resize=None):
     return pump(hsock, in_fd, out, sys.stderr.buffer, tty=tty, detach_keys=detach_keys)
 
 
+def start_failure_code(exc):
+    """Docker's exit status for a command that could not be run: 127 not found, 126 not executable."""
+    text = str(exc).lower()
+    if "executable file not found" in text or ("exec:" in text and "no such file" in text):
+        return 127
+    if "exec:" in text and "permission denied" in text:
+        return 126
+    return 0
+
+
 def attach_and_run(client, cid, tty, stdin, detach_keys=None, start=False, auto_remove=False):
     """Attach, (optionally) start, stream until exit; return the container's exit code.
 
@@ -51,8 +61,12 @@ def attach_and_run(client, cid, tty, stdin, detach_keys=None, start=False, auto_
         if start:
             try:
                 client.start(cid)
-            except BaseException:
+            except BaseException as exc:
                 hsock.close()
+                code = start_failure_code(exc)
+                if code:
+                    sys.stderr.write("Error: %s\n" % (str(exc).strip().splitlines() or [""])[0])
+                    raise ExitStatus(code) from None
                 raise
         detached = stream_session(hsock, tty, stdin, detach_keys,
                                   resize=lambda h, w: client.resize(cid, h, w))

@@ -90,7 +90,9 @@ def _feature_lines(feats):
     if "Seccomp" in feats:
         out.append("  Seccomp: " + _yes_no(feats["Seccomp"]))
     if "UserNamespaces" in feats:
-        out.append("  User Namespaces: " + _yes_no(feats["UserNamespaces"]))
+        remap = feats.get("UsernsRemap")
+        detail = "remapped: root is %s:%s, %s ids" % (remap["Uid"], remap["Gid"], remap["Size"]) if remap else ""
+        out.append("  User Namespaces: " + _yes_no(feats["UserNamespaces"], detail))
     pq = feats.get("ProjectQuota")
     if isinstance(pq, dict):
         out.append("  Project Quota: " + _yes_no(pq.get("Supported"), pq.get("Detail", "")))

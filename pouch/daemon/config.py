@@ -31,6 +31,7 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
     cgroup_parent: str = "/pouch"
+    userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
     bridge_name: str = "p0"
     bip: str = "192.168.5.1/24"             # the default bridge's gateway address and subnet
     id: str = ""
@@ -53,6 +54,7 @@ FILE_KEYS = {
     "debug": "debug", "default_runtime": "default-runtime", "add_runtime": "add-runtime",
     "enable_lxcfs": "enable-lxcfs", "insecure_registries": "insecure-registries",
     "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
+    "userns_remap": "userns-remap",
     "bridge_name": "bridge-name", "bip": "bip",
 }
 
@@ -72,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure-registries", action="append")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
     p.add_argument("--cgroup-parent")
+    p.add_argument("--userns-remap", help="default | user[:group] | uid[:gid]: run containers in a "
+                   "user namespace mapped to that user's /etc/subuid and /etc/subgid ranges")
     p.add_argument("--bridge-name", help="device of the default bridge network (p0)")
     p.add_argument("--bip", help="gateway address/prefix of the default bridge network (192.168.5.1/24)")
     p.add_argument("--namespace")

@@ -65,6 +65,16 @@ class Daemon:
         if not ok:  # the overlayfs snapshotter is the only one wired: refuse clearly, not at first run
             log.error("%s", why)
             raise SystemExit(f"pouchd: {why}")
+        userns_ids = None
+        if cfg.userns_remap:
+            from pouch.oci.errors import InvalidOciConfig
+            from pouch.oci.userns import IdRange, check_traversable
+            try:
+                userns_ids = IdRange.from_flag(cfg.userns_remap)
+                check_traversable([cfg.home, cfg.run_dir], userns_ids)
+            except InvalidOciConfig as e:
+                log.error("%s", e)
+                raise SystemExit(f"pouchd: {e}") from None
         address = cfg.containerd
         if not address:
             self.containerd = Containerd(cfg.home, cfg.run_dir, cfg.containerd_binary)
@@ -107,10 +117,16 @@ class Daemon:
         self.execs = ExecManager(self.containers, self.ctrd, self.events,
                                  os.path.join(cfg.run_dir, "fifo"))
         self.containers.exec_exit_handler = self.execs.handle_exit
+        if userns_ids is not None:
+            from .mgr.userns import UsernsRemap
+            self.containers.userns = UsernsRemap(userns_ids, self.ctrd)
         from pouch.sysinfo import detect
         home = cfg.home
         features = detect.collect(home, self.runtimes)
         features["Lxcfs"] = {"Enabled": self.lxcfs is not None, "Binary": features.get("Lxcfs")}
+        if userns_ids is not None:
+            features["UsernsRemap"] = {"Uid": userns_ids.uid_start, "Gid": userns_ids.gid_start,
+                                       "Size": userns_ids.uid_size}
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
                                     features=lambda: features, remount_lxcfs=self._remount_lxcfs)

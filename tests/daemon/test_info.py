@@ -86,13 +86,14 @@ def test_disk_quota_refused_on_a_home_without_project_quota(pouchd, box):
     assert pouchd.cli("inspect", name).returncode != 0
 
 
-def test_disk_quota_enforced_on_a_prjquota_home():
-    """Needs a kernel that mounts xfs with prjquota; skipped with the kernel's reason otherwise."""
+@pytest.mark.parametrize("fstype", ["xfs", "ext4"])
+def test_disk_quota_enforced_on_a_prjquota_home(fstype):
+    """Needs a kernel that mounts xfs/ext4 with prjquota; skipped with the kernel's reason otherwise."""
     why = _missing_for_daemon()
     if why:
         pytest.skip(why)
     try:
-        with quota_filesystem("xfs") as mnt:
+        with quota_filesystem(fstype, size_mb=300) as mnt:
             d = PouchDaemon(base=os.path.join(mnt, "pouch"))
             os.makedirs(d.base)
             d.start()

@@ -200,3 +200,30 @@ def test_oom_killed_container_is_reported(pouchd, box):
                      what="exited state")
     assert state["OOMKilled"] is True
     assert state["ExitCode"] == 137
+
+
+def test_update_of_a_created_container_applies_at_start_and_survives_restart(pouchd, box):
+    n = box.name()
+    assert pouchd.cli("create", "--name", n, "-m", "64m", "busybox", "sleep", "600").returncode == 0
+    assert pouchd.cli("update", "-m", "80m", "--pids-limit", "40", n).returncode == 0
+    assert pouchd.cli("start", n).returncode == 0
+    cid = cid_of(pouchd, n)
+    assert cg(cid, "memory", "memory.limit_in_bytes") == str(80 * MiB)
+    assert cg(cid, "pids", "pids.max") == "40"
+    assert pouchd.cli("update", "-m", "90m", n).returncode == 0
+    assert pouchd.cli("restart", "-t", "1", n).returncode == 0
+    assert cg(cid, "memory", "memory.limit_in_bytes") == str(90 * MiB)
+
+
+@pytest.mark.parametrize("runtime", ["crun", "runsc"])
+def test_update_under_other_runtimes(pouchd, box, runtime):
+    import shutil
+    if not shutil.which(runtime):
+        pytest.skip(f"{runtime} is not installed")
+    n = box.run_d("--runtime", runtime, "-m", "64m", "busybox", "sleep", "600")
+    cid = cid_of(pouchd, n)
+    assert cg(cid, "memory", "memory.limit_in_bytes") == str(64 * MiB)
+    r = pouchd.cli("update", "-m", "96m", "--pids-limit", "30", n)
+    assert r.returncode == 0, r.stderr
+    assert cg(cid, "memory", "memory.limit_in_bytes") == str(96 * MiB)
+    assert cg(cid, "pids", "pids.max") == "30"

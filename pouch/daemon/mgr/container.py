@@ -53,6 +53,7 @@ class ContainerManager:
         self.hooks = hooks  # SandboxHooks: network, volumes, lxcfs, quota
         hooks.lookup = self.get
         self.exec_exit_handler = None
+        self.userns = None  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
 
@@ -161,7 +162,8 @@ class ContainerManager:
             os.makedirs(cdir, mode=0o700)
             created.append("dir")
             await self.images.ensure_unpacked(img)
-            mounts = await self.ctrd.snapshot_prepare(cid, img.chain_id,
+            parent = await self.userns.parent(img.chain_id) if self.userns else img.chain_id
+            mounts = await self.ctrd.snapshot_prepare(cid, parent,
                                                       labels={"containerd.io/gc.root": now_rfc3339()})
             created.append("snapshot")
             layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
@@ -170,6 +172,8 @@ class ContainerManager:
             await self.hooks.apply_quota(c, _upperdir(mounts))
             spec, warnings = build_spec(cid, config, host, image_config, layer_dirs, extra_mounts,
                                         self.cgroup_parent, netns, self._namespace_paths(host))
+            if self.userns:
+                self.userns.apply(spec, cdir)
             meta["Path"], meta["Args"] = spec["process"]["args"][0], spec["process"]["args"][1:]
             config["Hostname"] = config.get("Hostname") or spec.get("hostname", "")
             c.warnings = warnings

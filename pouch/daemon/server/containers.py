@@ -13,11 +13,13 @@ from ..logger import jsonfile
 from ..mgr.container import ContainerManager
 from .app import json_response, qbool, qfilters, qint, read_json
 from .hijack import detach_sequence, frame, hijack
+from .validate import check_create_body
 
 
 def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
     async def create(request: web.Request):
         body = await read_json(request)
+        check_create_body(body)
         c = await mgr.create(body, request.query.get("name"))
         return json_response({"Id": c.id, "Warnings": c.warnings}, 201)
 
@@ -254,6 +256,12 @@ async def _stdin_pump(c, h, keys: bytes, ctrd) -> str:
         if data is None:
             if c.config.get("StdinOnce"):
                 await c.started.wait()
+                # CloseIO only reaches a task that exists: a client may send
+                # stdin and EOF before the container is started (docker run -i)
+                for _ in range(3000):
+                    if c.running or c.io is None:
+                        break
+                    await asyncio.sleep(0.01)
                 if c.io is not None:
                     c.io.close_stdin()
                     try:
