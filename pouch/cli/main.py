@@ -99,12 +99,35 @@ def split_global(argv):
     return host, debug, show_version, None, []
 
 
+def _identity(text):
+    return text
+
+
+def _formatter(argparse):
+    """A HelpFormatter that sizes itself with os (argparse's default imports shutil for it)."""
+    class Formatter(argparse.HelpFormatter):
+        def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+            if width is None:
+                import os
+                try:
+                    width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
+                except (OSError, ValueError):
+                    width = int(os.environ.get("COLUMNS", 80)) - 2
+            super().__init__(prog, indent_increment, max_help_position, width)
+    return Formatter
+
+
 def build_parser(name):
     """Import the command's module and build its argparse parser."""
     import argparse
     import importlib
+    # argparse translates every message through gettext, which imports locale and
+    # searches the disk for catalogs on each call; pouch has no translations.
+    argparse._ = _identity
+    argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural
     module = importlib.import_module("pouch.cli." + COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog="pouch " + name, description=COMMANDS[name][1])
+    parser = argparse.ArgumentParser(prog="pouch " + name, description=COMMANDS[name][1],
+                                     formatter_class=_formatter(argparse))
     handler = module.setup(name, parser)
     return parser, handler
 

@@ -4,6 +4,11 @@ ctrd never calls a manager: it decodes /tasks/exit and /tasks/oom envelopes
 into ``TaskEvent`` records and puts them on an asyncio.Queue that the
 container manager consumes.  The subscription is re-established when
 containerd restarts; ``connected`` is set whenever a subscription is live.
+
+Events published while no subscription was live are lost, so after each
+resubscription the watcher resyncs: it queues a ``/tasks/exit`` for every task
+containerd reports stopped, then one ``RESYNC`` event (``exec_id="*"``) on
+which the exec manager checks its running execs the same way.
 """
 from __future__ import annotations
 
@@ -15,6 +20,9 @@ import grpc
 
 from .client import Ctrd, timestamp_to_ns
 from .pb.api.events import task_pb2
+from .pb.api.types.task import task_pb2 as task_types
+
+RESYNC = "/pouch/resync"
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +62,46 @@ class EventWatcher:
 
     async def _run(self) -> None:
         filters = [f'topic=="{t}",namespace=="{self.ctrd.namespace}"' for t in TOPICS]
+        broke = False
+        resync: asyncio.Task | None = None
         while True:
             call = self.ctrd.subscribe(filters)
             try:
                 # containerd sends no headers until the first event: the
                 # subscription is registered once the stream is opened
                 self.connected.set()
+                if broke:
+                    resync = asyncio.get_running_loop().create_task(self._resync())
                 async for env in call:
                     ev = self._decode(env)
                     if ev:
                         self.queue.put_nowait(ev)
             except asyncio.CancelledError:
                 call.cancel()
+                if resync:
+                    resync.cancel()
                 raise
             except grpc.aio.AioRpcError as e:
-                log.warning("containerd event stream broke (%s); resubscribing", e.code())
+                if not broke:
+                    log.warning("containerd event stream broke (%s); resubscribing", e.code())
+            broke = True
             self.connected.clear()
             await asyncio.sleep(0.2)
+
+    async def _resync(self, delay: float = 0.3) -> None:
+        """Queue the exits missed while unsubscribed (duplicates are ignored downstream)."""
+        await asyncio.sleep(delay)  # let the new subscription register first
+        try:
+            tasks = await self.ctrd.task_list()
+        except Exception as e:  # containerd went away again: the next resubscription retries
+            log.debug("resync failed: %s", e)
+            return
+        log.info("containerd event stream back; resyncing %d tasks", len(tasks))
+        for t in tasks:
+            if t.status == task_types.STOPPED:
+                self.queue.put_nowait(TaskEvent("/tasks/exit", t.id, "", t.pid, t.exit_status,
+                                                timestamp_to_ns(t.exited_at)))
+        self.queue.put_nowait(TaskEvent(RESYNC, "", exec_id="*"))
 
     @staticmethod
     def _decode(env) -> TaskEvent | None:

@@ -13,7 +13,8 @@ import secrets
 from pouch.errtypes import Conflict, InvalidArgument, NotFound
 
 from ..ctrd.client import Ctrd
-from ..ctrd.events import TaskEvent
+from ..ctrd.events import RESYNC, TaskEvent
+from ..ctrd.pb.api.types.task import task_pb2 as task_types
 from ..events.exchange import EventExchange
 from .container import ContainerManager
 from .io import ProcessIO
@@ -128,6 +129,9 @@ class ExecManager:
         return json.loads(r.container.spec.value)
 
     async def handle_exit(self, ev: TaskEvent) -> None:
+        if ev.topic == RESYNC:
+            await self._resync()
+            return
         e = self.execs.get(ev.exec_id)
         if e is None:
             return
@@ -143,6 +147,21 @@ class ExecManager:
         c = self.containers.containers.get(e.container_id)
         if c is not None:
             self.containers.publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
+
+    async def _resync(self) -> None:
+        """After an event-stream gap: finish every exec whose process containerd reports gone."""
+        for e in [e for e in self.execs.values() if e.running]:
+            try:
+                p = await self.ctrd.task_get(e.container_id, e.id)
+            except NotFound:
+                code = 255
+            except Exception:
+                continue
+            else:
+                if p.status != task_types.STOPPED:
+                    continue
+                code = p.exit_status
+            await self.handle_exit(TaskEvent("/tasks/exit", e.container_id, e.id, e.pid, code))
 
     async def close_stdin(self, e: Exec) -> None:
         """Stdin EOF: close our FIFO end and tell the shim to close its own."""
