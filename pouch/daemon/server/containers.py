@@ -327,10 +327,10 @@ def _time_param(v: str | None) -> int:
     """Docker's since/until: unix seconds (with fraction) or RFC3339 -> ns (0 = unset)."""
     if not v:
         return 0
-    try:
-        return int(float(v) * 1_000_000_000)
-    except ValueError:
-        pass
+    sec, dot, frac = v.partition(".")
+    if sec.lstrip("-").isdigit() and (not dot or frac.isdigit()):
+        # exact: a float would round "seconds.nanoseconds" by a few hundred ns
+        return int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
     try:
         return jsonfile.parse_time(v)
     except ValueError:
