@@ -32,6 +32,7 @@ class DaemonConfig:
     registry_mirrors: list[str] = field(default_factory=list)
     cgroup_parent: str = "/pouch"
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
+    snapshotter: str = ""                   # overlayfs | native; empty: overlayfs where it works
     bridge_name: str = "p0"
     bip: str = "192.168.5.1/24"             # the default bridge's gateway address and subnet
     id: str = ""
@@ -55,7 +56,7 @@ FILE_KEYS = {
     "enable_lxcfs": "enable-lxcfs", "insecure_registries": "insecure-registries",
     "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
     "userns_remap": "userns-remap",
-    "bridge_name": "bridge-name", "bip": "bip",
+    "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
 }
 
 
@@ -76,6 +77,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cgroup-parent")
     p.add_argument("--userns-remap", help="default | user[:group] | uid[:gid]: run containers in a "
                    "user namespace mapped to that user's /etc/subuid and /etc/subgid ranges")
+    p.add_argument("--snapshotter", choices=["overlayfs", "native"],
+                   help="containerd snapshotter for image layers (default: overlayfs, native where overlay "
+                        "cannot work)")
     p.add_argument("--bridge-name", help="device of the default bridge network (p0)")
     p.add_argument("--bip", help="gateway address/prefix of the default bridge network (192.168.5.1/24)")
     p.add_argument("--namespace")

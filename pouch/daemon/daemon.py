@@ -60,11 +60,7 @@ class Daemon:
         for d in (cfg.home, cfg.run_dir):
             os.makedirs(d, mode=0o711, exist_ok=True)
         cfg.ensure_id()
-        from pouch.sysinfo.detect import overlay_usable
-        ok, why = overlay_usable(cfg.home)
-        if not ok:  # the overlayfs snapshotter is the only one wired: refuse clearly, not at first run
-            log.error("%s", why)
-            raise SystemExit(f"pouchd: {why}")
+        self.snapshotter = self._choose_snapshotter()
         userns_ids = None
         if cfg.userns_remap:
             from pouch.oci.errors import InvalidOciConfig
@@ -80,7 +76,7 @@ class Daemon:
             self.containerd = Containerd(cfg.home, cfg.run_dir, cfg.containerd_binary)
             await self.containerd.start()
             address = self.containerd.address
-        self.ctrd = Ctrd(address, cfg.namespace)
+        self.ctrd = Ctrd(address, cfg.namespace, self.snapshotter)
         self.watcher = EventWatcher(self.ctrd)
         self.watcher.start()
         self.events = EventExchange()
@@ -124,6 +120,8 @@ class Daemon:
         home = cfg.home
         features = detect.collect(home, self.runtimes)
         features["Lxcfs"] = {"Enabled": self.lxcfs is not None, "Binary": features.get("Lxcfs")}
+        features["Snapshotter"] = {"Name": self.snapshotter,
+                                   "Detail": getattr(self, "snapshotter_reason", "") or "overlayfs works"}
         if userns_ids is not None:
             features["UsernsRemap"] = {"Uid": userns_ids.uid_start, "Gid": userns_ids.gid_start,
                                        "Size": userns_ids.uid_size}
@@ -158,6 +156,22 @@ class Daemon:
             await self._listen(runner, addr)
         self.runners.append(runner)
         log.info("pouchd is ready (containerd %s)", address)
+
+    def _choose_snapshotter(self) -> str:
+        """overlayfs where it works; else degrade to containerd's native (copying) snapshotter,
+        saying why; an explicit --snapshotter overlayfs that cannot work is a start-up error."""
+        from pouch.sysinfo.detect import overlay_usable
+        if self.cfg.snapshotter == "native":
+            return "native"
+        ok, why = overlay_usable(self.cfg.home)
+        if ok:
+            return "overlayfs"
+        if self.cfg.snapshotter == "overlayfs":
+            log.error("%s", why)
+            raise SystemExit(f"pouchd: {why}")
+        log.warning("%s; using the native snapshotter instead (full copies of image layers)", why)
+        self.snapshotter_reason = why
+        return "native"
 
     async def _start_lxcfs(self):
         from pouch.lxcfs.supervisor import LxcfsSupervisor

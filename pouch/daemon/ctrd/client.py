@@ -34,7 +34,7 @@ PROCESS_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Process"
 RESOURCES_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
 RUNC_OPTIONS_TYPE = "containerd.runc.v1.Options"
 RUNC_V2 = "io.containerd.runc.v2"
-SNAPSHOTTER = "overlayfs"
+DEFAULT_SNAPSHOTTER = "overlayfs"
 CHUNK = 1 << 20
 
 _lease: contextvars.ContextVar[str | None] = contextvars.ContextVar("pouch_lease", default=None)
@@ -58,9 +58,11 @@ def descriptor(media_type: str, digest: str, size: int) -> descriptor_pb2.Descri
 class Ctrd:
     """Thin async facade over containerd's services, scoped to one namespace."""
 
-    def __init__(self, address: str, namespace: str = "default") -> None:
+    def __init__(self, address: str, namespace: str = "default",
+                 snapshotter: str = DEFAULT_SNAPSHOTTER) -> None:
         self.address = address
         self.namespace = namespace
+        self.snapshotter = snapshotter  # overlayfs, or native where overlay cannot work
         opts = [("grpc.max_receive_message_length", 16 << 20),
                 ("grpc.max_send_message_length", 16 << 20)]
         self.channel = grpc.aio.insecure_channel("unix://" + address, options=opts)
@@ -195,29 +197,29 @@ class Ctrd:
     async def snapshot_exists(self, key: str) -> bool:
         from pouch.errtypes import NotFound
         try:
-            await self.call(self.snapshots.Stat, s_pb.StatSnapshotRequest(snapshotter=SNAPSHOTTER, key=key))
+            await self.call(self.snapshots.Stat, s_pb.StatSnapshotRequest(snapshotter=self.snapshotter, key=key))
             return True
         except NotFound:
             return False
 
     async def snapshot_prepare(self, key: str, parent: str, labels: dict[str, str] | None = None):
         r = await self.call(self.snapshots.Prepare, s_pb.PrepareSnapshotRequest(
-            snapshotter=SNAPSHOTTER, key=key, parent=parent, labels=labels or {}))
+            snapshotter=self.snapshotter, key=key, parent=parent, labels=labels or {}))
         return list(r.mounts)
 
     async def snapshot_mounts(self, key: str):
-        r = await self.call(self.snapshots.Mounts, s_pb.MountsRequest(snapshotter=SNAPSHOTTER, key=key))
+        r = await self.call(self.snapshots.Mounts, s_pb.MountsRequest(snapshotter=self.snapshotter, key=key))
         return list(r.mounts)
 
     async def snapshot_commit(self, name: str, key: str, labels: dict[str, str] | None = None) -> None:
         await self.call(self.snapshots.Commit, s_pb.CommitSnapshotRequest(
-            snapshotter=SNAPSHOTTER, name=name, key=key, labels=labels or {}))
+            snapshotter=self.snapshotter, name=name, key=key, labels=labels or {}))
 
     async def snapshot_remove(self, key: str) -> None:
-        await self.call(self.snapshots.Remove, s_pb.RemoveSnapshotRequest(snapshotter=SNAPSHOTTER, key=key))
+        await self.call(self.snapshots.Remove, s_pb.RemoveSnapshotRequest(snapshotter=self.snapshotter, key=key))
 
     async def snapshot_usage(self, key: str) -> tuple[int, int]:
-        r = await self.call(self.snapshots.Usage, s_pb.UsageRequest(snapshotter=SNAPSHOTTER, key=key))
+        r = await self.call(self.snapshots.Usage, s_pb.UsageRequest(snapshotter=self.snapshotter, key=key))
         return r.size, r.inodes
 
     async def diff_apply(self, desc: descriptor_pb2.Descriptor, mounts) -> descriptor_pb2.Descriptor:
@@ -230,7 +232,7 @@ class Ctrd:
         c = c_pb.Container(
             id=cid, image=image, labels=labels,
             runtime=c_pb.Container.Runtime(name=RUNC_V2, options=runtime_options),
-            spec=json_any(SPEC_TYPE, spec), snapshotter=SNAPSHOTTER, snapshot_key=snapshot_key)
+            spec=json_any(SPEC_TYPE, spec), snapshotter=self.snapshotter, snapshot_key=snapshot_key)
         await self.call(self.containers.Create, c_pb.CreateContainerRequest(container=c))
 
     async def container_spec(self, cid: str) -> dict:

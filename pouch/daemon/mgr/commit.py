@@ -14,7 +14,6 @@ import uuid
 from pouch.errtypes import InvalidArgument, NotFound
 from pouch.image import archive as arc
 
-from ..ctrd.client import SNAPSHOTTER
 from ..ctrd.pb.api.services.diff.v1 import diff_pb2 as d_pb
 from ..ctrd.pb.api.services.snapshots.v1 import snapshots_pb2 as s_pb
 from .image import UNCOMPRESSED_LABEL, Image, ImageManager, full_name
@@ -34,7 +33,7 @@ async def commit(images: ImageManager, container, repo_tag: str | None, comment:
     async with ctrd.lease():
         view = f"commit-view-{uuid.uuid4().hex}"
         r = await ctrd.call(ctrd.snapshots.View, s_pb.ViewSnapshotRequest(
-            snapshotter=SNAPSHOTTER, key=view, parent=base.chain_id))
+            snapshotter=images.ctrd.snapshotter, key=view, parent=base.chain_id))
         try:
             upper = await ctrd.snapshot_mounts(cid)
             d = await ctrd.call(ctrd.diff.Diff, d_pb.DiffRequest(

@@ -149,7 +149,7 @@ class ContainerManager:
             "State": {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
                       "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
                       "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME},
-            "RestartCount": 0, "Driver": "overlayfs", "Platform": "linux",
+            "RestartCount": 0, "Driver": self.ctrd.snapshotter, "Platform": "linux",
             "LogPath": os.path.join(cdir, f"{cid}-json.log") if log_type == "json-file" else "",
             "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
             "SnapshotKey": cid, "ManualStop": False, "MountLabel": "", "ProcessLabel": "",

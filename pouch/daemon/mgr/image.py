@@ -30,7 +30,7 @@ from ..events.exchange import EventExchange
 
 log = logging.getLogger(__name__)
 
-GC_SNAPSHOT_LABEL = "containerd.io/gc.ref.snapshot.overlayfs"
+GC_SNAPSHOT_LABEL = "containerd.io/gc.ref.snapshot.{}"  # .format(snapshotter)
 UNCOMPRESSED_LABEL = "containerd.io/uncompressed"
 
 
@@ -254,7 +254,7 @@ class ImageManager:
         cfg_digest = _sha256(config)
         m_digest = _sha256(manifest)
         chains = chain_ids(diff_ids)
-        await self.put_blob(cfg_digest, config, {GC_SNAPSHOT_LABEL: chains[-1]} if chains else {})
+        await self.put_blob(cfg_digest, config, {GC_SNAPSHOT_LABEL.format(self.ctrd.snapshotter): chains[-1]} if chains else {})
         m_labels = {"containerd.io/gc.ref.content.config": cfg_digest}
         m_labels.update({f"containerd.io/gc.ref.content.l.{i}": d for i, (d, *_r) in enumerate(layers)})
         await self.put_blob(m_digest, manifest, m_labels)
@@ -444,7 +444,7 @@ class ImageManager:
             "Architecture": cfg.get("architecture", "amd64"), "Os": cfg.get("os", "linux"),
             "Variant": cfg.get("variant", ""),
             "Size": img.size, "VirtualSize": img.size,
-            "GraphDriver": {"Name": "overlayfs", "Data": {}},
+            "GraphDriver": {"Name": self.ctrd.snapshotter, "Data": {}},
             "RootFS": {"Type": "layers", "Layers": img.diff_ids},
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         }

@@ -59,7 +59,7 @@ class SystemManager:
             "ContainersRunning": sum(1 for c in cs if c.status == "running"),
             "ContainersPaused": sum(1 for c in cs if c.status == "paused"),
             "ContainersStopped": sum(1 for c in cs if c.status not in ("running", "paused")),
-            "Images": len(self.images.list()), "Driver": "overlayfs", "DriverStatus": [],
+            "Images": len(self.images.list()), "Driver": self.ctrd.snapshotter, "DriverStatus": [],
             "MemTotal": mem, "NCPU": os.cpu_count(), "Name": uname.nodename,
             "KernelVersion": uname.release, "OperatingSystem": _os_name(), "OSType": "linux",
             "Architecture": uname.machine, "ServerVersion": pouch.__version__,
