@@ -218,6 +218,11 @@ class Ctrd:
     async def snapshot_remove(self, key: str) -> None:
         await self.call(self.snapshots.Remove, s_pb.RemoveSnapshotRequest(snapshotter=self.snapshotter, key=key))
 
+    async def snapshot_remove_quietly(self, key: str) -> None:
+        """Remove a half-made snapshot on an error path (it may not exist)."""
+        with contextlib.suppress(Exception):
+            await self.snapshot_remove(key)
+
     async def snapshot_usage(self, key: str) -> tuple[int, int]:
         r = await self.call(self.snapshots.Usage, s_pb.UsageRequest(snapshotter=self.snapshotter, key=key))
         return r.size, r.inodes

@@ -179,7 +179,7 @@ class ImageManager:
         with tf:
             images = await asyncio.to_thread(arc.read_archive, tf)
             for ai in images:
-                layers = [(l.digest, l.size, _layer_media_type(l.media_type), _member_reader(tf, l.member))
+                layers = [(l.digest, l.size, l.media_type, _member_reader(tf, l.member))
                           for l in ai.layers]
                 names = [full_name(t) for t in ai.tags]
                 img = await self.ingest(ai.config, layers, names)
@@ -333,10 +333,7 @@ class ImageManager:
                                           f"the image config's diff id {diff_id}")
                 await self.ctrd.snapshot_commit(chain, key)
             except BaseException:
-                try:
-                    await self.ctrd.snapshot_remove(key)
-                except Exception:
-                    pass
+                await self.ctrd.snapshot_remove_quietly(key)
                 raise
             return True
 
@@ -471,29 +468,22 @@ def _pick_platform(manifests: list[dict]) -> dict:
     return manifests[0]
 
 
-def _layer_media_type(mt: str) -> str:
-    return mt
+def _chunks(f):
+    while True:
+        b = f.read(1 << 20)
+        if not b:
+            return
+        yield b
 
 
 def _member_reader(tf: tarfile.TarFile, member: str):
-    def reader():
-        f = tf.extractfile(member)
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                return
-            yield b
-    return reader
+    return lambda: _chunks(tf.extractfile(member))
 
 
 def _file_reader(path: str):
     def reader():
         with open(path, "rb") as f:
-            while True:
-                b = f.read(1 << 20)
-                if not b:
-                    return
-                yield b
+            yield from _chunks(f)
     return reader
 
 

@@ -38,10 +38,7 @@ class UsernsRemap:
                 await asyncio.to_thread(_mount_and_remap, mounts, self.ids)
                 await self.ctrd.snapshot_commit(name, key, labels={"containerd.io/gc.root": now_rfc3339()})
             except BaseException:
-                try:
-                    await self.ctrd.snapshot_remove(key)
-                except Exception:
-                    pass
+                await self.ctrd.snapshot_remove_quietly(key)
                 raise
             return name
 

@@ -12,7 +12,7 @@ from pouch.errtypes import Conflict, InvalidArgument
 from ..logger import jsonfile
 from ..mgr.container import ContainerManager
 from .app import json_response, qbool, qfilters, qint, read_json
-from .hijack import detach_sequence, frame, hijack
+from .hijack import DetachScanner, detach_sequence, frame, hijack
 from .validate import check_create_body
 
 
@@ -250,7 +250,7 @@ async def _stdin_pump(c, h, keys: bytes, ctrd) -> str:
     On EOF (StdinOnce) both writers of the stdin FIFO must go: ours, and the
     one the shim keeps open until it is told CloseIO.
     """
-    matched = 0
+    scanner = DetachScanner(keys)
     while True:
         data = await h.input.get()
         if data is None:
@@ -269,19 +269,9 @@ async def _stdin_pump(c, h, keys: bytes, ctrd) -> str:
                     except Exception:  # the task may already be gone
                         pass
             return "eof"
-        if keys:
-            out = bytearray()
-            for b in data:
-                if b == keys[matched]:
-                    matched += 1
-                    if matched == len(keys):
-                        return "detach"
-                    continue
-                if matched:
-                    out += keys[:matched]
-                    matched = 0
-                out.append(b)
-            data = bytes(out)
+        data, detached = scanner.feed(data)
+        if detached:
+            return "detach"
         if data:
             await c.started.wait()
             if c.io is not None:

@@ -9,7 +9,7 @@ from pouch.errtypes import Conflict
 
 from ..mgr.exec import ExecManager
 from .app import json_response, qint, read_json
-from .hijack import detach_sequence, hijack
+from .hijack import DetachScanner, detach_sequence, hijack
 
 
 def routes(execs: ExecManager) -> list[tuple[str, str, object]]:
@@ -77,25 +77,15 @@ def routes(execs: ExecManager) -> list[tuple[str, str, object]]:
 
 
 async def _pump(execs: ExecManager, e, h, keys: bytes) -> None:
-    matched = 0
+    scanner = DetachScanner(keys)
     while True:
         data = await h.input.get()
         if data is None:
             await execs.close_stdin(e)
             return
-        if keys:
-            out = bytearray()
-            for b in data:
-                if b == keys[matched]:
-                    matched += 1
-                    if matched == len(keys):
-                        h.close()
-                        return
-                    continue
-                if matched:
-                    out += keys[:matched]
-                    matched = 0
-                out.append(b)
-            data = bytes(out)
+        data, detached = scanner.feed(data)
+        if detached:
+            h.close()
+            return
         if data and e.io is not None:
             await e.io.write_stdin(data)

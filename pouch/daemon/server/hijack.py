@@ -109,6 +109,31 @@ async def hijack(request: web.Request, multiplexed: bool) -> Hijacked:
     return h
 
 
+class DetachScanner:
+    """Finds the detach key sequence in a client's stdin, holding back a partial match."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.matched = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """-> (bytes to pass on to the process, whether the client detached)."""
+        if not self.keys:
+            return data, False
+        out = bytearray()
+        for b in data:
+            if b == self.keys[self.matched]:
+                self.matched += 1
+                if self.matched == len(self.keys):
+                    return bytes(out), True
+                continue
+            if self.matched:
+                out += self.keys[:self.matched]
+                self.matched = 0
+            out.append(b)
+        return bytes(out), False
+
+
 def detach_sequence(keys: str | None) -> bytes:
     """``ctrl-p,ctrl-q`` (Docker's default) -> b'\\x10\\x11'."""
     keys = keys or "ctrl-p,ctrl-q"
