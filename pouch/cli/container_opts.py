@@ -1,13 +1,11 @@
 """`create`/`run` flags and their mapping into the Moby container create body (+ Pouch fields)."""
-import argparse
-import shlex
-
+from pouch.cli.args import REMAINDER
 from pouch.cli.common import CLIError, key_value_list
 from pouch.cli.units import parse_size
 
 
 def add_container_flags(p):
-    """Declare every create/run flag on an argparse parser."""
+    """Declare every create/run flag on a pouch.cli.args parser."""
     a = p.add_argument
     rep = {"action": "append", "default": []}
     a("-i", "--interactive", action="store_true", help="Open container's STDIN")
@@ -88,7 +86,7 @@ def add_container_flags(p):
       help="Additional annotation for runtime")
     a("--detach-keys", help="Override the key sequence for detaching a container")
     a("image")
-    a("command", nargs=argparse.REMAINDER)
+    a("command", nargs=REMAINDER)
 
 
 def _size(value, flag):
@@ -290,6 +288,7 @@ def build_create_body(args, attach_stdio=True):
     if args.command:
         config["Cmd"] = args.command
     if args.entrypoint is not None:
+        import shlex  # imports re: only when --entrypoint is given
         config["Entrypoint"] = shlex.split(args.entrypoint) if args.entrypoint else [""]
     _set(config, "Env", env)
     _set(config, "Labels", key_value_list(args.label, "label"))

@@ -1,7 +1,7 @@
 """Commands: exec, attach; plus `attach_and_run`, the interactive stream loop shared with run/start."""
-import argparse
 import sys
 
+from pouch.cli.args import REMAINDER
 from pouch.cli.common import CLIError, ExitStatus
 
 
@@ -19,7 +19,7 @@ def setup(name, parser):
     parser.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
     parser.add_argument("--privileged", action="store_true", help="Give extended privileges")
     parser.add_argument("container")
-    parser.add_argument("command", nargs=argparse.REMAINDER)
+    parser.add_argument("command", nargs=REMAINDER)
     return run_exec
 
 

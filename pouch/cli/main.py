@@ -99,36 +99,13 @@ def split_global(argv):
     return host, debug, show_version, None, []
 
 
-def _identity(text):
-    return text
-
-
-def _formatter(argparse):
-    """A HelpFormatter that sizes itself with os (argparse's default imports shutil for it)."""
-    class Formatter(argparse.HelpFormatter):
-        def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
-            if width is None:
-                import os
-                try:
-                    width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
-                except (OSError, ValueError):
-                    width = int(os.environ.get("COLUMNS", 80)) - 2
-            super().__init__(prog, indent_increment, max_help_position, width)
-    return Formatter
-
-
 def build_parser(name):
-    """Import the command's module and build its argparse parser."""
-    import argparse
-    import importlib
-    # argparse translates every message through gettext, which imports locale and
-    # searches the disk for catalogs on each call; pouch has no translations.
-    argparse._ = _identity
-    argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural
-    module = importlib.import_module("pouch.cli." + COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog="pouch " + name, description=COMMANDS[name][1],
-                                     formatter_class=_formatter(argparse))
-    handler = module.setup(name, parser)
+    """Import the command's module and build its parser (pouch.cli.args, not argparse)."""
+    from pouch.cli.args import ArgumentParser
+    module_name = "pouch.cli." + COMMANDS[name][0]
+    __import__(module_name)
+    parser = ArgumentParser(prog="pouch " + name, description=COMMANDS[name][1])
+    handler = sys.modules[module_name].setup(name, parser)
     return parser, handler
 
 
@@ -147,13 +124,18 @@ def main(argv=None):
     if name not in COMMANDS:
         sys.stderr.write('Error: unknown command "%s" for "pouch"\nRun \'pouch --help\' for usage.\n' % name)
         return 1
+    from pouch.cli.args import ArgError, HelpRequested
     from pouch.cli.common import CLIError, Context, ExitStatus
     from pouch.client.errors import PouchClientError
     parser, handler = build_parser(name)
     try:
         args = parser.parse_args(rest)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
+    except HelpRequested as exc:
+        sys.stdout.write(exc.text)
+        return 0
+    except ArgError as exc:
+        sys.stderr.write("Error: %s\n" % exc)
+        return exc.code
     ctx = Context(host, debug)
     try:
         status = handler(ctx, args)

@@ -3,9 +3,7 @@
 One keep-alive HTTP connection serves the plain calls; streaming calls get their own
 connection so that an unread stream never blocks the next request.
 """
-import json
-
-from pouch.client import transport
+from pouch.client import jsonlite, transport
 from pouch.client.errors import ConnectionFailed, error_for_status
 from pouch.client.http11 import RemoteDisconnected
 
@@ -36,7 +34,7 @@ def encode_params(params):
         if isinstance(value, bool):
             value = "1" if value else "0"
         elif isinstance(value, (dict, list)):
-            value = json.dumps(value)
+            value = jsonlite.dumps(value)
         out.append((key, str(value)))
     return urlencode(out)
 
@@ -74,7 +72,7 @@ class BaseClient:
         headers = dict(headers or {})
         encode_chunked = False
         if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
+            body = jsonlite.dumps(body).encode()
             headers.setdefault("Content-Type", "application/json")
         elif isinstance(body, str):
             body = body.encode()
@@ -127,7 +125,7 @@ class BaseClient:
         raw = resp.read()
         message = raw.decode("utf-8", "replace").strip()
         try:
-            data = json.loads(raw)
+            data = jsonlite.loads(raw)
             if isinstance(data, dict) and "message" in data:
                 message = data["message"]
         except ValueError:
@@ -140,7 +138,7 @@ class BaseClient:
         raw = resp.read()
         if not as_json:
             return raw
-        return json.loads(raw) if raw.strip() else None
+        return jsonlite.loads(raw) if raw.strip() else None
 
     # -- verbs -------------------------------------------------------------
     def _get(self, url, **kw):

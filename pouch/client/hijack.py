@@ -3,10 +3,9 @@
 `hijack()` sends the request with `Connection: Upgrade` / `Upgrade: tcp`, reads the
 `101 UPGRADED` head and returns a `HijackedSocket` holding any bytes that arrived after it.
 """
-import json
-import socket
+from _socket import SHUT_WR
 
-from pouch.client import transport
+from pouch.client import jsonlite, transport
 from pouch.client.errors import APIError, error_for_status
 
 
@@ -34,7 +33,7 @@ class HijackedSocket:
     def close_write(self):
         """Half-close: tell the daemon stdin has ended while still reading output."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(SHUT_WR)
         except OSError:
             pass
 
@@ -82,7 +81,7 @@ def _read_error(sock, headers, rest, status):
         rest += data
     message = rest.decode("utf-8", "replace").strip()
     try:
-        message = json.loads(rest).get("message", message)
+        message = jsonlite.loads(rest).get("message", message)
     except (ValueError, AttributeError):
         pass
     return error_for_status(status, message)
@@ -91,7 +90,7 @@ def _read_error(sock, headers, rest, status):
 def hijack(address, method, url, body=None, timeout=None):
     """Send an upgrade request to the daemon and return the raw HijackedSocket."""
     sock = transport.open_socket(address, timeout)
-    payload = json.dumps(body).encode() if body is not None else b""
+    payload = jsonlite.dumps(body).encode() if body is not None else b""
     head = (
         "%s %s HTTP/1.1\r\nHost: pouchd\r\nUser-Agent: pouch-cli\r\n"
         "Connection: Upgrade\r\nUpgrade: tcp\r\n"

@@ -3,8 +3,12 @@
 Hand-written instead of http.client because importing http.client pulls in `email` and
 `ssl` (~18 ms), over a third of the CLI's 50 ms start-up budget. It speaks only what
 pouchd needs: one request at a time per connection, Content-Length or chunked bodies.
+Unix sockets are opened with `_socket` (the C module): `import socket` costs ~2.5 ms (it
+imports enum and selectors) and is only imported for TCP addresses.
 """
-import socket
+import io
+
+import _socket
 
 
 class RemoteDisconnected(ConnectionResetError):
@@ -128,7 +132,7 @@ class Connection:
 
     def connect(self):
         self.sock = self.connect_fn()
-        self.fp = self.sock.makefile("rb")
+        self.fp = io.BufferedReader(_SocketReader(self.sock))
 
     def request(self, method, url, body=None, headers=None, encode_chunked=False):
         if self.sock is None:
@@ -180,20 +184,43 @@ class Connection:
             self.sock = None
 
 
+class _SocketReader(io.RawIOBase):
+    """The raw side of sock.makefile("rb") for a `_socket.socket` (which has no makefile)."""
+
+    def __init__(self, sock):
+        super().__init__()
+        self._sock = sock
+
+    def readable(self):
+        return True
+
+    def readinto(self, buf):
+        return self._sock.recv_into(buf)
+
+    def fileno(self):
+        return self._sock.fileno()
+
+
+def open_unix(path, timeout=None):
+    """A connected AF_UNIX stream socket (a `_socket.socket`: sendall/recv/shutdown/close)."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def unix_connector(path, timeout=None):
     def connect():
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-        except OSError:
-            sock.close()
-            raise
-        return sock
+        return open_unix(path, timeout)
     return connect
 
 
 def tcp_connector(host, port, timeout=None):
     def connect():
+        import socket
         return socket.create_connection((host, port), timeout=timeout)
     return connect

@@ -1,6 +1,5 @@
 """Image endpoints: list, inspect, pull, push, tag, remove, save, load, import, history."""
-import json
-
+from pouch.client import jsonlite
 from pouch.client.base import quote
 
 
@@ -9,7 +8,7 @@ def _auth_header(auth):
     if not auth:
         return {}
     import base64
-    return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()}
+    return {"X-Registry-Auth": base64.urlsafe_b64encode(jsonlite.dumps(auth).encode()).decode()}
 
 
 class ImageAPIMixin:

@@ -1,6 +1,7 @@
 """Stream decoders: JSON message streams, multiplexed stdout/stderr frames, raw chunks."""
-import json
 import struct
+
+from pouch.client import jsonlite
 
 STDIN, STDOUT, STDERR = 0, 1, 2
 _HEADER = struct.Struct(">BxxxL")
@@ -18,7 +19,6 @@ def read_chunks(reader, size=32768):
 
 def json_stream(reader):
     """Yield each JSON value of a stream of concatenated / newline-separated JSON documents."""
-    decoder = json.JSONDecoder()
     buf = ""
     for chunk in read_chunks(reader):
         buf += chunk.decode("utf-8", "replace")
@@ -27,13 +27,13 @@ def json_stream(reader):
             if not buf:
                 break
             try:
-                obj, end = decoder.raw_decode(buf)
+                obj, end = jsonlite.raw_decode(buf)
             except ValueError:
                 break
             yield obj
             buf = buf[end:]
     if buf.strip():
-        yield json.loads(buf)
+        yield jsonlite.loads(buf)
 
 
 def frames(reader):

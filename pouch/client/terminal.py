@@ -5,8 +5,8 @@ Handles half-close on stdin EOF, client-side detach keys, raw terminal mode and 
 import contextlib
 import os
 import signal
-import socket
 import threading
+from _socket import SHUT_RDWR
 
 from pouch.client import streams
 
@@ -122,7 +122,7 @@ def pump(hsock, stdin=None, stdout=None, stderr=None, tty=False, detach_keys=Non
 
 def _hang_up(hsock):
     try:
-        hsock.sock.shutdown(socket.SHUT_RDWR)
+        hsock.sock.shutdown(SHUT_RDWR)
     except OSError:
         pass
 

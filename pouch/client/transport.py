@@ -2,8 +2,6 @@
 
 Supports unix:///path (default /var/run/pouchd.sock), tcp://host:port and http://host:port.
 """
-import socket
-
 from pouch.client.errors import ConnectionFailed, InvalidArgument
 
 DEFAULT_UNIX_SOCKET = "/var/run/pouchd.sock"
@@ -41,10 +39,9 @@ def open_socket(address, timeout=None):
     kind, addr = address
     try:
         if kind == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            sock.connect(addr)
-            return sock
+            from pouch.client.http11 import open_unix
+            return open_unix(addr, timeout)
+        import socket
         return socket.create_connection(addr, timeout=timeout)
     except OSError as exc:
         raise ConnectionFailed(connect_error_text(address, exc)) from None
