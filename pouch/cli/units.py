@@ -5,6 +5,8 @@ importing `re` costs ~3 ms of their start-up.
 """
 import time
 
+from pouch.api.humanize import human_duration  # noqa: F401  (shared with the daemon)
+
 _MULT = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -59,32 +61,6 @@ def parse_timestamp(text, now=None):
     return "%d.%s" % (int(stamp.timestamp()), frac)
 
 
-def human_duration(seconds):
-    """Seconds -> '16 minutes', like Go's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return "%d seconds" % s
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return "%d minutes" % minutes
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return "%d hours" % hours
-    if hours < 24 * 7 * 2:
-        return "%d days" % (hours // 24)
-    if hours < 24 * 30 * 2:
-        return "%d weeks" % (hours // 24 // 7)
-    if hours < 24 * 365 * 2:
-        return "%d months" % (hours // 24 // 30)
-    return "%d years" % (hours // 24 // 365)
 
 
 def human_size(size):
