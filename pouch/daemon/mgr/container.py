@@ -396,9 +396,31 @@ class ContainerManager:
             await asyncio.wait_for(asyncio.shield(fut), timeout if timeout >= 0 else None)
         except asyncio.TimeoutError:
             await _quiet(self.ctrd.task_kill(c.id, _signal.SIGKILL, all=True))
-            await asyncio.wait_for(asyncio.shield(fut), 30)
+            await self._await_exit(c, fut, 30)
         self.publish(c, "stop")
         return c
+
+    async def _await_exit(self, c: Container, fut: asyncio.Future, timeout: float) -> None:
+        """Wait for a killed task's exit; should its event be lost (the event stream was being
+        re-established), find the stopped task by asking containerd."""
+        from ..ctrd.pb.api.types.task import task_pb2
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), 1.0)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                proc = await self.ctrd.task_get(c.id)
+                stopped = proc.status == task_pb2.STOPPED
+            except NotFound:
+                stopped = True
+            if stopped:
+                await self.handle_exit(c.id, 0, None)
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise SystemError_(f"container {c.id[:12]} did not exit after SIGKILL")
 
     async def kill(self, ref: str, sig: str | int | None) -> Container:
         c = self.get(ref)
@@ -470,7 +492,7 @@ class ContainerManager:
                     await _quiet(self.ctrd.task_resume(c.id))
                 try:
                     await self.ctrd.task_kill(c.id, _signal.SIGKILL, all=True)
-                    await asyncio.wait_for(asyncio.shield(fut), 30)
+                    await self._await_exit(c, fut, 30)
                 except NotFound:
                     await self.handle_exit(c.id, 0, None)
         if c.status == "removing" and c.id not in self.containers:
