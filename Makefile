@@ -21,6 +21,7 @@ demo: setup
 	./scripts/demo.sh
 
 bench: setup
+	dpkg -s docker.io >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io
 	$(PY) bench/run.py
 
 clean:
