@@ -54,6 +54,7 @@ class Daemon:
         self.containerd: Containerd | None = None
         self.runners: list[web.AppRunner] = []
         self._stop = asyncio.Event()
+        self.snapshotter_reason = ""
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -116,15 +117,7 @@ class Daemon:
         if userns_ids is not None:
             from .mgr.userns import UsernsRemap
             self.containers.userns = UsernsRemap(userns_ids, self.ctrd)
-        from pouch.sysinfo import detect
-        home = cfg.home
-        features = detect.collect(home, self.runtimes)
-        features["Lxcfs"] = {"Enabled": self.lxcfs is not None, "Binary": features.get("Lxcfs")}
-        features["Snapshotter"] = {"Name": self.snapshotter,
-                                   "Detail": getattr(self, "snapshotter_reason", "") or "overlayfs works"}
-        if userns_ids is not None:
-            features["UsernsRemap"] = {"Uid": userns_ids.uid_start, "Gid": userns_ids.gid_start,
-                                       "Size": userns_ids.uid_size}
+        features = self._features(userns_ids)
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
                                     features=lambda: features, remount_lxcfs=self._remount_lxcfs)
@@ -156,6 +149,18 @@ class Daemon:
             await self._listen(runner, addr)
         self.runners.append(runner)
         log.info("pouchd is ready (containerd %s)", address)
+
+    def _features(self, userns_ids) -> dict:
+        """What `pouch info` reports: detected kernel features plus what this daemon enabled."""
+        from pouch.sysinfo import detect
+        features = detect.collect(self.cfg.home, self.runtimes)
+        features["Lxcfs"] = {"Enabled": self.lxcfs is not None, "Binary": features.get("Lxcfs")}
+        features["Snapshotter"] = {"Name": self.snapshotter,
+                                   "Detail": self.snapshotter_reason or "overlayfs works"}
+        if userns_ids is not None:
+            features["UsernsRemap"] = {"Uid": userns_ids.uid_start, "Gid": userns_ids.gid_start,
+                                       "Size": userns_ids.uid_size}
+        return features
 
     def _choose_snapshotter(self) -> str:
         """overlayfs where it works; else degrade to containerd's native (copying) snapshotter,

@@ -91,7 +91,7 @@ class ExecManager:
         tty = bool(cfg.get("Tty"))
         if tty and not any(x.startswith("TERM=") for x in env):
             env.append("TERM=xterm")
-        spec = await self._container_spec(c.id)
+        spec = await self.ctrd.container_spec(c.id)
         caps = spec["process"].get("capabilities")
         proc = {"terminal": tty, "user": user, "args": cfg["Cmd"], "env": env,
                 "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or spec["process"].get("cwd", "/"),
@@ -121,12 +121,6 @@ class ExecManager:
                 raise InvalidArgument(msg) from None
             raise
         self.containers.publish(c, "exec_start: " + " ".join(cfg["Cmd"]), {"execID": e.id})
-
-    async def _container_spec(self, cid: str) -> dict:
-        import json
-        from ..ctrd.pb.api.services.containers.v1 import containers_pb2 as c_pb
-        r = await self.ctrd.call(self.ctrd.containers.Get, c_pb.GetContainerRequest(id=cid))
-        return json.loads(r.container.spec.value)
 
     async def handle_exit(self, ev: TaskEvent) -> None:
         if ev.topic == RESYNC:
