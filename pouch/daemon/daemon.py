@@ -95,6 +95,7 @@ class Daemon:
                                       default_bridge=cfg.bridge_name, default_subnet=str(bip.network),
                                       default_gateway=str(bip.ip))
         await self.network.init()
+        await self.network.ensure_default_bridge()
         self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"))
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
         self.quota = self._quota_manager()

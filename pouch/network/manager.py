@@ -311,6 +311,17 @@ class NetworkManager:
                 raise NetworkConflict(f"address {ip} is already in use on network {net.name}")
         return str(addr)
 
+    async def ensure_default_bridge(self) -> None:
+        """Bring up the default bridge (p0 with its gateway address) at daemon start, as Docker
+        does with docker0, instead of at the first container's attach."""
+        net = self.get("bridge")
+        if not os.path.exists(f"/sys/class/net/{net.bridge}"):
+            prefix = ipaddress.IPv4Network(net.subnet).prefixlen
+            await _ip("link", "add", "name", net.bridge, "type", "bridge")
+            await _ip("addr", "add", f"{net.gateway}/{prefix}", "dev", net.bridge)
+            await _ip("link", "set", net.bridge, "up")
+        await self._ensure_network(net)
+
     async def _ensure_network(self, net: Network) -> None:
         if net.id in self._ready:
             return

@@ -243,10 +243,23 @@ class ContainerManager:
         io = self._open_io(c, logger)
         try:
             await _quiet(self.ctrd.task_delete(cid))  # a stale stopped task from a crash
-            await self.hooks.before_start(c)
-            mounts = await self.ctrd.snapshot_mounts(cid)
-            pid = await self.ctrd.task_create(cid, mounts, io.stdin_path, io.stdout_path, io.stderr_path,
-                                              c.tty)
+            attach = await self.hooks.before_start(c)  # CNI attach runs alongside the create
+            create_error = None
+            try:
+                mounts = await self.ctrd.snapshot_mounts(cid)
+                pid = await self.ctrd.task_create(cid, mounts, io.stdin_path, io.stdout_path,
+                                                  io.stderr_path, c.tty)
+            except BaseException as e:
+                create_error = e
+            if attach is not None:
+                try:
+                    await attach  # veth and address ready before the process runs
+                except BaseException:
+                    if create_error is None:
+                        await _quiet(self.ctrd.task_delete(cid))
+                    raise  # the network's error is the one the user needs to see
+            if create_error is not None:
+                raise create_error
             c.set_running(pid)
             c.starting = True  # an exit seen before Start returns is handled after it
             try:
@@ -271,6 +284,7 @@ class ContainerManager:
             raise
         except BaseException:
             self._close_io(c)
+            await _quiet(self.hooks.after_stop(c))
             raise
         self.save(c)
         self.publish(c, "start")

@@ -221,7 +221,9 @@ class SandboxHooks:
         c.config["QuotaID"] = str(qid)
 
     # -- start / stop -----------------------------------------------------------
-    async def before_start(self, c) -> None:
+    async def before_start(self, c):
+        """Make the container's network namespace; return the CNI attach, already running, for the
+        caller to await before the task starts (it overlaps the runtime's create), or None."""
         pending = self._releases.pop(c.id, None)
         if pending:
             await asyncio.shield(pending)
@@ -231,29 +233,30 @@ class SandboxHooks:
         settings.update(Networks={}, Ports={}, IPAddress="", Gateway="", MacAddress="", IPPrefixLen=0,
                         SandboxKey="")
         if mode == "host":
-            return
+            return None
         if mode.startswith("container:"):
             other = self.lookup(mode.split(":", 1)[1])
             if not other.running:
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
-            return
+            return None
         path = await self.network.create_netns(c.id)
         settings["SandboxKey"] = path
         if mode == "none":
-            return
+            return None
+        return asyncio.ensure_future(self._attach(c, path, mode))
+
+    async def _attach(self, c, path: str, mode: str) -> None:
+        host, settings = c.host_config, c.meta["NetworkSettings"]
         netcfg = (c.meta.get("Internal") or {}).get("NetworkingConfig") or c.config.get("NetworkingConfig") or {}
         ep_cfg = (netcfg.get("EndpointsConfig") or {}).get(mode) or {}
         ipam = ep_cfg.get("IPAMConfig") or {}
         ports = moby_port_bindings(c.config.get("ExposedPorts"), host.get("PortBindings"),
                                    bool(host.get("PublishAllPorts")))
-        try:
-            ep = await self.network.attach(c.id, path, mode, EndpointConfig(
-                container_name=c.name, hostname=c.config.get("Hostname") or "",
-                aliases=list(ep_cfg.get("Aliases") or []), ip=ipam.get("IPv4Address") or "",
-                mac=c.config.get("MacAddress") or "", ports=ports))
-        except BaseException:
-            await self.network.release(c.id)
-            raise
+        # on failure the caller releases the netns, once the runtime no longer uses it
+        ep = await self.network.attach(c.id, path, mode, EndpointConfig(
+            container_name=c.name, hostname=c.config.get("Hostname") or "",
+            aliases=list(ep_cfg.get("Aliases") or []), ip=ipam.get("IPv4Address") or "",
+            mac=c.config.get("MacAddress") or "", ports=ports))
         settings["Networks"] = {mode: endpoint_settings(ep)}
         settings.update(IPAddress=ep.ip, Gateway=ep.gateway, MacAddress=ep.mac, IPPrefixLen=ep.prefix_len)
         settings["Ports"] = _moby_ports(ep)
