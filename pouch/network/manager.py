@@ -172,6 +172,9 @@ class NetworkManager:
         net = self.get(name_or_id)
         if net.builtin:
             raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
+        for ep in self.endpoints(net.id):  # a container's release under way finishes first
+            async with self._lock(ep.container_id):
+                pass
         users = self.endpoints(net.id)
         if users:
             names = ", ".join(e.container_name or e.container_id[:12] for e in users)

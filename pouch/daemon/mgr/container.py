@@ -515,7 +515,7 @@ class ContainerManager:
         await _quiet(self.ctrd.task_delete(c.id))
         await _quiet(self.ctrd.container_delete(c.id))
         await _quiet(self.ctrd.snapshot_remove(c.meta.get("SnapshotKey", c.id)))
-        await _quiet(self.hooks.release(c, volumes))
+        self.hooks.release_storage(c, volumes)
         self.store.delete(BUCKET, c.id)
         self.containers.pop(c.id, None)
         if self.names.get(c.name) == c.id:
@@ -524,9 +524,13 @@ class ContainerManager:
         shutil.rmtree(os.path.join(self.fifo_root, c.id), ignore_errors=True)
         self.publish(c, "destroy")
         code = int(c.state.get("ExitCode", 0))
+        # `wait?condition=removed` (run --rm) is answered once the container is gone; the
+        # network teardown still finishes before `rm` itself returns (and `network rm` waits
+        # for it too)
         for f in c.remove_waiters + c.exit_waiters:
             if not f.done():
                 f.set_result(code)
+        await _quiet(self.hooks.release_network(c))
 
     # -- rename / update ---------------------------------------------------
     async def rename(self, ref: str, new: str) -> None:

@@ -283,18 +283,25 @@ class SandboxHooks:
         pass
 
     async def release(self, c, remove_volumes: bool = False) -> None:
+        """rm: drop the container's volumes and quota (at once) and its network (awaited)."""
+        self.release_storage(c, remove_volumes)
+        await self.release_network(c)
+
+    def release_storage(self, c, remove_volumes: bool = False) -> None:
+        self.volumes.release(c.id, remove_anonymous=remove_volumes or bool(c.host_config.get("AutoRemove")))
+        if self.quota is not None and c.config.get("DiskQuota"):
+            try:
+                self.quota.remove(None, c.id)
+            except Exception as e:
+                log.warning("quota removal for %s: %s", c.id[:12], e)
+
+    async def release_network(self, c) -> None:
         # rm returns only when the network is gone (veth, rules, IPAM, netns): a release started
         # at stop is awaited, so `rm` followed at once by `network rm` or a leak check holds
         pending = self._releases.get(c.id)
         if pending is not None:
             await asyncio.shield(pending)
         await self.network.release(c.id)
-        self.volumes.release(c.id, remove_anonymous=remove_volumes or bool(c.host_config.get("AutoRemove")))
-        if self.quota is not None and c.config.get("DiskQuota"):
-            try:
-                await asyncio.to_thread(self.quota.remove, None, c.id)
-            except Exception as e:
-                log.warning("quota removal for %s: %s", c.id[:12], e)
 
     async def update_resources(self, c, changes: dict) -> dict:
         """Validate new resource values; returns the OCI resources to send to a running task."""
