@@ -80,6 +80,23 @@ def test_concurrent_pulls_fetch_each_blob_once(renv):
     assert renv.cli("run", "--rm", ref, "ls", "/data/random.bin").returncode == 0
 
 
+def test_twenty_concurrent_runs_of_an_absent_image_fetch_each_blob_once(renv):
+    """20 `pouch run` at once of an image not present: each pulls on demand, the registry (seen
+    through the counting proxy) serves every blob once, and all 20 containers run."""
+    img = renv.push_oci("v1", "oci/twenty", big=4 << 20, seed=41)
+    proxy = renv.proxy(renv.plain.url)
+    ref = f"{proxy.host}/oci/twenty:v1"
+    procs = [subprocess.Popen([POUCH, "run", "--rm", ref, "echo", f"ran{i}"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=pouch_env(renv.daemon)) for i in range(20)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs if o[1]]
+    assert sorted(o[0].strip().splitlines()[-1] for o in outs) == sorted(f"ran{i}" for i in range(20))
+    blobs = [img.manifests["linux/amd64"]["config"], *img.manifests["linux/amd64"]["layers"]]
+    counts = {d: proxy.blob_gets.get(d, 0) for d in blobs}
+    assert all(n <= 1 for n in counts.values()), counts
+    assert counts[blobs[0]] == 1 and counts[blobs[-1]] == 1, counts
+
+
 def test_corrupted_blob_fails_naming_digest_and_creates_nothing(renv):
     img = renv.push_oci("v1", "oci/corrupt", seed=21)
     bad = img.manifests["linux/amd64"]["layers"][1]
