@@ -226,7 +226,13 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            # a start-up that fails half-way must not leave our containerd behind
+            if self.containerd is not None:
+                await self.containerd.stop()
+            raise
         await self._stop.wait()
         await self.shutdown()
 

@@ -107,5 +107,9 @@ def test_add_runtime_with_missing_binary_fails_start():
         with pytest.raises(RuntimeError) as e:
             d.start(timeout=15)
         assert "ghost" in str(e.value)
+        # the containerd the failed pouchd had started is gone with it
+        import subprocess
+        left = subprocess.run(["pgrep", "-f", f"containerd --config {d.run_dir}/"], capture_output=True, text=True)
+        assert left.stdout.strip() == "", left.stdout
     finally:
         d.cleanup()
