@@ -12,22 +12,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fixtures.daemon import PouchDaemon  # noqa: E402
+from bench.timing import timed_run  # noqa: E402
 from tests.fixtures.images import busybox_archive  # noqa: E402
-
-
-def timed(d: PouchDaemon, *args: str) -> float:
-    t = time.perf_counter()
-    r = d.cli("run", "--rm", "--net", "none", *args, "busybox", "true")
-    dt = time.perf_counter() - t
-    if r.returncode != 0:
-        raise SystemExit(f"pouch run {' '.join(args)} failed: {r.stderr}")
-    return dt
 
 
 def main() -> None:
@@ -39,12 +30,12 @@ def main() -> None:
         d.start()
         d.cli("load", "-i", busybox_archive(), check=True)
         for _ in range(3):
-            timed(d)
-            timed(d, "--enableLxcfs")
+            timed_run(d, "--net", "none")
+            timed_run(d, "--net", "none", "--enableLxcfs")
         plain, lxcfs = [], []
         for _ in range(opts.runs):
-            plain.append(timed(d))
-            lxcfs.append(timed(d, "--enableLxcfs"))
+            plain.append(timed_run(d, "--net", "none"))
+            lxcfs.append(timed_run(d, "--net", "none", "--enableLxcfs"))
         p, l = statistics.median(plain) * 1000, statistics.median(lxcfs) * 1000
         print(f"pouch run --rm busybox true:               median {p:.1f} ms ({opts.runs} runs)")
         print(f"pouch run --rm --enableLxcfs busybox true: median {l:.1f} ms")

@@ -11,22 +11,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fixtures.daemon import PouchDaemon  # noqa: E402
+from bench.timing import timed_run  # noqa: E402
 from tests.fixtures.images import busybox_archive  # noqa: E402
-
-
-def timed(d: PouchDaemon, *args: str) -> float:
-    t = time.perf_counter()
-    r = d.cli("run", "--rm", *args, "busybox", "true")
-    dt = time.perf_counter() - t
-    if r.returncode != 0:
-        raise SystemExit(f"pouch run {' '.join(args)} failed: {r.stderr}")
-    return dt
 
 
 def main() -> None:
@@ -38,12 +29,12 @@ def main() -> None:
         d.start()
         d.cli("load", "-i", busybox_archive(), check=True)
         for _ in range(3):
-            timed(d)
-            timed(d, "--net", "none")
+            timed_run(d)
+            timed_run(d, "--net", "none")
         bridge, none = [], []
         for _ in range(opts.runs):
-            bridge.append(timed(d))
-            none.append(timed(d, "--net", "none"))
+            bridge.append(timed_run(d))
+            none.append(timed_run(d, "--net", "none"))
         mb, mn = statistics.median(bridge) * 1000, statistics.median(none) * 1000
         print(f"runs={opts.runs} median bridge={mb:.0f} ms  none={mn:.0f} ms  overhead={mb - mn:.0f} ms "
               f"(target <= 60 ms)")

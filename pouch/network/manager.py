@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -28,7 +27,7 @@ from pouch.errtypes import Forbidden
 from . import bridge as bridgedrv
 from . import etchosts, iptables, netns
 from .cni import CNIRunner, RuntimeConf
-from .errors import (CNIError, InvalidNetworkConfig, NetworkConflict, NetworkError, NetworkInUse,
+from .errors import (InvalidNetworkConfig, NetworkConflict, NetworkError, NetworkInUse,
                      NetworkNotFound)
 from .ports import PortAllocator
 from .store import Endpoint, FilesConfig, Network, PortBinding, Sandbox, Store

@@ -10,7 +10,6 @@ shared mount point so an unmount here propagates to mount namespaces that copied
 """
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import errno
 import fcntl

@@ -97,33 +97,12 @@ class LoopThread:
         self.loop.close()
 
 
-class ThrottledProxy:
+class ThrottledProxy(RegistryProxy):
     """Forwards to a registry, sending blob bodies at about ``rate`` bytes/s; records Range headers."""
 
     def __init__(self, upstream: str, rate: int) -> None:
-        self.upstream, self.rate = upstream.rstrip("/"), rate
-        self.ranges: list[tuple[str, str | None]] = []
-        self.port = 0
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def start(self) -> "ThrottledProxy":
-        import aiohttp
-        from aiohttp import web
-        self._session = aiohttp.ClientSession(auto_decompress=False)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def stop(self) -> None:
-        await self._runner.cleanup()
-        await self._session.close()
+        super().__init__(upstream)
+        self.rate = rate
 
     async def _handle(self, request):
         from aiohttp import web

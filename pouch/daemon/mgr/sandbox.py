@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 
-from pouch.errtypes import Conflict, InvalidArgument, NotFound
+from pouch.errtypes import Conflict, InvalidArgument
 from pouch.network import ports as portmod
 from pouch.network.manager import EndpointConfig, NetworkManager, endpoint_settings
 from pouch.network.store import FilesConfig, PortBinding

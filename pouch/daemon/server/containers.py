@@ -117,7 +117,7 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         lines = out.decode().splitlines()
         titles = lines[0].split()
         if "PID" not in titles:
-            raise InvalidArgument(f"Couldn't find PID field in ps output")
+            raise InvalidArgument("Couldn't find PID field in ps output")
         pi = titles.index("PID")
         procs = []
         for line in lines[1:]:
@@ -129,7 +129,7 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
     async def logs(request: web.Request):
         c = mgr.get(request.match_info["id"])
         if c.host_config["LogConfig"]["Type"] != "json-file":
-            raise InvalidArgument(f"configured logging driver does not support reading")
+            raise InvalidArgument("configured logging driver does not support reading")
         want = {s for s in ("stdout", "stderr") if qbool(request, s)}
         if not want:
             raise InvalidArgument("Bad parameters: you must choose at least one stream")

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
 import time
 
 from aiohttp import web
 
-import pouch
-from pouch.api.version import API_VERSION, MIN_API_VERSION
+from pouch.api.version import API_VERSION
 
 from ..events.exchange import EventExchange, matches
 from .app import json_response, qfilters
