@@ -105,9 +105,7 @@ class Daemon:
             RegistryConfig(insecure_registries=list(cfg.insecure_registries),
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d"),
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
-        content_root = os.path.join(self.containerd.root, "io.containerd.content.v1.content") \
-            if self.containerd else None
-        self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd, content_root))
+        self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd))
         self.pusher = Pusher(self.images, self.registry)
         self.images.pull = registry_routes.pull_handler(self.puller, self.registry)
         self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,

@@ -77,6 +77,10 @@ class _FileWriter:
             self._file.close()
 
 
+# A sink may set ``verifies_digest = True`` when its commit checks the digest itself (and raises
+# pouch.registry.errors.DigestMismatch on a mismatch); the client then does not hash the bytes.
+
+
 class DirSink:
     """Blobs as files under ``root/<algo>/<hex>``; partial downloads as ``root/<algo>/<hex>.partial``."""
 

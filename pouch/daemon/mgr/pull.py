@@ -2,8 +2,8 @@
 
 ``ContentSink`` is pouch.registry's blob sink on top of containerd's content store: each blob
 streams into an ingest named ``pouch-<digest>`` (containerd verifies size and digest on commit);
-an interrupted download stays as a partial ingest that the next pull resumes from (its bytes
-re-hashed from containerd's ingest directory when pouchd runs its own containerd).  One sink per
+an interrupted download stays as a partial ingest that the next pull resumes from (containerd
+re-checks those bytes with the rest at commit, so pouchd hashes nothing itself).  One sink per
 daemon, so concurrent pulls of one image download each blob once (the registry client dedups
 per sink and digest).
 
@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
+import re
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 import grpc
 
@@ -37,7 +37,6 @@ from .jsonprogress import LayerReporter, message, short_id
 
 log = logging.getLogger(__name__)
 Emit = Callable[[dict], None]
-READ_CHUNK = 1 << 20
 
 
 def _noop(_msg: dict) -> None:
@@ -78,8 +77,15 @@ class _IngestWriter:
             await self._drain
         except grpc.aio.AioRpcError as e:
             err = translate(e)
-            if not isinstance(err, AlreadyExists):
-                raise err from None
+            if isinstance(err, AlreadyExists):
+                return
+            m = re.search(r"unexpected commit digest (\S+), expected", err.message)
+            if m:
+                raise reg_errors.DigestMismatch(self.digest, m.group(1)) from None
+            m = re.search(r"unexpected commit size (\d+), expected", err.message)
+            if m:
+                raise reg_errors.SizeMismatch(self.digest, self.size, int(m.group(1))) from None
+            raise err from None
 
     async def _put(self, req) -> bool:
         """Queue one request; False if the call has ended (blob exists), raise if it failed."""
@@ -122,9 +128,10 @@ class _IngestWriter:
 class ContentSink:
     """pouch.registry sink writing into containerd's content store (shared per daemon)."""
 
-    def __init__(self, ctrd: Ctrd, content_root: str | None = None) -> None:
+    verifies_digest = True  # containerd checks size and digest at commit (also of resumed bytes)
+
+    def __init__(self, ctrd: Ctrd) -> None:
         self.ctrd = ctrd
-        self.content_root = content_root  # containerd's io.containerd.content.v1.content dir, if ours
         self.labels: dict[str, dict[str, str]] = {}  # labels to set when a blob is committed
 
     @staticmethod
@@ -140,39 +147,6 @@ class ContentSink:
         except NotFound:
             return 0
         return r.status.offset
-
-    def _ingest_data(self, digest: str) -> str | None:
-        """containerd's file of our partial ingest: ``ingest/<sha256(key)>/data`` where the key
-        (``<namespace>/<bucket id>/<ref>``, kept in the ``ref`` file next to it) is internal."""
-        if not self.content_root:
-            return None
-        want_prefix, want_suffix = self.ctrd.namespace + "/", "/" + self.ref(digest)
-        root = os.path.join(self.content_root, "ingest")
-        try:
-            entries = list(os.scandir(root))
-        except OSError:
-            return None
-        for e in entries:
-            try:
-                with open(os.path.join(e.path, "ref")) as f:
-                    key = f.read().strip()
-            except OSError:
-                continue
-            if key.startswith(want_prefix) and key.endswith(want_suffix):
-                return os.path.join(e.path, "data")
-        return None
-
-    async def read_partial(self, digest: str) -> AsyncIterator[bytes]:
-        """Bytes of the partial ingest (nothing if we cannot see containerd's directory)."""
-        path = await asyncio.to_thread(self._ingest_data, digest)
-        if path is None or not os.path.exists(path):
-            return
-        with open(path, "rb") as f:
-            while True:
-                chunk = await asyncio.to_thread(f.read, READ_CHUNK)
-                if not chunk:
-                    return
-                yield chunk
 
     async def open(self, digest: str, size: int, offset: int) -> _IngestWriter:
         return _IngestWriter(self.ctrd, self.ref(digest), digest, size, offset, self.labels.get(digest, {}))
