@@ -49,15 +49,21 @@ class ContainerAPIMixin:
     def wait_begin(self, container, condition=None):
         """Send the wait request on its own connection now; call the result to get the reply.
 
-        Lets `run` register the wait before `start`, so a fast exit is never missed.
+        Lets `run` register the wait before `start`, so a fast exit is never missed: the daemon
+        answers the headers once the wait is registered, and this returns only then.
         """
         conn = self.new_connection()
         self.send_request(conn, "POST", self._url("/containers/{0}/wait", container,
                                                   params={"condition": condition}))
+        try:
+            resp = self._get_response(conn, "POST")
+        except BaseException:
+            conn.close()
+            raise
 
         def finish():
             try:
-                return self._result(self._raise_for_status(self._get_response(conn, "POST")))
+                return self._result(self._raise_for_status(resp))
             finally:
                 conn.close()
         return finish
