@@ -151,3 +151,33 @@ def test_logs_follow_across_rotation(pouchd, box):
     out, _ = p.communicate(timeout=20)
     nums = [int(l.split("-")[0][1:]) for l in out.splitlines()]
     assert nums == list(range(150)), nums
+
+
+def test_syslog_driver_sends_each_line_and_logs_refuses_to_read(pouchd, box, tmp_path):
+    """--log-driver syslog: every line reaches the syslog socket with the tag, stderr at severity err;
+    `pouch logs` says the driver cannot be read; a bad option is refused at create."""
+    import socket
+    path = str(tmp_path / "syslog.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    srv.settimeout(10)
+    try:
+        n = box.name()
+        r = pouchd.cli("run", "--name", n, "--log-driver", "syslog", "--log-opt", f"syslog-address=unixgram://{path}",
+                       "--log-opt", "tag=web1", "--log-opt", "syslog-facility=local3",
+                       "busybox", "sh", "-c", "echo first; echo oops >&2; echo last")
+        assert r.returncode == 0, r.stderr
+        got = [srv.recv(65536).decode() for _ in range(3)]
+    finally:
+        srv.close()
+    by_text = {m.rsplit(": ", 1)[1]: m for m in got}
+    assert set(by_text) == {"first", "oops", "last"}, got
+    local3 = 19 * 8
+    assert by_text["first"].startswith(f"<{local3 + 6}>") and by_text["oops"].startswith(f"<{local3 + 3}>"), got
+    assert all(" web1[" in m for m in got), got
+    r = pouchd.cli("logs", n)
+    assert r.returncode == 1 and "does not support reading" in r.stderr
+    before = pouchd.cli("ps", "-aq").stdout.split()
+    r = pouchd.cli("create", "--log-driver", "syslog", "--log-opt", "syslog-address=bogus", "busybox", "true")
+    assert r.returncode == 1 and "syslog-address" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert pouchd.cli("ps", "-aq").stdout.split() == before

@@ -23,7 +23,7 @@ from pouch.errtypes import (Conflict, InvalidArgument, NotFound, NotModified, Po
 from ..ctrd.client import Ctrd, mounts_to_dicts, runc_options
 from ..ctrd.events import TaskEvent
 from ..events.exchange import EventExchange
-from ..logger.jsonfile import JsonFileLogger
+from ..logger import make_logger
 from ..meta.store import MetaStore
 from . import restart as restart_policy
 from .container_model import ZERO_TIME, Container, now_rfc3339, parse_rfc3339
@@ -117,11 +117,8 @@ class ContainerManager:
         host["Runtime"] = runtime
         log_cfg = host.get("LogConfig") or {}
         log_type = log_cfg.get("Type") or "json-file"
-        if log_type not in ("json-file", "none"):
-            raise InvalidArgument(f"log driver {log_type!r} is not supported (json-file, none)")
         host["LogConfig"] = {"Type": log_type, "Config": dict(log_cfg.get("Config") or {})}
-        if log_type == "json-file":
-            JsonFileLogger(os.devnull, host["LogConfig"]["Config"])  # validates options
+        make_logger(log_type, host["LogConfig"]["Config"], "0" * 12, os.devnull)  # validates
         if host.get("StopTimeout") is not None or config.get("StopTimeout") is not None:
             try:
                 int(config.get("StopTimeout") or 0)
@@ -237,10 +234,7 @@ class ContainerManager:
 
     async def _start_task(self, c: Container) -> None:
         cid = c.id
-        logger = None
-        if c.host_config["LogConfig"]["Type"] == "json-file":
-            logger = JsonFileLogger(c.meta["LogPath"], c.host_config["LogConfig"]["Config"])
-        io = self._open_io(c, logger)
+        io = self._open_io(c, self._logger(c))
         try:
             await _quiet(self.ctrd.task_delete(cid))  # a stale stopped task from a crash
             attach = await self.hooks.before_start(c)  # CNI attach runs alongside the create
@@ -292,6 +286,11 @@ class ContainerManager:
             pid, status = c.pending_exit
             c.pending_exit = None
             await self.handle_exit(cid, pid, status)
+
+    @staticmethod
+    def _logger(c: Container):
+        cfg = c.host_config["LogConfig"]
+        return make_logger(cfg["Type"], cfg["Config"], c.id, c.meta["LogPath"])
 
     def _open_io(self, c: Container, logger) -> ProcessIO:
         io = ProcessIO(os.path.join(self.fifo_root, c.id), c.tty, bool(c.config.get("OpenStdin")),
@@ -598,10 +597,7 @@ class ContainerManager:
             await self.remove(c.id, force=True)
             return
         if task is not None and task.status in (task_pb2.RUNNING, task_pb2.PAUSED, task_pb2.CREATED):
-            logger = None
-            if c.host_config["LogConfig"]["Type"] == "json-file":
-                logger = JsonFileLogger(c.meta["LogPath"], c.host_config["LogConfig"]["Config"])
-            self._open_io(c, logger)
+            self._open_io(c, self._logger(c))
             c.state.update(Status="paused" if task.status == task_pb2.PAUSED else "running",
                            Running=True, Paused=task.status == task_pb2.PAUSED, Pid=task.pid)
             await _quiet(self.hooks.restored(c))
