@@ -68,6 +68,7 @@ class Dockerd:
                         DOCKER_CONFIG=os.path.join(base, "cli-config"))
 
     def start(self) -> None:
+        self.had_docker0 = os.path.exists("/sys/class/net/docker0")
         args = [DOCKERD, "--data-root", os.path.join(self.base, "data"),
                 "--exec-root", os.path.join(self.base, "exec"),
                 "--pidfile", os.path.join(self.base, "docker.pid"),
@@ -99,6 +100,8 @@ class Dockerd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if not getattr(self, "had_docker0", True):  # the bridge dockerd made for the bench
+            subprocess.run(["ip", "link", "del", "docker0"], capture_output=True)
         lazy_umount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
 
