@@ -30,6 +30,8 @@ class DaemonConfig:
     enable_lxcfs: bool = False
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
+    max_concurrent_downloads: int = 3       # per pull, like dockerd
+    max_concurrent_uploads: int = 5
     cgroup_parent: str = "/pouch"
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
     snapshotter: str = ""                   # overlayfs | native; empty: overlayfs where it works
@@ -55,7 +57,8 @@ FILE_KEYS = {
     "debug": "debug", "default_runtime": "default-runtime", "add_runtime": "add-runtime",
     "enable_lxcfs": "enable-lxcfs", "insecure_registries": "insecure-registries",
     "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
-    "userns_remap": "userns-remap",
+    "userns_remap": "userns-remap", "max_concurrent_downloads": "max-concurrent-downloads",
+    "max_concurrent_uploads": "max-concurrent-uploads",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
 }
 
@@ -74,6 +77,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--enable-lxcfs", action="store_true", default=None)
     p.add_argument("--insecure-registries", action="append")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
+    p.add_argument("--max-concurrent-downloads", type=int, help="layers downloaded at once (default 3)")
+    p.add_argument("--max-concurrent-uploads", type=int, help="layers uploaded at once by push (default 5)")
     p.add_argument("--cgroup-parent")
     p.add_argument("--userns-remap", help="default | user[:group] | uid[:gid]: run containers in a "
                    "user namespace mapped to that user's /etc/subuid and /etc/subgid ranges")
@@ -122,6 +127,10 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         ipaddress.ip_interface(cfg.bip)
     except ValueError:
         raise ConfigError(f"invalid --bip {cfg.bip!r}: want an address with a prefix, like 192.168.5.1/24") from None
+    for key in ("max_concurrent_downloads", "max_concurrent_uploads"):
+        val = getattr(cfg, key)
+        if not isinstance(val, int) or isinstance(val, bool) or val < 1:
+            raise ConfigError(f"invalid --{key.replace('_', '-')} {val!r}: want a positive integer")
     if args.containerd_binary:
         cfg.containerd_binary = args.containerd_binary
     return cfg, args

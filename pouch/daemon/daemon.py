@@ -103,7 +103,9 @@ class Daemon:
                                     self.lxcfs, self.quota, lxcfs_default=False)
         self.registry = RegistryClient(
             RegistryConfig(insecure_registries=list(cfg.insecure_registries),
-                           mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d"),
+                           mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
+                           max_concurrent_downloads=cfg.max_concurrent_downloads,
+                           max_concurrent_uploads=cfg.max_concurrent_uploads),
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
         self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd))
         self.pusher = Pusher(self.images, self.registry)

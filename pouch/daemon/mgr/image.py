@@ -18,7 +18,6 @@ import os
 import tarfile
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from pouch.errtypes import Conflict, InUse, InvalidArgument, NotFound, Unavailable
@@ -27,6 +26,7 @@ from pouch.registry.reference import parse_reference
 
 from ..ctrd.client import Ctrd, descriptor
 from ..events.exchange import EventExchange
+from .unpack import LayerUnpacker
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ImageManager:
         self.by_id: dict[str, Image] = {}
         self.by_name: dict[str, str] = {}
         self._lock = asyncio.Lock()
-        self._unpack_locks: dict[str, asyncio.Lock] = {}
+        self.unpacker = LayerUnpacker(ctrd)
         self.pull = None  # set by the daemon when the registry puller is wired in
         os.makedirs(tmp_dir, exist_ok=True)
 
@@ -308,34 +308,7 @@ class ImageManager:
         chains = chain_ids(diff_ids)
         if chains and await self.ctrd.snapshot_exists(chains[-1]):
             return
-        parent = ""
-        for layer, diff_id, chain in zip(layers, diff_ids, chains):
-            await self.unpack_layer(layer, diff_id, chain, parent)
-            parent = chain
-
-    async def unpack_layer(self, layer: tuple[str, int, str], diff_id: str, chain: str, parent: str) -> bool:
-        """Apply one layer blob on snapshot ``parent`` into the committed snapshot ``chain``.
-
-        The one unpack path (archives, imports and registry pulls).  Returns False when the
-        snapshot existed already.  Call inside ``ctrd.lease()``.
-        """
-        lock = self._unpack_locks.setdefault(chain, asyncio.Lock())  # one lock per layer ever seen
-        async with lock:
-            if await self.ctrd.snapshot_exists(chain):
-                return False
-            d, s, mt = layer
-            key = f"extract-{uuid.uuid4().hex} {chain}"
-            mounts = await self.ctrd.snapshot_prepare(key, parent)
-            try:
-                applied = await self.ctrd.diff_apply(descriptor(mt, d, s), mounts)
-                if applied.digest != diff_id:
-                    raise InvalidArgument(f"layer {d}: unpacked digest {applied.digest} does not match "
-                                          f"the image config's diff id {diff_id}")
-                await self.ctrd.snapshot_commit(chain, key)
-            except BaseException:
-                await self.ctrd.snapshot_remove_quietly(key)
-                raise
-            return True
+        await self.unpacker.unpack_all(layers, diff_ids, chains)
 
     async def ensure_unpacked(self, img: Image) -> None:
         if img.chain_id and not await self.ctrd.snapshot_exists(img.chain_id):

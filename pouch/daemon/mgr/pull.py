@@ -8,8 +8,9 @@ daemon, so concurrent pulls of one image download each blob once (the registry c
 per sink and digest).
 
 ``Puller`` resolves a reference, fetches config and layers in parallel inside a containerd lease,
-unpacks each layer as soon as it and its parent are ready (ImageManager.unpack_layer, the one
-unpack path), then stores manifest / index blobs and the image record (ImageManager.store_image).
+unpacks each layer as soon as it has arrived (LayerUnpacker: ahead of its parent when the parent
+is still being applied), then stores manifest / index blobs and the image record
+(ImageManager.store_image).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -228,7 +230,11 @@ class Puller:
         return data, cfg
 
     async def _layers(self, resolved: ResolvedImage, diff_ids: list[str], lease: str, emit: Emit) -> None:
-        """Download all layers in parallel; unpack each in order as soon as it has arrived."""
+        """Download all layers in parallel; unpack each as soon as it has arrived.
+
+        A layer whose parent is not committed yet is applied ahead of it (LayerUnpacker), so
+        applying overlaps the remaining downloads instead of queueing behind them.
+        """
         layers: list[Descriptor] = resolved.layers
         chains = chain_ids(diff_ids)
         if chains and await self.ctrd.snapshot_exists(chains[-1]) and \
@@ -240,22 +246,47 @@ class Puller:
         for d, diff_id in zip(layers, diff_ids):
             self.sink.labels.setdefault(d.digest, {UNCOMPRESSED_LABEL: diff_id})
             emit(message("Pulling fs layer", short_id(d.digest)))
-        tasks = [asyncio.ensure_future(self.registry.fetch_blob(resolved.ref, d, self.sink, reporter))
-                 for d in layers]
+        t0 = time.monotonic()
+        fetches = [asyncio.ensure_future(self.registry.fetch_blob(resolved.ref, d, self.sink, reporter))
+                   for d in layers]
+        committed = [asyncio.Event() for _ in layers]
+        unpacker = self.images.unpacker
+
+        async def unpack(i: int) -> None:
+            d, diff_id, chain = layers[i], diff_ids[i], chains[i]
+            layer = (d.digest, d.size, d.media_type)
+            sid = short_id(d.digest)
+            await fetches[i]
+            t1 = time.monotonic()
+            if not await self.ctrd.snapshot_exists(chain):
+                emit(message("Extracting", sid))
+                ahead = None
+                if i and not committed[i - 1].is_set():
+                    ahead = await unpacker.apply_ahead(layer, diff_id)
+                if i:
+                    try:
+                        await committed[i - 1].wait()
+                    except BaseException:
+                        if ahead is not None:
+                            await unpacker.drop(ahead)
+                        raise
+                parent = chains[i - 1] if i else ""
+                if ahead is None:
+                    await unpacker.unpack_layer(layer, diff_id, chain, parent)
+                else:
+                    await unpacker.attach(ahead, chain, parent)
+                log.debug("pull %s: layer %s downloaded at %.2fs, unpacked %s in %.2fs", resolved.ref, sid,
+                          t1 - t0, "ahead" if ahead else "in order", time.monotonic() - t1)
+            committed[i].set()
+            emit(message("Pull complete", sid))
+
+        unpacks = [asyncio.ensure_future(unpack(i)) for i in range(len(layers))]
         try:
-            parent = ""
-            for d, t, diff_id, chain in zip(layers, tasks, diff_ids, chains):
-                await t
-                sid = short_id(d.digest)
-                if not await self.ctrd.snapshot_exists(chain):
-                    emit(message("Extracting", sid))
-                    await self.images.unpack_layer((d.digest, d.size, d.media_type), diff_id, chain, parent)
-                emit(message("Pull complete", sid))
-                parent = chain
+            await asyncio.gather(*unpacks)  # raises the first failure at once
         except BaseException:
-            for t in tasks:
+            for t in (*fetches, *unpacks):
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*fetches, *unpacks, return_exceptions=True)
             raise
         finally:
             for d in layers:
