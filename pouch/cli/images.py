@@ -50,6 +50,8 @@ def _configure(name, p):
         a("-a", "--author")
         a("-m", "--message")
         a("-c", "--change", action="append", default=[])
+        a("-p", "--pause", action="store_true", default=True,
+          help="Pause container during commit (default true; --pause=false to not)")
         a("container")
         a("repository", nargs="?")
         return run_commit
@@ -227,7 +229,7 @@ def run_search(ctx, args):
 def run_commit(ctx, args):
     repo, tag = _split_ref(args.repository) if args.repository else (None, None)
     res = ctx.client.commit(args.container, repo, tag, message=args.message, author=args.author,
-                            changes=args.change or None)
+                            pause=args.pause, changes=args.change or None)
     print(res.get("Id", ""))
     return 0
 

@@ -74,12 +74,6 @@ class ImageAPIMixin:
         from pouch.client import streams
         return streams.json_stream(resp)
 
-    def commit(self, container, repository=None, tag=None, message=None, author=None, changes=None):
-        """POST /commit?container=; returns {"Id"}."""
-        params = {"container": container, "repo": repository, "tag": tag, "comment": message,
-                  "author": author, "changes": changes}
-        return self._result(self._post(self._url("/commit", params=params), body={}))
-
     def prune_images(self, filters=None):
         """POST /images/prune; returns {"ImagesDeleted", "SpaceReclaimed"}."""
         return self._result(self._post(self._url("/images/prune", params={"filters": filters or None})))

@@ -1,10 +1,13 @@
 """`pouch push` / `pouch login` against a real docker-registry, then pulling the image back."""
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -54,6 +57,52 @@ def test_push_remove_pull_run(renv):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
     assert renv.cli("rmi", img).returncode == 0
+    # the pulled manifest (gzip layers) differs from the loaded one but has the same image id:
+    # removing the pulled name must leave busybox:latest whole (after containerd's GC has run)
+    time.sleep(1.5)
+    assert renv.cli("tag", "busybox:latest", img).returncode == 0
+    assert renv.cli("run", "--rm", "busybox:latest", "true").returncode == 0
+    assert renv.cli("save", "-o", os.devnull, "busybox:latest").returncode == 0
+    assert renv.cli("rmi", img).returncode == 0
+
+
+def _registry_get(reg, path: str, accept: str = "") -> bytes:
+    req = urllib.request.Request(f"{reg.url}{path}", headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read()
+
+
+def test_push_of_docker_save_image_sends_gzip_layers(renv):
+    """busybox:latest was loaded from a docker-save archive: its layer is stored uncompressed."""
+    local = json.loads(renv.cli("image", "inspect", "busybox:latest").stdout)[0]
+    img = f"{renv.plain.host}/gz/busybox:v1"
+    assert renv.cli("tag", "busybox:latest", img).returncode == 0
+    r = renv.cli("push", img)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads(_registry_get(renv.plain, "/v2/gz/busybox/manifests/v1",
+                                        "application/vnd.docker.distribution.manifest.v2+json"))
+    assert manifest["config"]["digest"] == local["Id"]
+    diff_ids = local["RootFS"]["Layers"]
+    assert [l["mediaType"] for l in manifest["layers"]] == \
+        ["application/vnd.docker.image.rootfs.diff.tar.gzip"] * len(diff_ids)
+    for layer, diff_id in zip(manifest["layers"], diff_ids):
+        blob = _registry_get(renv.plain, f"/v2/gz/busybox/blobs/{layer['digest']}")
+        assert blob[:2] == b"\x1f\x8b" and len(blob) == layer["size"]
+        raw = gzip.decompress(blob)
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == diff_id
+        assert len(blob) < len(raw) * 0.8, "busybox compresses well"
+        assert f"{layer['digest'][7:19]}: Pushed" in r.stdout
+    # the gzip copy is kept: pushing to another repository sends the same digests
+    r = renv.cli("push", f"{renv.plain.host}/gz/busybox:v1")
+    assert r.returncode == 0 and "Layer already exists" in r.stdout, r.stdout + r.stderr
+    other = f"{renv.plain.host}/gz/other:v1"
+    assert renv.cli("tag", "busybox:latest", other).returncode == 0
+    assert renv.cli("push", other).returncode == 0
+    again = json.loads(_registry_get(renv.plain, "/v2/gz/other/manifests/v1",
+                                     "application/vnd.docker.distribution.manifest.v2+json"))
+    assert again["layers"] == manifest["layers"]
+    for name in (img, other):
+        assert renv.cli("rmi", name).returncode == 0
 
 
 def test_push_mounts_blob_from_other_repo(renv):
@@ -139,3 +188,31 @@ def test_commit_container_changes_then_push_and_pull(renv):
     finally:
         renv.cli("rm", "-f", name)
         renv.cli("rmi", img)
+
+
+def _container_actions(renv, name: str, since: str) -> list[str]:
+    r = renv.cli("events", "--since", since, "--until", str(int(time.time()) + 1), "-f", f"container={name}")
+    assert r.returncode == 0, r.stderr
+    return [line.split()[2] for line in r.stdout.splitlines() if len(line.split()) > 2]
+
+
+def test_commit_pauses_a_running_container_unless_told_not_to(renv):
+    name = "commit-running"
+    assert renv.cli("run", "-d", "--name", name, "busybox:latest", "sh", "-c",
+                    "echo live > /state; while true; do sleep 1; done").returncode == 0
+    try:
+        since = str(int(time.time()) - 1)
+        r = renv.cli("commit", name, "committed/running:v1")
+        assert r.returncode == 0, r.stderr
+        actions = _container_actions(renv, name, since)
+        assert actions[-2:] == ["pause", "unpause"], actions
+        assert json.loads(renv.cli("inspect", name).stdout)[0]["State"]["Status"] == "running"
+        r = renv.cli("run", "--rm", "committed/running:v1", "cat", "/state")
+        assert r.stdout.strip() == "live", r.stderr
+
+        since = str(int(time.time()))
+        assert renv.cli("commit", "--pause=false", name, "committed/running:v2").returncode == 0
+        assert "pause" not in _container_actions(renv, name, since)
+    finally:
+        renv.cli("rm", "-f", name)
+        renv.cli("rmi", "committed/running:v1", "committed/running:v2")

@@ -22,8 +22,25 @@ OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 async def commit(images: ImageManager, container, repo_tag: str | None, comment: str = "",
-                 author: str = "", changes: dict | None = None) -> Image:
-    """Commit ``container`` (a ContainerManager Container) as a new image named ``repo_tag``."""
+                 author: str = "", changes: dict | None = None, pauser=None) -> Image:
+    """Commit ``container`` (a ContainerManager Container) as a new image named ``repo_tag``.
+
+    With ``pauser`` (the ContainerManager), a running container is paused while its changes are
+    read, as Docker does, so the layer is one consistent state; it is resumed even on failure.
+    """
+    paused = False
+    if pauser is not None and container.status == "running":
+        await pauser.pause(container.id)
+        paused = True
+    try:
+        return await _commit(images, container, repo_tag, comment, author, changes)
+    finally:
+        if paused:
+            await pauser.unpause(container.id)
+
+
+async def _commit(images: ImageManager, container, repo_tag: str | None, comment: str,
+                  author: str, changes: dict | None) -> Image:
     ctrd = images.ctrd
     base = images.by_id.get(container.meta.get("Image", ""))
     if base is None:

@@ -269,12 +269,17 @@ class ImageManager:
                     manifest_media_type=manifest_media_type,
                     layers=[dict(digest=d, size=s, mediaType=mt) for d, s, mt in layers],
                     created_ns=time.time_ns(), index_digest=index_digest)
-        for n in names or [cfg_digest]:  # keep unnamed images alive: a dangling record named by id
-            await self.ctrd.image_put(n, target)
         cur = self.by_id.get(img.id)
+        moved = set()
         if cur is not None and (cur.manifest_digest, cur.index_digest) != (m_digest, index_digest):
+            # one manifest per image id: the same config arrived by another manifest (a pull of
+            # what a push compressed, another registry): every name of the id moves to the new
+            # one, so no record keeps the old manifest alive while the index points elsewhere
+            moved = set(cur.names) or {cfg_digest}
             cur.manifest_digest, cur.manifest_media_type = m_digest, manifest_media_type
             cur.index_digest, cur.layers = index_digest, img.layers
+        for n in {*(names or [cfg_digest]), *moved}:  # unnamed images: a dangling record named by id
+            await self.ctrd.image_put(n, target)
         img = self._index(img, None)
         for n in names:
             self._index(img, n)

@@ -1,7 +1,8 @@
 """Pushing images from containerd's content store to a registry.
 
 The registry client reads blobs through ``ContentProvider`` (``Content.Read`` streams).  The
-image's platform manifest is pushed as stored; a blob that another repository of the same
+image's platform manifest is pushed as stored, except that uncompressed layers are sent as gzip
+copies (``distribution``); a blob that another repository of the same
 registry already has (the image carries a name there) is mounted instead of uploaded.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pouch.registry import Reference, RegistryClient, parse_reference
 from pouch.registry import errors as reg_errors
 
 from ..ctrd.client import Ctrd
+from .distribution import LayerCompressor, distribution_manifest
 from .image import ImageManager
 from .jsonprogress import LayerReporter, message, short_id
 
@@ -49,6 +51,7 @@ class Pusher:
         self.images = images
         self.registry = registry
         self.provider = ContentProvider(images.ctrd)
+        self.compressor = LayerCompressor(images.ctrd, images.tmp_dir)
 
     def reference(self, name: str, tag: str | None) -> Reference:
         try:
@@ -65,13 +68,14 @@ class Pusher:
         """Push the local image named ``ref`` to its registry under ``ref``'s tag."""
         img = self.images.get(ref.familiar())
         progress(message(f"The push refers to repository [{ref.name}]"))
-        manifest = await self.images.ctrd.read_blob(img.manifest_digest)
-        for layer in img.layers:
-            progress(message("Preparing", short_id(layer["digest"])))
+        manifest, layers = await distribution_manifest(
+            img, await self.images.ctrd.read_blob(img.manifest_digest), self.compressor)
+        for digest in layers:
+            progress(message("Preparing", short_id(digest)))
         mount_from = tuple(sorted({parse_reference(n).path for n in img.names
                                    if parse_reference(n).domain == ref.domain
                                    and parse_reference(n).path != ref.path}))
-        reporter = LayerReporter(_only(progress, {l["digest"][7:19] for l in img.layers}), push=True)
+        reporter = LayerReporter(_only(progress, {short_id(d) for d in layers}), push=True)
         digest = await self.registry.push(ref, manifest, img.manifest_media_type, self.provider,
                                           reporter, mount_from=mount_from)
         tag = ref.tag or digest

@@ -20,7 +20,9 @@ def routes(images: ImageManager, containers) -> list[tuple[str, str, object]]:
         changes = q.getall("changes", [])
         if len(changes) == 1 and changes[0].startswith("["):  # a JSON list from pouch's client
             changes = json.loads(changes[0])
-        img = await commit(images, c, ref, q.get("comment", ""), q.get("author", ""), _parse_changes(changes))
+        pause = q.get("pause", "1").lower() not in ("0", "false", "no")
+        img = await commit(images, c, ref, q.get("comment", ""), q.get("author", ""), _parse_changes(changes),
+                           pauser=containers if pause else None)
         return json_response({"Id": img.id}, 201)
 
     return [("POST", "/commit", commit_)]
