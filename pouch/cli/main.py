@@ -9,6 +9,7 @@ import sys
 COMMANDS = {
     "attach": ("exec_attach", "Attach local standard input, output, and error to a running container"),
     "commit": ("images", "Create a new image from a container's changes"),
+    "cp": ("cp", "Copy files/folders between a container and the local filesystem"),
     "create": ("create_run", "Create a new container with specified image"),
     "events": ("events", "Get real time events from the daemon"),
     "exec": ("exec_attach", "Exec a process in a running container"),

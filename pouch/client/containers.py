@@ -128,14 +128,21 @@ class ContainerAPIMixin:
         return self._result(self._post(self._url("/commit", params=params), body={}))
 
     def get_archive(self, container, path):
-        """GET /containers/{id}/archive?path=: (HTTPResponse streaming a tar, stat header)."""
+        """GET /containers/{id}/archive?path=: (HTTPResponse streaming a tar, stat dict)."""
         resp = self._get(self._url("/containers/{0}/archive", container, params={"path": path}),
                          stream=True)
-        return resp, resp.getheader("X-Docker-Container-Path-Stat")
+        return resp, _decode_stat(resp.getheader("X-Docker-Container-Path-Stat"))
 
-    def put_archive(self, container, path, data):
-        """PUT /containers/{id}/archive?path= with a tar body (bytes or file)."""
-        self._request("PUT", self._url("/containers/{0}/archive", container, params={"path": path}),
+    def stat_path(self, container, path):
+        """HEAD /containers/{id}/archive?path=: the stat dict of a path in the container."""
+        resp = self._head(self._url("/containers/{0}/archive", container, params={"path": path}))
+        resp.read()
+        return _decode_stat(resp.getheader("X-Docker-Container-Path-Stat"))
+
+    def put_archive(self, container, path, data, no_overwrite_dir_non_dir=False, copy_uid_gid=False):
+        """PUT /containers/{id}/archive?path= with a tar body (bytes or a file): extract it into path."""
+        params = {"path": path, "noOverwriteDirNonDir": no_overwrite_dir_non_dir, "copyUIDGID": copy_uid_gid}
+        self._request("PUT", self._url("/containers/{0}/archive", container, params=params),
                       body=data, headers={"Content-Type": "application/x-tar"}).read()
 
     def upgrade(self, container, image, cmd=None, entrypoint=None):
@@ -143,3 +150,12 @@ class ContainerAPIMixin:
         body = {"Image": image, "Cmd": cmd, "Entrypoint": entrypoint}
         self._post(self._url("/containers/{0}/upgrade", container),
                    body={k: v for k, v in body.items() if v is not None}).read()
+
+
+def _decode_stat(header):
+    if not header:
+        return {}
+    import base64
+
+    from . import jsonlite
+    return jsonlite.loads(base64.b64decode(header))

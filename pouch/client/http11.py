@@ -115,6 +115,12 @@ class Response:
                 return b"".join(parts)
             parts.append(data)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def close(self):
         if not self._done:
             self.will_close = True

@@ -27,6 +27,7 @@ from .ctrd.client import Ctrd
 from .ctrd.events import EventWatcher
 from .events.exchange import EventExchange
 from .meta.store import MetaStore
+from .mgr.archive import ContainerArchive
 from .mgr.container import ContainerManager
 from .mgr.exec import ExecManager
 from .mgr.image import ImageManager
@@ -36,6 +37,7 @@ from .mgr.sandbox import SandboxHooks
 from .mgr.stats import StatsCollector
 from .mgr.system import SystemManager
 from .server import app as server_app
+from .server import archive as archive_routes
 from .server import containers as container_routes
 from .server import execs as exec_routes
 from .server import images as image_routes
@@ -136,6 +138,7 @@ class Daemon:
         app = server_app.build_app([
             system_routes.routes(self.system, self.events),
             container_routes.routes(self.containers, self.stats),
+            archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
             image_routes.routes(self.images, self.containers.users_of_image),
             registry_routes.routes(self.pusher, self.registry, self.images, self.containers.users_of_image),
@@ -150,6 +153,11 @@ class Daemon:
             await self._listen(runner, addr)
         self.runners.append(runner)
         log.info("pouchd is ready (containerd %s)", address)
+
+    def _container_root_ids(self) -> tuple[int, int]:
+        """Host uid and gid of the containers' root user (the remapped range's first, with userns)."""
+        u = self.containers.userns
+        return (u.ids.uid_start, u.ids.gid_start) if u else (0, 0)
 
     def _features(self, userns_ids) -> dict:
         """What `pouch info` reports: detected kernel features plus what this daemon enabled."""

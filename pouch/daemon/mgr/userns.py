@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import subprocess
-import tempfile
 
 from pouch.oci.userns import IdRange, apply_userns, remap_tree
 
 from ..ctrd.client import mounts_to_dicts
+from ..ctrd.mount import mounted
 
 
 class UsernsRemap:
@@ -56,19 +55,5 @@ class UsernsRemap:
 
 
 def _mount_and_remap(mounts: list[dict], ids: IdRange) -> None:
-    target = tempfile.mkdtemp(prefix="pouch-userns-")
-    try:
-        m = mounts[0]
-        if m["type"] == "bind":
-            cmd = ["mount", "--bind", m["source"], target]
-        else:
-            cmd = ["mount", "-t", m["type"], m["source"] or m["type"], "-o", ",".join(m["options"]), target]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode:
-            raise OSError(f"mounting the image snapshot to remap it: {r.stderr.strip()}")
-        try:
-            remap_tree(target, ids)
-        finally:
-            subprocess.run(["umount", target], capture_output=True)
-    finally:
-        os.rmdir(target)
+    with mounted(mounts, prefix="pouch-userns-") as target:
+        remap_tree(target, ids)
