@@ -94,9 +94,9 @@ class RegistryClient:
         Raises DigestMismatch (naming the blob), SizeMismatch, NotFound, RegistryUnavailable.
         """
         ref = _ref(repo)
-        if await sink.has(desc.digest):
-            progress(Progress(desc.digest, State.EXISTS, desc.size, desc.size))
-            return
+        # no await before joining the queue: calls take download slots in the order they were
+        # made (a pull's first layer first, as everything else waits for it); _fetch checks
+        # whether the sink has the blob already
         key = (sink, desc.digest)
         entry = self._inflight.get(key)
         if entry is None:
@@ -114,7 +114,8 @@ class RegistryClient:
 
     async def _fetch(self, ref: Reference, desc: Descriptor, sink, entry: _Inflight) -> None:
         await asyncio.sleep(0)  # let the creator register its listener first
-        entry.emit(Progress(desc.digest, State.WAITING, 0, desc.size))
+        if self._downloads.locked():
+            entry.emit(Progress(desc.digest, State.WAITING, 0, desc.size))
         async with self._downloads:
             if await sink.has(desc.digest):
                 entry.emit(Progress(desc.digest, State.EXISTS, desc.size, desc.size))

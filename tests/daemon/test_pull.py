@@ -3,6 +3,7 @@ concurrent pulls, corrupted blobs, interrupted pulls, bad input, search and prun
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -130,6 +131,23 @@ def test_search_lists_registry_repositories(renv):
     assert f"{renv.plain.host}/searchme/app" in names
 
 
+def _blobs_on_disk(renv, digests: list[str]) -> list[str]:
+    root = os.path.join(renv.daemon.home, "containerd/root/io.containerd.content.v1.content/blobs/sha256")
+    return [d for d in digests if os.path.exists(os.path.join(root, d[7:]))]
+
+
+def test_rmi_frees_the_disk_before_it_returns(renv):
+    img = renv.push_oci("v1", "oci/rmi", seed=33, big=1 << 20)
+    assert renv.cli("pull", img.ref).returncode == 0
+    # the layers only this image has (its repository's note, its random data); the busybox
+    # and whiteout layers are shared with other tests' images and rightly stay
+    layers = [img.manifests["linux/amd64"]["layers"][i] for i in (1, 3)]
+    assert len(_blobs_on_disk(renv, layers)) == len(layers)
+    r = renv.cli("rmi", img.ref)
+    assert r.returncode == 0, r.stderr
+    assert not _blobs_on_disk(renv, layers)  # no waiting: docker rmi frees space at once
+
+
 def test_prune_removes_unused_images_only(renv):
     img = renv.push_oci("v1", "oci/prune", seed=31)
     assert renv.cli("pull", img.ref).returncode == 0
@@ -140,6 +158,7 @@ def test_prune_removes_unused_images_only(renv):
     assert r.returncode == 0, r.stderr
     assert f"untagged: {img.ref}" in r.stdout
     assert img.ref not in renv.cli("images").stdout
+    assert not _blobs_on_disk(renv, img.manifests["linux/amd64"]["layers"][1:2]), "prune must free the disk"
     # busybox:latest is unused too, so it went as well: load it back for later tests
     assert renv.cli("load", "-i", busybox_archive()).returncode == 0
 

@@ -193,6 +193,13 @@ class Ctrd:
     async def image_delete(self, name: str) -> None:
         await self.call(self.images.Delete, i_pb.DeleteImageRequest(name=name))
 
+    async def collect_garbage(self) -> None:
+        """Run containerd's garbage collector now and wait for it (a synchronous delete of an
+        empty lease: containerd has no GC call of its own)."""
+        lid = "pouch-gc-" + uuid.uuid4().hex
+        await self.call(self.leases.Create, l_pb.CreateRequest(id=lid))
+        await self.call(self.leases.Delete, l_pb.DeleteRequest(id=lid, sync=True))
+
     # -- snapshots --------------------------------------------------------
     async def snapshot_exists(self, key: str) -> bool:
         from pouch.errtypes import NotFound

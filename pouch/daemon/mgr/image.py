@@ -332,8 +332,12 @@ class ImageManager:
         self.events.publish("image", "tag", img.id, {"name": parse_reference(name).familiar()})
         return img
 
-    async def remove(self, ref: str, force: bool, users: list[str]) -> list[dict]:
-        """Untag or delete; ``users`` are containers using the image (refused unless force)."""
+    async def remove(self, ref: str, force: bool, users: list[str], collect: bool = True) -> list[dict]:
+        """Untag or delete; ``users`` are containers using the image (refused unless force).
+
+        A deleted image's blobs and snapshots are gone from disk when this returns (containerd's
+        collector runs before), as with ``docker rmi``; ``collect=False`` leaves that to the caller.
+        """
         img = self.get(ref)
         out: list[dict] = []
         by_name = None
@@ -360,6 +364,8 @@ class ImageManager:
         except NotFound:
             pass
         self.by_id.pop(img.id, None)
+        if collect:
+            await self.ctrd.collect_garbage()
         out.append({"Deleted": img.id})
         self.events.publish("image", "delete", img.id, {})
         return out

@@ -22,10 +22,12 @@ async def prune_images(images: ImageManager, users_of: Callable[[str], list[str]
         if users_of(img.id):
             continue
         try:
-            out = await images.remove(img.id, force=True, users=[])
+            out = await images.remove(img.id, force=True, users=[], collect=False)
         except PouchError as e:  # removed meanwhile, or refused: keep pruning the others
             log.info("prune: skipping %s: %s", img.id, e)
             continue
         deleted += out
         reclaimed += img.size
+    if deleted:
+        await images.ctrd.collect_garbage()  # once for all of them
     return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
