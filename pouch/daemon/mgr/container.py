@@ -17,6 +17,7 @@ import shutil
 import signal as _signal
 import time
 
+from pouch import rich
 from pouch.errtypes import (Conflict, InvalidArgument, NotFound, NotModified, PouchError,
                             SystemError_)
 
@@ -124,6 +125,11 @@ class ContainerManager:
                 int(config.get("StopTimeout") or 0)
             except (TypeError, ValueError):
                 raise InvalidArgument("StopTimeout must be an integer") from None
+        rich.validate(config)
+        if rich.launch_env(config):
+            config["Env"] = list(config.get("Env") or []) + rich.launch_env(config)
+        if not config.get("StopSignal") and rich.stop_signal(config):
+            config["StopSignal"] = rich.stop_signal(config)
         if config.get("StopSignal"):
             signal_number(config["StopSignal"])
         host.setdefault("NetworkMode", "default")

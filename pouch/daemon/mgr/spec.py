@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal as _signal
 
+from pouch import rich
 from pouch.errtypes import InvalidArgument
 from pouch.oci.apply import apply_resources, apply_security
 
@@ -26,9 +27,15 @@ def signal_number(sig: str | int | None, default: int = _signal.SIGTERM) -> int:
         name = str(sig).upper()
         if not name.startswith("SIG"):
             name = "SIG" + name
+        base, plus, offset = name.partition("+")  # SIGRTMIN+3, as Docker and systemd write it
+        base, minus, back = base.partition("-") if not plus else (base, "", "")
         try:
-            n = int(getattr(_signal, name))
-        except AttributeError:
+            n = int(getattr(_signal, base))
+            if plus or minus:
+                if base not in ("SIGRTMIN", "SIGRTMAX"):
+                    raise ValueError
+                n = n + int(offset) if plus else n - int(back)
+        except (AttributeError, ValueError):
             raise InvalidArgument(f"invalid signal: {sig}") from None
     if not 0 < n < 65:
         raise InvalidArgument(f"invalid signal: {sig}")
@@ -114,7 +121,7 @@ def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
     return list(env.values())
 
 
-def command(config: dict, image_config: dict) -> list[str]:
+def command(config: dict, image_config: dict, allow_empty: bool = False) -> list[str]:
     """Docker's rule: Entrypoint + Cmd, where a given Entrypoint drops the image's Cmd."""
     ep = config.get("Entrypoint")
     cmd = config.get("Cmd")
@@ -125,7 +132,7 @@ def command(config: dict, image_config: dict) -> list[str]:
     elif not cmd:
         cmd = []
     args = list(ep or []) + list(cmd or [])
-    if not args:
+    if not args and not allow_empty:
         raise InvalidArgument("No command specified")
     return args
 
@@ -135,8 +142,13 @@ def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dir
                ns_paths: dict[str, str | None] | None = None) -> tuple[dict, list[str]]:
     """The OCI spec and warnings.  ``ns_paths``: namespace type -> path to join, or None for the
     host's (``--pid host``); ``netns``: the network namespace path (None = host network)."""
-    args = command(config, image_config)
-    if host.get("Init"):
+    rich_launch = None
+    if config.get("Rich"):
+        rich_launch = rich.plan(config, command(config, image_config, allow_empty=True), layer_dirs)
+        args = rich_launch.args
+    else:
+        args = command(config, image_config)
+    if host.get("Init") and not config.get("Rich"):
         if not os.path.exists(INIT_BINARY):
             raise InvalidArgument(f"--init needs {INIT_BINARY} (Debian package tini)")
         args = [INIT_PATH, "--"] + args
@@ -167,9 +179,15 @@ def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dir
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
          "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
     ]
-    if host.get("Init"):
+    if host.get("Init") and not rich_launch:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": INIT_BINARY,
                        "options": ["rbind", "ro"]})
+    if rich_launch:
+        if rich_launch.writable_cgroups:
+            cg = next(m for m in mounts if m["destination"] == "/sys/fs/cgroup")
+            cg["options"] = [o for o in cg["options"] if o != "ro"] + ["rw"]
+        taken = {m["destination"] for m in extra_mounts}  # the user's mounts win
+        mounts += [m for m in rich_launch.mounts if m["destination"] not in taken]
     mounts += extra_mounts
     ns_paths = dict(ns_paths or {})
     net = host.get("NetworkMode") or "default"
