@@ -32,6 +32,7 @@ class DaemonConfig:
     registry_mirrors: list[str] = field(default_factory=list)
     max_concurrent_downloads: int = 3       # per pull, like dockerd
     max_concurrent_uploads: int = 5
+    hooks_dirs: list[str] = field(default_factory=lambda: ["/etc/pouch/hooks.d"])  # OCI hooks JSON
     cgroup_parent: str = "/pouch"
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
     snapshotter: str = ""                   # overlayfs | native; empty: overlayfs where it works
@@ -58,7 +59,7 @@ FILE_KEYS = {
     "enable_lxcfs": "enable-lxcfs", "insecure_registries": "insecure-registries",
     "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
     "userns_remap": "userns-remap", "max_concurrent_downloads": "max-concurrent-downloads",
-    "max_concurrent_uploads": "max-concurrent-uploads",
+    "max_concurrent_uploads": "max-concurrent-uploads", "hooks_dirs": "hooks-dir",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
 }
 
@@ -79,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
     p.add_argument("--max-concurrent-downloads", type=int, help="layers downloaded at once (default 3)")
     p.add_argument("--max-concurrent-uploads", type=int, help="layers uploaded at once by push (default 5)")
+    p.add_argument("--hooks-dir", dest="hooks_dirs", action="append",
+                   help="directory of OCI hook JSON files (oci-hooks(5)); default /etc/pouch/hooks.d")
     p.add_argument("--cgroup-parent")
     p.add_argument("--userns-remap", help="default | user[:group] | uid[:gid]: run containers in a "
                    "user namespace mapped to that user's /etc/subuid and /etc/subgid ranges")

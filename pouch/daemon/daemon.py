@@ -113,7 +113,8 @@ class Daemon:
         self.pusher = Pusher(self.images, self.registry)
         self.images.pull = registry_routes.pull_handler(self.puller, self.registry)
         self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,
-                                           cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent)
+                                           cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent,
+                                           hooks_dirs=list(cfg.hooks_dirs))
         self.execs = ExecManager(self.containers, self.ctrd, self.events,
                                  os.path.join(cfg.run_dir, "fifo"))
         self.containers.exec_exit_handler = self.execs.handle_exit

@@ -26,6 +26,9 @@ def mounted(mounts: list[dict], prefix: str = "pouch-mnt-") -> Iterator[str]:
         try:
             yield target
         finally:
-            subprocess.run(["umount", target], capture_output=True)
+            if subprocess.run(["umount", target], capture_output=True).returncode:
+                # still busy (a helper chrooted in it has not exited yet): detach it now, the
+                # kernel frees it when the last user goes
+                subprocess.run(["umount", "-l", target], capture_output=True)
     finally:
         os.rmdir(target)

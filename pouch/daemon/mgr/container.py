@@ -18,6 +18,7 @@ import signal as _signal
 import time
 
 from pouch import rich
+from pouch.oci import hooks as oci_hooks
 from pouch.errtypes import (Conflict, InvalidArgument, NotFound, NotModified, PouchError,
                             SystemError_)
 
@@ -40,7 +41,8 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 class ContainerManager:
     def __init__(self, store: MetaStore, ctrd: Ctrd, images: ImageManager, events: EventExchange,
-                 home: str, run_dir: str, runtimes, hooks, cgroup_parent: str = "/pouch") -> None:
+                 home: str, run_dir: str, runtimes, hooks, cgroup_parent: str = "/pouch",
+                 hooks_dirs: list[str] | None = None) -> None:
         self.store = store
         self.ctrd = ctrd
         self.images = images
@@ -52,6 +54,7 @@ class ContainerManager:
         self.containers: dict[str, Container] = {}
         self.names: dict[str, str] = {}
         self.hooks = hooks  # SandboxHooks: network, volumes, lxcfs, quota
+        self.hooks_dirs = list(hooks_dirs or [])  # OCI hook files (pouch.oci.hooks)
         hooks.lookup = self.get
         self.exec_exit_handler = None
         self.userns = None  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
@@ -177,6 +180,9 @@ class ContainerManager:
                                         self.cgroup_parent, netns, self._namespace_paths(host))
             if self.userns:
                 self.userns.apply(spec, cdir)
+            applied = oci_hooks.apply(spec, self.hooks_dirs)
+            if applied:
+                log.info("container %s: OCI hooks %s", cid[:12], ", ".join(applied))
             meta["Path"], meta["Args"] = spec["process"]["args"][0], spec["process"]["args"][1:]
             config["Hostname"] = config.get("Hostname") or spec.get("hostname", "")
             c.warnings = warnings

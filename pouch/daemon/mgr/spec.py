@@ -214,6 +214,12 @@ def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dir
             "namespaces": namespaces,
         },
     }
+    annotations = config.get("SpecAnnotation") or {}
+    if annotations:
+        if not isinstance(annotations, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                        for k, v in annotations.items()):
+            raise InvalidArgument("SpecAnnotation must map strings to strings")
+        spec["annotations"] = dict(annotations)
     if not any(n["type"] == "uts" and not n.get("path") for n in namespaces):
         # no UTS namespace of its own (--uts host or container:x): setting a hostname would
         # rename the host or the other container
