@@ -27,16 +27,22 @@ def resolve_host(flag_value):
 class Context:
     """What every command gets: global options and a lazily built APIClient."""
 
-    def __init__(self, host=None, debug=False):
+    def __init__(self, host=None, debug=False, tls=None):
         self.host = resolve_host(host)
         self.debug = debug
+        self.tls = tls or {}  # from the --tls* flags (see main.split_global)
         self._client = None
 
     @property
     def client(self):
         if self._client is None:
             from pouch.client.api import APIClient
-            self._client = APIClient(self.host)
+            tls = None
+            if self.tls:
+                from pouch.client.transport import TLSConfig
+                tls = TLSConfig(self.tls.get("tlscacert"), self.tls.get("tlscert"), self.tls.get("tlskey"),
+                                verify=self.tls.get("verify", False) or bool(self.tls.get("tlscacert")))
+            self._client = APIClient(self.host, tls=tls)
         return self._client
 
 

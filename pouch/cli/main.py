@@ -11,6 +11,7 @@ COMMANDS = {
     "commit": ("images", "Create a new image from a container's changes"),
     "cp": ("cp", "Copy files/folders between a container and the local filesystem"),
     "create": ("create_run", "Create a new container with specified image"),
+    "diff": ("stats_top", "Inspect changes to files or directories on a container's filesystem"),
     "events": ("events", "Get real time events from the daemon"),
     "exec": ("exec_attach", "Exec a process in a running container"),
     "history": ("images", "Display history information of image"),
@@ -41,6 +42,7 @@ COMMANDS = {
     "start": ("lifecycle", "Start one or more created or stopped containers"),
     "stats": ("stats_top", "Display a live stream of container(s) resource usage statistics"),
     "stop": ("lifecycle", "Stop one or more running containers"),
+    "system": ("system", "Manage pouchd (df: disk usage; info)"),
     "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "top": ("stats_top", "Display the running processes of a container"),
     "unpause": ("lifecycle", "Unpause one or more paused containers"),
@@ -57,6 +59,9 @@ An efficient container engine
 Options:
   -H, --host string   Specify connecting address of Pouch CLI (default unix:///var/run/pouchd.sock)
   -D, --debug         Switch client log level to DEBUG mode
+      --tlsverify     Use TLS and verify the daemon against --tlscacert
+      --tlscacert, --tlscert, --tlskey string
+                      CA to trust, client certificate and key (TCP hosts)
   -v, --version       Print version information and quit
   -h, --help          Print usage
 
@@ -70,34 +75,48 @@ def usage():
     return USAGE + "\n".join(lines) + "\n\nRun 'pouch COMMAND --help' for more information on a command.\n"
 
 
+TLS_VALUE_FLAGS = ("--tlscacert", "--tlscert", "--tlskey")
+
+
 def split_global(argv):
-    """Split argv into (host, debug, show_version, command, rest). Raises ValueError."""
-    host, debug, show_version = None, False, False
+    """Split argv into (host, debug, show_version, command, rest, tls). Raises ValueError.
+
+    ``tls``: {"verify": bool, "tlscacert"/"tlscert"/"tlskey": path} from the TLS flags, or {}.
+    """
+    host, debug, show_version, tls = None, False, False, {}
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg in ("-H", "--host"):
+        if arg in ("-H", "--host") or arg in TLS_VALUE_FLAGS:
             if i + 1 >= len(argv):
                 raise ValueError("flag needs an argument: %s" % arg)
-            host = argv[i + 1]
+            if arg in TLS_VALUE_FLAGS:
+                tls[arg[2:]] = argv[i + 1]
+            else:
+                host = argv[i + 1]
             i += 2
             continue
-        if arg.startswith("--host="):
+        flag, eq, value = arg.partition("=")
+        if eq and flag in TLS_VALUE_FLAGS:
+            tls[flag[2:]] = value
+        elif arg.startswith("--host="):
             host = arg.split("=", 1)[1]
         elif arg.startswith("-H") and len(arg) > 2:
             host = arg[2:]
+        elif arg in ("--tls", "--tlsverify"):
+            tls["verify"] = arg == "--tlsverify" or tls.get("verify", False)
         elif arg in ("-D", "--debug"):
             debug = True
         elif arg in ("-v", "--version"):
             show_version = True
         elif arg in ("-h", "--help"):
-            return host, debug, show_version, None, []
+            return host, debug, show_version, None, [], tls
         elif arg.startswith("-"):
             raise ValueError("unknown flag: %s" % arg)
         else:
-            return host, debug, show_version, arg, argv[i + 1:]
+            return host, debug, show_version, arg, argv[i + 1:], tls
         i += 1
-    return host, debug, show_version, None, []
+    return host, debug, show_version, None, [], tls
 
 
 def build_parser(name):
@@ -113,7 +132,7 @@ def build_parser(name):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
-        host, debug, show_version, name, rest = split_global(argv)
+        host, debug, show_version, name, rest, tls = split_global(argv)
     except ValueError as exc:
         sys.stderr.write("Error: %s\n" % exc)
         return 1
@@ -137,7 +156,7 @@ def main(argv=None):
     except ArgError as exc:
         sys.stderr.write("Error: %s\n" % exc)
         return exc.code
-    ctx = Context(host, debug)
+    ctx = Context(host, debug, tls)
     try:
         status = handler(ctx, args)
     except ExitStatus as exc:

@@ -1,4 +1,4 @@
-"""Commands: top, stats, port, update."""
+"""Commands: top, stats, port, update, diff."""
 import sys
 
 from pouch.cli.common import CLIError, print_table
@@ -19,9 +19,18 @@ def setup(name, parser):
         parser.add_argument("container")
         parser.add_argument("private_port", nargs="?")
         return run_port
+    if name == "diff":
+        parser.add_argument("container")
+        return run_diff
     from pouch.cli.container_opts import add_update_flags
     add_update_flags(parser)
     return run_update
+
+
+def run_diff(ctx, args):
+    for change in ctx.client.diff(args.container):
+        print("%s %s" % ("CAD"[change.get("Kind", 0)], change.get("Path", "")))
+    return 0
 
 
 def run_top(ctx, args):

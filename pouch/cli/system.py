@@ -1,4 +1,4 @@
-"""Commands: version, info, remount-lxcfs, login, logout."""
+"""Commands: version, info, system (df, info), remount-lxcfs, login, logout."""
 import sys
 
 from pouch.cli.common import CLIError, print_table
@@ -8,6 +8,13 @@ VERSION_FIELDS = ("GoVersion", "KernelVersion", "Os", "Version", "APIVersion", "
 
 
 def setup(name, parser):
+    if name == "system":
+        sub = parser.add_subparsers(dest="sub", metavar="COMMAND")
+        sub.required = True
+        df = sub.add_parser("df", description="Show pouchd disk usage")
+        df.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
+        handlers = {"df": run_df, "info": setup("info", sub.add_parser("info"))}
+        return lambda ctx, args: handlers[args.sub](ctx, args)
     if name == "version":
         parser.add_argument("-f", "--format", help="Format the output using the given Go template")
         return run_version
@@ -144,4 +151,41 @@ def run_login(ctx, args):
 def run_logout(ctx, args):
     ctx.client.logout(args.server or None)
     print("Remove login credential for registry: %s" % (args.server or "default"))
+    return 0
+
+
+def run_df(ctx, args):
+    from pouch.cli.common import print_table
+    from pouch.cli.units import human_size
+    d = ctx.client.df()
+    images, containers, volumes = d.get("Images") or [], d.get("Containers") or [], d.get("Volumes") or []
+
+    def reclaim(total, part):
+        return "%s (%d%%)" % (human_size(part), round(100 * part / total)) if total else human_size(0)
+    img_total = d.get("LayersSize") or 0
+    img_unused = sum(i["Size"] - max(i.get("SharedSize") or 0, 0) for i in images if not i.get("Containers"))
+    ctr_total = sum(c.get("SizeRw") or 0 for c in containers)
+    ctr_idle = sum(c.get("SizeRw") or 0 for c in containers if c.get("State") != "running")
+    vol_sizes = [(v["UsageData"]["Size"], v["UsageData"]["RefCount"]) for v in volumes]
+    vol_total = sum(s for s, _ in vol_sizes)
+    rows = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+            ["Images", str(len(images)), str(sum(1 for i in images if i.get("Containers"))),
+             human_size(img_total), reclaim(img_total, img_unused)],
+            ["Containers", str(len(containers)), str(sum(1 for c in containers if c.get("State") == "running")),
+             human_size(ctr_total), reclaim(ctr_total, ctr_idle)],
+            ["Local Volumes", str(len(volumes)), str(sum(1 for _, r in vol_sizes if r)),
+             human_size(vol_total), reclaim(vol_total, sum(s for s, r in vol_sizes if not r))]]
+    print_table(rows)
+    if args.verbose:
+        print("\nImages space usage:\n")
+        print_table([["REPOSITORY:TAG", "IMAGE ID", "SIZE", "SHARED SIZE", "CONTAINERS"]] +
+                    [[", ".join(i.get("RepoTags") or ["<none>"]), i["Id"][7:19], human_size(i["Size"]),
+                      human_size(max(i.get("SharedSize") or 0, 0)), str(i.get("Containers", 0))] for i in images])
+        print("\nContainers space usage:\n")
+        print_table([["CONTAINER ID", "IMAGE", "SIZE", "STATUS", "NAMES"]] +
+                    [[c["Id"][:12], c.get("Image", ""), human_size(c.get("SizeRw")), c.get("Status", ""),
+                      ",".join(n.lstrip("/") for n in c.get("Names") or [])] for c in containers])
+        print("\nLocal Volumes space usage:\n")
+        print_table([["VOLUME NAME", "LINKS", "SIZE"]] +
+                    [[v["Name"], str(v["UsageData"]["RefCount"]), human_size(v["UsageData"]["Size"])] for v in volumes])
     return 0

@@ -42,9 +42,10 @@ def encode_params(params):
 class BaseClient:
     """Holds the address, the keep-alive connection and the request helpers."""
 
-    def __init__(self, host=None, version=API_VERSION, timeout=None):
+    def __init__(self, host=None, version=API_VERSION, timeout=None, tls=None):
         self.host = host or DEFAULT_HOST
         self.address = transport.parse_host(self.host)
+        self.tls = tls  # transport.TLSConfig for a TCP daemon behind TLS
         self.api_version = version
         self.timeout = timeout
         self._conn = None
@@ -60,7 +61,7 @@ class BaseClient:
     # -- connections -------------------------------------------------------
     def new_connection(self, timeout=None):
         """A fresh connection (for streams and for requests that must overlap)."""
-        return transport.new_connection(self.address, timeout)
+        return transport.new_connection(self.address, timeout, self.tls)
 
     def close(self):
         if self._conn is not None:

@@ -114,7 +114,7 @@ class ContainerAPIMixin:
         params = {"stream": True, "stdin": stdin, "stdout": stdout, "stderr": stderr,
                   "logs": logs or None, "detachKeys": detach_keys}
         from pouch.client.hijack import hijack
-        return hijack(self.address, "POST", self._url("/containers/{0}/attach", container, params=params))
+        return hijack(self.address, "POST", self._url("/containers/{0}/attach", container, params=params), tls=self.tls)
 
     def changes(self, container):
         """GET /containers/{id}/changes."""
@@ -132,6 +132,10 @@ class ContainerAPIMixin:
         resp = self._get(self._url("/containers/{0}/archive", container, params={"path": path}),
                          stream=True)
         return resp, _decode_stat(resp.getheader("X-Docker-Container-Path-Stat"))
+
+    def diff(self, container):
+        """GET /containers/{id}/changes: [{"Path", "Kind"}] (0 changed, 1 added, 2 deleted)."""
+        return self._result(self._get(self._url("/containers/{0}/changes", container))) or []
 
     def stat_path(self, container, path):
         """HEAD /containers/{id}/archive?path=: the stat dict of a path in the container."""

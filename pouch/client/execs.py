@@ -23,7 +23,7 @@ class ExecAPIMixin:
             self._post(url, body=body).read()
             return None
         from pouch.client.hijack import hijack
-        return hijack(self.address, "POST", url, body=body)
+        return hijack(self.address, "POST", url, body=body, tls=self.tls)
 
     def exec_inspect(self, exec_id):
         """GET /exec/{id}/json."""

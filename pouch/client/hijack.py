@@ -87,9 +87,9 @@ def _read_error(sock, headers, rest, status):
     return error_for_status(status, message)
 
 
-def hijack(address, method, url, body=None, timeout=None):
+def hijack(address, method, url, body=None, timeout=None, tls=None):
     """Send an upgrade request to the daemon and return the raw HijackedSocket."""
-    sock = transport.open_socket(address, timeout)
+    sock = transport.open_socket(address, timeout, tls)
     payload = jsonlite.dumps(body).encode() if body is not None else b""
     head = (
         "%s %s HTTP/1.1\r\nHost: pouchd\r\nUser-Agent: pouch-cli\r\n"

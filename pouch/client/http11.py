@@ -225,8 +225,16 @@ def unix_connector(path, timeout=None):
     return connect
 
 
-def tcp_connector(host, port, timeout=None):
+def tcp_connector(host, port, timeout=None, tls=None):
+    """``tls``: a transport.TLSConfig, or None for plain TCP."""
     def connect():
         import socket
-        return socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is None:
+            return sock
+        try:
+            return tls.context().wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
     return connect

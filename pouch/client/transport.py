@@ -1,6 +1,7 @@
 """Transport: parse a daemon address and open HTTP connections or raw sockets to it.
 
-Supports unix:///path (default /var/run/pouchd.sock), tcp://host:port and http://host:port.
+Supports unix:///path (default /var/run/pouchd.sock), tcp://host:port and http://host:port;
+TCP with TLS when given a ``TLSConfig`` (the CLI's --tlsverify/--tlscacert/--tlscert/--tlskey).
 """
 from pouch.client.errors import ConnectionFailed, InvalidArgument
 
@@ -25,24 +26,38 @@ def parse_host(host):
     raise InvalidArgument("invalid host address %r: want unix:///path or tcp://host:port" % host)
 
 
-def new_connection(address, timeout=None):
+class TLSConfig:
+    """Client TLS: ``ca`` to check the daemon (``verify``), ``cert``/``key`` to prove who we are."""
+
+    def __init__(self, ca=None, cert=None, key=None, verify=True):
+        self.ca, self.cert, self.key, self.verify = ca, cert, key, verify
+
+    def context(self):
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca) if self.verify else ssl._create_unverified_context()
+        if self.cert:
+            ctx.load_cert_chain(self.cert, self.key)
+        return ctx
+
+
+def new_connection(address, timeout=None, tls=None):
     """Return a fresh (lazily connecting) HTTP/1.1 Connection for a parsed address."""
     from pouch.client.http11 import Connection, tcp_connector, unix_connector
     kind, addr = address
     if kind == "unix":
         return Connection(unix_connector(addr, timeout))
-    return Connection(tcp_connector(addr[0], addr[1], timeout), "%s:%d" % addr)
+    return Connection(tcp_connector(addr[0], addr[1], timeout, tls), "%s:%d" % addr)
 
 
-def open_socket(address, timeout=None):
+def open_socket(address, timeout=None, tls=None):
     """Return a connected raw socket to the daemon (used for hijacked streams)."""
     kind, addr = address
     try:
         if kind == "unix":
             from pouch.client.http11 import open_unix
             return open_unix(addr, timeout)
-        import socket
-        return socket.create_connection(addr, timeout=timeout)
+        from pouch.client.http11 import tcp_connector
+        return tcp_connector(addr[0], addr[1], timeout, tls)()
     except OSError as exc:
         raise ConnectionFailed(connect_error_text(address, exc)) from None
 

@@ -32,6 +32,10 @@ class DaemonConfig:
     registry_mirrors: list[str] = field(default_factory=list)
     max_concurrent_downloads: int = 3       # per pull, like dockerd
     max_concurrent_uploads: int = 5
+    tlsverify: bool = False                 # TCP listeners require client certificates from tlscacert
+    tlscacert: str = ""
+    tlscert: str = ""                       # with tlskey: TCP listeners speak TLS
+    tlskey: str = ""
     hooks_dirs: list[str] = field(default_factory=lambda: ["/etc/pouch/hooks.d"])  # OCI hooks JSON
     cgroup_parent: str = "/pouch"
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
@@ -60,6 +64,7 @@ FILE_KEYS = {
     "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
     "userns_remap": "userns-remap", "max_concurrent_downloads": "max-concurrent-downloads",
     "max_concurrent_uploads": "max-concurrent-uploads", "hooks_dirs": "hooks-dir",
+    "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
 }
 
@@ -82,6 +87,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent-uploads", type=int, help="layers uploaded at once by push (default 5)")
     p.add_argument("--hooks-dir", dest="hooks_dirs", action="append",
                    help="directory of OCI hook JSON files (oci-hooks(5)); default /etc/pouch/hooks.d")
+    p.add_argument("--tlsverify", action="store_true", default=None,
+                   help="TCP listeners accept only clients with a certificate signed by --tlscacert")
+    p.add_argument("--tlscacert", help="CA certificate clients' certificates must be signed by")
+    p.add_argument("--tlscert", help="server certificate for TCP listeners (with --tlskey)")
+    p.add_argument("--tlskey", help="server private key for TCP listeners")
     p.add_argument("--cgroup-parent")
     p.add_argument("--userns-remap", help="default | user[:group] | uid[:gid]: run containers in a "
                    "user namespace mapped to that user's /etc/subuid and /etc/subgid ranges")
@@ -130,6 +140,13 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         ipaddress.ip_interface(cfg.bip)
     except ValueError:
         raise ConfigError(f"invalid --bip {cfg.bip!r}: want an address with a prefix, like 192.168.5.1/24") from None
+    if bool(cfg.tlscert) != bool(cfg.tlskey):
+        raise ConfigError("--tlscert and --tlskey go together")
+    if cfg.tlsverify and not (cfg.tlscacert and cfg.tlscert):
+        raise ConfigError("--tlsverify needs --tlscacert, --tlscert and --tlskey")
+    for key in ("tlscacert", "tlscert", "tlskey"):
+        if getattr(cfg, key) and not os.path.isfile(getattr(cfg, key)):
+            raise ConfigError(f"--{key} {getattr(cfg, key)}: no such file")
     for key in ("max_concurrent_downloads", "max_concurrent_uploads"):
         val = getattr(cfg, key)
         if not isinstance(val, int) or isinstance(val, bool) or val < 1:

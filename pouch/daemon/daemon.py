@@ -124,7 +124,8 @@ class Daemon:
         features = self._features(userns_ids)
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
-                                    features=lambda: features, remount_lxcfs=self._remount_lxcfs)
+                                    features=lambda: features, remount_lxcfs=self._remount_lxcfs,
+                                    volumes=self.volumes)
         self.stats = StatsCollector(cgroup_parent=cfg.cgroup_parent)
 
         await asyncio.wait_for(self.watcher.connected.wait(), 20)
@@ -226,10 +227,28 @@ class Daemon:
             os.chmod(path, 0o660)
         elif addr.startswith("tcp://"):
             host, _, port = addr[len("tcp://"):].rpartition(":")
-            site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+            tls = self._server_tls()
+            if tls is None and host not in ("127.0.0.1", "localhost", "[::1]"):
+                log.warning("listening on %s without TLS: anyone who reaches it controls this host "
+                            "(use --tlsverify --tlscacert --tlscert --tlskey)", addr)
+            site = web.TCPSite(runner, host or "127.0.0.1", int(port), ssl_context=tls)
             await site.start()
         else:
             raise ValueError(f"invalid listen address {addr!r}: use unix:///path or tcp://host:port")
+
+    def _server_tls(self):
+        """The TLS context of TCP listeners (None: plain HTTP), as dockerd's --tls* flags make it."""
+        cfg = self.cfg
+        if not cfg.tlscert:
+            return None
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cfg.tlscert, cfg.tlskey)
+        if cfg.tlsverify:
+            ctx.load_verify_locations(cfg.tlscacert)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -11,7 +11,10 @@ import tempfile
 import pytest
 
 from pouch.oci.cgroups import detect_driver, detect_mode
+from pouch.client import APIClient
 from tests.conftest import _missing_for_daemon
+from tests.daemon.conftest import wait_for
+from tests.daemon.test_moby_compat import docker
 from tests.fixtures.daemon import POUCHD, PouchDaemon
 from tests.fixtures.quota_fs import QuotaFsUnavailable, quota_filesystem
 
@@ -180,3 +183,31 @@ def test_unknown_config_key_fails_start():
         assert "no-such-key" in str(e.value)
     finally:
         d.cleanup()
+
+
+def test_system_df_counts_images_containers_and_volumes(pouchd, box):
+    vol = box.name()
+    assert pouchd.cli("volume", "create", "--name", vol).returncode == 0
+    try:
+        n = box.run_d("-v", f"{vol}:/data", "busybox", "sh", "-c",
+                      "dd if=/dev/urandom of=/data/v bs=1M count=1 2>/dev/null; "
+                      "dd if=/dev/urandom of=/rw bs=1M count=2 2>/dev/null; touch /done; sleep 600")
+        wait_for(lambda: pouchd.cli("exec", n, "test", "-e", "/done").returncode == 0, what="writes")
+        d = APIClient(host=pouchd.host).df()
+        ctr = next(c for c in d["Containers"] if c["Names"] == ["/" + n])
+        assert 2 << 20 <= ctr["SizeRw"] < 3 << 20
+        bb = next(i for i in d["Images"] if "busybox:latest" in i["RepoTags"])
+        assert bb["Size"] > 1 << 20 and bb["Containers"] >= 1
+        assert ctr["SizeRootFs"] == ctr["SizeRw"] + bb["Size"]
+        assert d["LayersSize"] >= bb["Size"]
+        v = next(v for v in d["Volumes"] if v["Name"] == vol)
+        assert v["UsageData"]["RefCount"] == 1 and v["UsageData"]["Size"] >= 1 << 20
+        r = pouchd.cli("system", "df", "-v")
+        assert r.returncode == 0 and "Local Volumes" in r.stdout and vol in r.stdout, r.stderr
+        assert n in r.stdout
+        r = docker(pouchd, "system", "df", "--format", "{{json .}}")
+        assert r.returncode == 0, r.stderr
+        assert {json.loads(l)["Type"] for l in r.stdout.splitlines()} >= {"Images", "Containers", "Local Volumes"}
+    finally:
+        box.cleanup()
+        pouchd.cli("volume", "rm", vol)

@@ -70,6 +70,19 @@ class Image:
         return sorted(out)
 
 
+def image_summary(img: Image, containers: int) -> dict:
+    """One entry of ``GET /images/json`` (and of ``/system/df``'s images)."""
+    from .container_model import parse_rfc3339
+    try:
+        created = int(parse_rfc3339(img.config.get("created") or ""))
+    except ValueError:
+        created = 0
+    cfg = img.config.get("config") or {}
+    return {"Id": img.id, "ParentId": "", "RepoTags": img.repo_tags or [], "RepoDigests": img.repo_digests,
+            "Created": created, "Size": img.size, "VirtualSize": img.size, "SharedSize": -1,
+            "Labels": cfg.get("Labels") or {}, "Containers": containers}
+
+
 def chain_ids(diff_ids: list[str]) -> list[str]:
     out: list[str] = []
     for d in diff_ids:

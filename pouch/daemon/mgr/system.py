@@ -1,4 +1,4 @@
-"""The system manager: what ``version`` and ``info`` report about this daemon and host."""
+"""The system manager: what ``version``, ``info`` and ``system df`` report about this daemon and host."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ from pouch.api.version import API_VERSION, MIN_API_VERSION
 
 class SystemManager:
     def __init__(self, daemon_cfg, ctrd, containers, images, runtimes: dict[str, str],
-                 features=None, remount_lxcfs=None) -> None:
+                 features=None, remount_lxcfs=None, volumes=None) -> None:
         self.cfg = daemon_cfg
         self.ctrd = ctrd
         self.containers = containers
@@ -19,6 +19,11 @@ class SystemManager:
         self.runtimes = runtimes
         self.features = features  # callable -> dict of detected kernel features
         self._remount_lxcfs = remount_lxcfs
+        self.volumes = volumes
+
+    async def disk_usage(self) -> dict:
+        from .diskusage import disk_usage
+        return await disk_usage(self.ctrd, self.images, self.containers, self.volumes)
 
     async def remount_lxcfs(self) -> list[str]:
         from pouch.errtypes import InvalidArgument

@@ -10,6 +10,7 @@ from aiohttp import web
 from pouch.errtypes import Conflict, InvalidArgument
 
 from ..logger import jsonfile
+from ..mgr.changes import container_changes
 from ..mgr.container import ContainerManager
 from .app import json_response, qbool, qfilters, qint, read_json
 from .hijack import DetachScanner, detach_sequence, frame, hijack
@@ -222,6 +223,10 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         await resp.write_eof()
         return resp
 
+    async def changes(request: web.Request):
+        c = mgr.get(request.match_info["id"])
+        return json_response(await container_changes(mgr.ctrd, c.id))
+
     return [
         ("POST", "/containers/create", create),
         ("GET", "/containers/json", list_),
@@ -238,6 +243,7 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         ("POST", "/containers/{id}/update", update),
         ("POST", "/containers/{id}/resize", resize),
         ("GET", "/containers/{id}/top", top),
+        ("GET", "/containers/{id}/changes", changes),
         ("GET", "/containers/{id}/logs", logs),
         ("POST", "/containers/{id}/attach", attach),
         ("GET", "/containers/{id}/stats", stats_),

@@ -25,13 +25,16 @@ class _InputParser:
 
     def __init__(self, queue: asyncio.Queue) -> None:
         self.queue = queue
+        self.eof = False
 
     def feed_data(self, data):
         self.queue.put_nowait(bytes(data))
         return False, b""
 
     def feed_eof(self):
-        self.queue.put_nowait(None)
+        if not self.eof:
+            self.eof = True
+            self.queue.put_nowait(None)
 
 
 class _HalfCloseProtocol(asyncio.Protocol):
@@ -82,7 +85,22 @@ class Hijacked:
         # from now on bytes go straight to us; a half-closed client (stdin
         # EOF) must not close our side, which aiohttp's protocol would do
         self.transport.set_protocol(_HalfCloseProtocol(proto, parser))
+        self._allow_tls_half_close()
         self.transport.write(head.encode())
+
+    def _allow_tls_half_close(self) -> None:
+        """Keep writing after a TLS client's close_notify, as Go's CloseWrite expects.
+
+        docker's CLI half-closes its side once stdin is done (at once without -i); over TLS that
+        is a close_notify, on which asyncio's SSL transport (3.11) shuts the whole connection
+        down, and the container's output would be lost.  TLS allows writing on after it
+        (OpenSSL too, until we call SSL_shutdown), so the shutdown waits for our own close.
+        """
+        sslp = getattr(self.transport, "_ssl_protocol", None)
+        start_shutdown = getattr(sslp, "_start_shutdown", None)
+        if start_shutdown is None:
+            return
+        sslp._start_shutdown = lambda: start_shutdown() if self.closed else None
 
     def write(self, stream: str, data: bytes) -> None:
         if self.closed or self.transport is None or self.transport.is_closing():

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from pouch.errtypes import InvalidArgument
 
-from ..mgr.image import ImageManager
+from ..mgr.image import ImageManager, image_summary
 from .app import json_response, qbool, qfilters
 
 
@@ -59,13 +59,7 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
             dangling = filters.get("dangling")
             if dangling and (dangling[0] in ("true", "1")) != (not img.repo_tags):
                 continue
-            cfg = img.config.get("config") or {}
-            out.append({
-                "Id": img.id, "ParentId": "", "RepoTags": img.repo_tags or [],
-                "RepoDigests": img.repo_digests, "Created": _created(img.config.get("created")),
-                "Size": img.size, "VirtualSize": img.size, "SharedSize": -1,
-                "Labels": cfg.get("Labels") or {}, "Containers": len(users_of(img.id)),
-            })
+            out.append(image_summary(img, len(users_of(img.id))))
         out.sort(key=lambda i: i["Created"], reverse=True)
         return json_response(out)
 

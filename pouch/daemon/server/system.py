@@ -63,12 +63,16 @@ def routes(system, events: EventExchange) -> list[tuple[str, str, object]]:
         done = await system.remount_lxcfs()
         return json_response({"Remounted": done})
 
+    async def df(request: web.Request):
+        return json_response(await system.disk_usage())
+
     return [
         ("POST", "/remount-lxcfs", remount_lxcfs),
         ("GET", "/_ping", ping),
         ("HEAD", "/_ping", ping),
         ("GET", "/version", version),
         ("GET", "/info", info),
+        ("GET", "/system/df", df),
         ("GET", "/events", events_),
     ]
 

@@ -1,6 +1,6 @@
-"""`pouch cp` and the archive API against real containers: both directions, running and stopped
+"""A container's filesystem from outside: `pouch cp` and the archive API (both directions, running and stopped
 containers, Docker's naming rules, owners, symlinks that must not lead to the host's files, errors,
-and the docker CLI's `docker cp`."""
+and the docker CLI's `docker cp`), and `pouch diff`."""
 from __future__ import annotations
 
 import os
@@ -113,3 +113,15 @@ def test_docker_cli_cp(pouchd, box, tmp_path):
     r = docker(pouchd, "cp", f"{n}:/tmp/in.txt", str(tmp_path / "out.txt"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out.txt").read_text() == "via docker\n"
+
+
+def test_diff_lists_added_changed_and_deleted_paths(pouchd, box):
+    n = box.run_d("busybox", "sh", "-c", "echo new > /added; echo x >> /etc/passwd; rm /etc/group; "
+                                          "mkdir -p /srv/a/b; sleep 600")
+    wait_for(lambda: "A /srv/a/b" in pouchd.cli("diff", n).stdout, what="the command's changes")
+    lines = pouchd.cli("diff", n).stdout.splitlines()
+    for want in ("A /added", "C /etc", "C /etc/passwd", "D /etc/group", "A /srv", "A /srv/a", "A /srv/a/b"):
+        assert want in lines, lines
+    assert not [l for l in lines if l.endswith(("/etc/hosts", "/etc/resolv.conf", "/etc/hostname"))], lines
+    r = docker(pouchd, "diff", n)
+    assert r.returncode == 0 and "D /etc/group" in r.stdout.splitlines(), r.stderr
