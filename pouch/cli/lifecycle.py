@@ -1,9 +1,16 @@
-"""Commands that act on containers by name: start, stop, restart, kill, rm, pause, unpause, rename, wait."""
+"""Commands that act on containers by name: start, stop, restart, kill, rm, pause, unpause, rename, wait, upgrade."""
 
 from pouch.cli.common import CLIError, ExitStatus
 
 
 def setup(name, parser):
+    if name == "upgrade":
+        from pouch.cli.args import REMAINDER
+        parser.add_argument("--image", required=True, help="Specify image of the new container")
+        parser.add_argument("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image")
+        parser.add_argument("container")
+        parser.add_argument("command", nargs=REMAINDER)
+        return run_upgrade
     if name == "rename":
         parser.add_argument("container")
         parser.add_argument("new_name")
@@ -77,3 +84,10 @@ def run_start(ctx, args):
     code = attach_and_run(ctx.client, info["Id"], tty=tty, stdin=args.interactive,
                           detach_keys=args.detach_keys, start=True)
     raise ExitStatus(code)
+
+
+def run_upgrade(ctx, args):
+    entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
+    ctx.client.upgrade(args.container, args.image, cmd=args.command or None, entrypoint=entrypoint)
+    print(args.container)
+    return 0

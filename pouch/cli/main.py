@@ -47,6 +47,7 @@ COMMANDS = {
     "top": ("stats_top", "Display the running processes of a container"),
     "unpause": ("lifecycle", "Unpause one or more paused containers"),
     "update": ("stats_top", "Update the configurations of a container"),
+    "upgrade": ("lifecycle", "Upgrade a container with new image and args"),
     "version": ("system", "Print versions about Pouch CLI and Pouchd"),
     "volume": ("network_volume", "Manage pouch volumes"),
     "wait": ("lifecycle", "Block until one or more containers stop, then print their exit codes"),

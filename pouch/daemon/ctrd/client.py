@@ -256,6 +256,15 @@ class Ctrd:
         await self.call(self.containers.Update, c_pb.UpdateContainerRequest(
             container=c, update_mask=field_mask_pb2.FieldMask(paths=["spec"])))
 
+    async def container_image(self, cid: str) -> str:
+        r = await self.call(self.containers.Get, c_pb.GetContainerRequest(id=cid))
+        return r.container.image
+
+    async def container_update_image_spec(self, cid: str, image: str, spec: dict) -> None:
+        c = c_pb.Container(id=cid, image=image, spec=json_any(SPEC_TYPE, spec))
+        await self.call(self.containers.Update, c_pb.UpdateContainerRequest(
+            container=c, update_mask=field_mask_pb2.FieldMask(paths=["image", "spec"])))
+
     async def container_delete(self, cid: str) -> None:
         await self.call(self.containers.Delete, c_pb.DeleteContainerRequest(id=cid))
 

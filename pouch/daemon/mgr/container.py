@@ -144,10 +144,7 @@ class ContainerManager:
             name = cid[:6]
             while name in self.names:
                 name = cid[: len(name) + 1]
-        image_config = img.config.get("config") or {}
         config.setdefault("Image", image_ref)
-        if config.get("Cmd") is None and config.get("Entrypoint") is None:
-            pass
         cdir = os.path.join(self.root, cid)
         meta = {
             "Id": cid, "Name": name, "Created": now_rfc3339(), "Image": img.id,
@@ -167,25 +164,7 @@ class ContainerManager:
         try:
             os.makedirs(cdir, mode=0o700)
             created.append("dir")
-            await self.images.ensure_unpacked(img)
-            parent = await self.userns.parent(img.chain_id) if self.userns else img.chain_id
-            mounts = await self.ctrd.snapshot_prepare(cid, parent,
-                                                      labels={"containerd.io/gc.root": now_rfc3339()})
-            created.append("snapshot")
-            layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
-            created.append("hooks")  # prepare may fail half-way: release what it took
-            extra_mounts, netns = await self.hooks.prepare(c, img, layer_dirs)
-            await self.hooks.apply_quota(c, _upperdir(mounts))
-            spec, warnings = build_spec(cid, config, host, image_config, layer_dirs, extra_mounts,
-                                        self.cgroup_parent, netns, self._namespace_paths(host))
-            if self.userns:
-                self.userns.apply(spec, cdir)
-            applied = oci_hooks.apply(spec, self.hooks_dirs)
-            if applied:
-                log.info("container %s: OCI hooks %s", cid[:12], ", ".join(applied))
-            meta["Path"], meta["Args"] = spec["process"]["args"][0], spec["process"]["args"][1:]
-            config["Hostname"] = config.get("Hostname") or spec.get("hostname", "")
-            c.warnings = warnings
+            spec = await self.prepare_rootfs_and_spec(c, img, created)
             await self.ctrd.container_create(cid, str(sorted(img.names)[0]) if img.names else img.id, spec,
                                              runc_options(rt.options), cid,
                                              {"io.pouch.name": name})
@@ -198,6 +177,31 @@ class ContainerManager:
             raise
         self.publish(c, "create")
         return c
+
+    async def prepare_rootfs_and_spec(self, c: Container, img, created: list[str]) -> dict:
+        """The container's writable snapshot on ``img`` (key: its id), its sandbox (network files,
+        volumes, quota) and its OCI spec; records its command in the meta.  Appends to ``created``
+        what a failure must undo ("snapshot", "hooks")."""
+        cid, config, host = c.id, c.config, c.host_config
+        await self.images.ensure_unpacked(img)
+        parent = await self.userns.parent(img.chain_id) if self.userns else img.chain_id
+        mounts = await self.ctrd.snapshot_prepare(cid, parent, labels={"containerd.io/gc.root": now_rfc3339()})
+        created.append("snapshot")
+        layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
+        created.append("hooks")  # prepare may fail half-way: release what it took
+        extra_mounts, netns = await self.hooks.prepare(c, img, layer_dirs)
+        await self.hooks.apply_quota(c, _upperdir(mounts))
+        spec, warnings = build_spec(cid, config, host, img.config.get("config") or {}, layer_dirs, extra_mounts,
+                                    self.cgroup_parent, netns, self._namespace_paths(host))
+        if self.userns:
+            self.userns.apply(spec, os.path.join(self.root, cid))
+        applied = oci_hooks.apply(spec, self.hooks_dirs)
+        if applied:
+            log.info("container %s: OCI hooks %s", cid[:12], ", ".join(applied))
+        c.meta["Path"], c.meta["Args"] = spec["process"]["args"][0], spec["process"]["args"][1:]
+        config["Hostname"] = config.get("Hostname") or spec.get("hostname", "")
+        c.warnings = warnings
+        return spec
 
     async def _undo_create(self, cid: str, created: list[str], c: Container) -> None:
         self.containers.pop(cid, None)
@@ -526,6 +530,7 @@ class ContainerManager:
         await _quiet(self.ctrd.task_delete(c.id))
         await _quiet(self.ctrd.container_delete(c.id))
         await _quiet(self.ctrd.snapshot_remove(c.meta.get("SnapshotKey", c.id)))
+        await _quiet(self.ctrd.snapshot_remove(f"{c.id}-upgrade-backup"))  # a rolled-back upgrade's
         self.hooks.release_storage(c, volumes)
         self.store.delete(BUCKET, c.id)
         self.containers.pop(c.id, None)

@@ -141,8 +141,10 @@ class SandboxHooks:
         inherited = [m for m in self._volumes_from(c, host.get("VolumesFrom") or []) if m.destination not in taken]
         specs += inherited
         taken |= {m.destination for m in inherited}
-        image_vols = ((img.config.get("config") or {}).get("Volumes") or {}) if img else {}
-        specs += [vmounts.MountSpec(type="volume", destination=d) for d in image_vols if d not in taken]
+        # anonymous volumes: the image's VOLUME entries and the container's own (`-v /path`)
+        anon = {**(((img.config.get("config") or {}).get("Volumes") or {}) if img else {}),
+                **(config.get("Volumes") or {})}
+        specs += [vmounts.MountSpec(type="volume", destination=d) for d in anon if d not in taken]
         vmounts.check_duplicates(specs)
         for s in specs:
             if s.type == "volume":

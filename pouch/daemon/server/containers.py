@@ -12,6 +12,7 @@ from pouch.errtypes import Conflict, InvalidArgument
 from ..logger import jsonfile
 from ..mgr.changes import container_changes
 from ..mgr.container import ContainerManager
+from ..mgr.upgrade import upgrade
 from .app import json_response, qbool, qfilters, qint, read_json
 from .hijack import DetachScanner, detach_sequence, frame, hijack
 from .validate import check_create_body
@@ -223,6 +224,14 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         await resp.write_eof()
         return resp
 
+    async def upgrade_(request: web.Request):
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise InvalidArgument("upgrade body must be a JSON object")
+        await upgrade(mgr, request.match_info["id"], body.get("Image") or "", _str_list(body.get("Cmd"), "Cmd"),
+                      _str_list(body.get("Entrypoint"), "Entrypoint"))
+        return web.Response(status=200)
+
     async def changes(request: web.Request):
         c = mgr.get(request.match_info["id"])
         return json_response(await container_changes(mgr.ctrd, c.id))
@@ -244,6 +253,7 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         ("POST", "/containers/{id}/resize", resize),
         ("GET", "/containers/{id}/top", top),
         ("GET", "/containers/{id}/changes", changes),
+        ("POST", "/containers/{id}/upgrade", upgrade_),
         ("GET", "/containers/{id}/logs", logs),
         ("POST", "/containers/{id}/attach", attach),
         ("GET", "/containers/{id}/stats", stats_),
@@ -331,3 +341,13 @@ def _time_param(v: str | None) -> int:
         return jsonfile.parse_time(v)
     except ValueError:
         raise InvalidArgument(f"invalid time value {v!r}") from None
+
+
+def _str_list(v, what: str) -> list[str] | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise InvalidArgument(f"{what} must be a list of strings")
+    return v

@@ -1,0 +1,99 @@
+"""``POST /containers/{id}/upgrade`` (Pouch's ``pouch upgrade``): a container onto a new image.
+
+The container keeps its id, name, configuration, networks and volumes (anonymous ones too: they
+are re-attached by name at the same places); its root filesystem becomes a fresh writable layer
+on the new image, and the command the new image's (or the one given).  A running container is
+stopped first and started again after.
+
+Nothing is lost if it fails: the old writable layer is committed aside under
+``<id>-upgrade-backup`` before anything changes, and on any failure (no such image, a start that
+fails) it comes back under the container, with the old configuration and spec, started again if
+it ran.  On success the backup is removed.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+
+from pouch.errtypes import Conflict, InvalidArgument, NotModified
+
+from .container_model import now_rfc3339
+
+log = logging.getLogger(__name__)
+
+
+def backup_key(cid: str) -> str:
+    return f"{cid}-upgrade-backup"
+
+
+async def upgrade(mgr, ref: str, image: str, cmd: list[str] | None = None,
+                  entrypoint: list[str] | None = None) -> None:
+    c = mgr.get(ref)
+    if not image:
+        raise InvalidArgument("upgrade needs an image")
+    img = mgr.images.get(image)
+    if c.status not in ("running", "created", "exited"):
+        raise Conflict(f"container {c.id[:12]} is {c.status}: upgrade needs it running or stopped")
+    ctrd, cid = mgr.ctrd, c.id
+    old_meta = copy.deepcopy(c.meta)
+    old_spec = await ctrd.container_spec(cid)
+    old_image_name = await ctrd.container_image(cid)
+    was_running = c.running
+    if was_running:
+        try:
+            await mgr.stop(cid)
+        except NotModified:
+            pass
+    await ctrd.snapshot_commit(backup_key(cid), cid, labels={"containerd.io/gc.root": now_rfc3339()})
+    try:
+        _retarget(c, image, img.id, cmd, entrypoint)
+        spec = await mgr.prepare_rootfs_and_spec(c, img, [])
+        await ctrd.container_update_image_spec(cid, str(sorted(img.names)[0]) if img.names else img.id, spec)
+        mgr.save(c)
+        if was_running:
+            await mgr.start(cid)
+    except BaseException as e:
+        log.warning("upgrade of %s to %s failed, rolling back: %s", cid[:12], image, e)
+        await _roll_back(mgr, c, old_meta, old_spec, old_image_name, was_running)
+        raise
+    await ctrd.snapshot_remove_quietly(backup_key(cid))
+    mgr.publish(c, "upgrade")
+
+
+def _retarget(c, image: str, image_id: str, cmd, entrypoint) -> None:
+    """The container's config on the new image, its volumes pinned by name."""
+    config, host = c.config, c.host_config
+    config["Image"] = image
+    c.meta["Image"] = image_id
+    if cmd:
+        config["Cmd"] = list(cmd)
+    if entrypoint is not None:
+        config["Entrypoint"] = list(entrypoint) or None
+    volumes = [m for m in c.meta.get("Mounts") or [] if m.get("Type") == "volume"]
+    pinned = {m["Destination"] for m in volumes}
+    from pouch.volume import mounts as vmounts
+    host["Binds"] = [b for b in host.get("Binds") or [] if vmounts.parse_volume(b).destination not in pinned]
+    host["Binds"] += [f"{m['Name']}:{m['Destination']}" + ("" if m.get("RW", True) else ":ro") for m in volumes]
+    host["Mounts"] = [m for m in host.get("Mounts") or [] if m.get("Target") not in pinned] or None
+    if host["Mounts"] is None:
+        host.pop("Mounts")
+
+
+async def _roll_back(mgr, c, old_meta: dict, old_spec: dict, old_image_name: str, was_running: bool) -> None:
+    ctrd, cid = mgr.ctrd, c.id
+    await ctrd.snapshot_remove_quietly(cid)
+    # the old writable layer back under the container's key (as the parent of a fresh active
+    # snapshot: what the container sees is exactly what it had)
+    await ctrd.snapshot_prepare(cid, backup_key(cid), labels={"containerd.io/gc.root": now_rfc3339()})
+    state = c.meta.get("State")  # what the container is now (stopped), not what it was
+    c.meta.clear()
+    c.meta.update(old_meta)
+    c.meta["State"] = state
+    await ctrd.container_update_image_spec(cid, old_image_name, old_spec)
+    mgr.save(c)
+    if was_running:
+        try:
+            await mgr.start(cid)
+        except Exception as e:  # the old container could not start either: leave it stopped
+            log.warning("upgrade rollback: restarting %s failed: %s", cid[:12], e)
+

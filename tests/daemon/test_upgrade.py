@@ -1,0 +1,57 @@
+"""`pouch upgrade`: a container onto a new image keeps its id, name and volumes (named and
+anonymous), gets the new image's root filesystem, runs again; a failing upgrade rolls back to
+exactly what was there."""
+from __future__ import annotations
+
+import pytest
+
+from tests.daemon.conftest import inspect, status
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def v2_image(pouchd, box):
+    """busybox plus /etc/release=v2 and a new default command (made with commit)."""
+    n = box.name()
+    assert pouchd.cli("run", "--name", n, "busybox", "sh", "-c", "echo v2 > /etc/release").returncode == 0
+    assert pouchd.cli("commit", "-c", 'CMD ["sh", "-c", "cat /etc/release; sleep 600"]', n,
+                      "upgrade-test:v2").returncode == 0
+    yield "upgrade-test:v2"
+    pouchd.cli("rmi", "-f", "upgrade-test:v2")
+
+
+def test_upgrade_keeps_identity_and_volumes_and_swaps_the_rootfs(pouchd, box, v2_image):
+    vol = box.name()
+    n = box.run_d("-v", f"{vol}:/named", "-v", "/anon", "busybox", "sleep", "600")
+    assert pouchd.cli("exec", n, "sh", "-c", "echo keep > /named/f; echo keep-anon > /anon/f; "
+                                             "echo rw > /rw-layer").returncode == 0
+    before = inspect(pouchd, n)
+    anon = next(m["Name"] for m in before["Mounts"] if m["Destination"] == "/anon")
+    r = pouchd.cli("upgrade", "--image", v2_image, n)
+    assert r.returncode == 0, r.stderr
+    after = inspect(pouchd, n)
+    assert after["Id"] == before["Id"] and after["Name"] == before["Name"]
+    assert after["Image"] != before["Image"] and after["Config"]["Image"] == v2_image
+    assert status(pouchd, n) == "running"
+    # the old command came along (it was given at create); the new image's files are there
+    out = pouchd.cli("exec", n, "sh", "-c", "cat /named/f /anon/f /etc/release; test -e /rw-layer || echo fresh")
+    assert out.stdout.split() == ["keep", "keep-anon", "v2", "fresh"], out.stderr
+    assert next(m["Name"] for m in after["Mounts"] if m["Destination"] == "/anon") == anon
+    assert pouchd.cli("volume", "ls", "-q").stdout.count("\n") >= 2
+    box.cleanup()
+    pouchd.cli("volume", "rm", vol)
+
+
+def test_failed_upgrade_rolls_back(pouchd, box, v2_image):
+    n = box.run_d("busybox", "sleep", "600")
+    assert pouchd.cli("exec", n, "sh", "-c", "echo rw > /rw-layer").returncode == 0
+    before = inspect(pouchd, n)
+    r = pouchd.cli("upgrade", "--image", v2_image, n, "/no/such/binary")
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    after = inspect(pouchd, n)
+    assert after["Image"] == before["Image"] and after["Config"]["Cmd"] == before["Config"]["Cmd"]
+    assert status(pouchd, n) == "running"
+    assert pouchd.cli("exec", n, "cat", "/rw-layer").stdout == "rw\n"  # the writable layer survived
+    assert pouchd.cli("upgrade", "--image", "no-such-image:1", n).returncode != 0
+    assert status(pouchd, n) == "running"
