@@ -30,6 +30,7 @@ class DaemonConfig:
     enable_lxcfs: bool = False
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
+    p2p_peer: str = ""                      # local P2P peer (pouch.p2p.peer) every pull tries first
     max_concurrent_downloads: int = 3       # per pull, like dockerd
     max_concurrent_uploads: int = 5
     tlsverify: bool = False                 # TCP listeners require client certificates from tlscacert
@@ -64,7 +65,8 @@ FILE_KEYS = {
     "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
     "userns_remap": "userns-remap", "max_concurrent_downloads": "max-concurrent-downloads",
     "max_concurrent_uploads": "max-concurrent-uploads", "hooks_dirs": "hooks-dir",
-    "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
+    "p2p_peer": "p2p-peer", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
+    "tlskey": "tlskey",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
 }
 
@@ -83,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--enable-lxcfs", action="store_true", default=None)
     p.add_argument("--insecure-registries", action="append")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
+    p.add_argument("--p2p-peer", help="URL of the local P2P peer (python -m pouch.p2p.peer): pulls go "
+                   "through it first, straight to the registry if it fails")
     p.add_argument("--max-concurrent-downloads", type=int, help="layers downloaded at once (default 3)")
     p.add_argument("--max-concurrent-uploads", type=int, help="layers uploaded at once by push (default 5)")
     p.add_argument("--hooks-dir", dest="hooks_dirs", action="append",
@@ -140,6 +144,8 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         ipaddress.ip_interface(cfg.bip)
     except ValueError:
         raise ConfigError(f"invalid --bip {cfg.bip!r}: want an address with a prefix, like 192.168.5.1/24") from None
+    if cfg.p2p_peer and not cfg.p2p_peer.startswith(("http://", "https://")):
+        raise ConfigError(f"invalid --p2p-peer {cfg.p2p_peer!r}: want http://host:port")
     if bool(cfg.tlscert) != bool(cfg.tlskey):
         raise ConfigError("--tlscert and --tlskey go together")
     if cfg.tlsverify and not (cfg.tlscacert and cfg.tlscert):

@@ -106,7 +106,7 @@ class Daemon:
         self.registry = RegistryClient(
             RegistryConfig(insecure_registries=list(cfg.insecure_registries),
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
-                           max_concurrent_downloads=cfg.max_concurrent_downloads,
+                           max_concurrent_downloads=cfg.max_concurrent_downloads, p2p_peer=cfg.p2p_peer,
                            max_concurrent_uploads=cfg.max_concurrent_uploads),
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
         self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd))

@@ -14,7 +14,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -36,6 +36,7 @@ class Endpoint:
     host: str              # host[:port] used for credentials and errors
     mirror: bool = False
     insecure: bool = False  # listed as insecure: TLS not verified
+    ns: str = ""            # for a mirror: the registry it stands in for (sent as ?ns=, containerd's way)
 
 
 class Transport:
@@ -111,6 +112,9 @@ class Transport:
     async def pull_endpoints(self, domain: str) -> list[Endpoint]:
         """Mirrors first (when they apply to this registry), then the origin."""
         out = []
+        if self.config.p2p_peer:
+            out.append(Endpoint(self.config.p2p_peer.rstrip("/"), urlsplit(self.config.p2p_peer).netloc,
+                                mirror=True, insecure=True, ns=domain))
         if domain == DEFAULT_DOMAIN or self.config.mirror_all_registries:
             for url in self.config.mirrors:
                 hostport = urlsplit(url).netloc
@@ -139,6 +143,8 @@ class Transport:
         """Absolute URLs (a Location header made absolute) as they are; else under the base URL."""
         if path.startswith(("http://", "https://")):
             return path
+        if ep.ns:
+            return ep.base_url + path + ("&" if "?" in path else "?") + "ns=" + quote(ep.ns, safe=":")
         return ep.base_url + path
 
     async def request(self, ep: Endpoint, method: str, path: str, scope: str, *,
