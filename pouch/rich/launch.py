@@ -23,6 +23,7 @@ import stat
 from dataclasses import dataclass, field
 
 from pouch.errtypes import InvalidArgument
+from pouch.oci.rootpath import resolve
 
 MODES = ("dumb-init", "sbin-init", "systemd")
 HOST_INIT = "/usr/bin/tini-static"
@@ -127,33 +128,13 @@ def _systemd_tmpfs(config: dict) -> list[dict]:
             for d in ("/run", "/run/lock", "/tmp")]
 
 
-def _exists(layer_dirs: list[str], rel: str, max_links: int = 40) -> bool:
+def _exists(layer_dirs: list[str], rel: str) -> bool:
     """Whether ``/rel`` exists in the image's merged view (layers top first): whiteouts hide
     lower files, and symlinks (``/sbin -> usr/sbin``) resolve across layers, inside the image."""
-    todo = [p for p in rel.split("/") if p not in ("", ".")]
-    done: list[str] = []
-    links = 0
-    while todo:
-        part = todo.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        st = _lookup(layer_dirs, "/".join([*done, part]))
-        if st is None:
-            return False
-        path, mode = st
-        if stat.S_ISLNK(mode):
-            links += 1
-            if links > max_links:
-                return False
-            target = os.readlink(path)
-            if target.startswith("/"):
-                done = []
-            todo = [p for p in target.split("/") if p not in ("", ".")] + todo
-            continue
-        done.append(part)
-    return True
+    try:
+        return resolve(lambda r: _lookup(layer_dirs, r), rel)[1]
+    except OSError:  # a symlink loop
+        return False
 
 
 def _lookup(layer_dirs: list[str], rel: str) -> tuple[str, int] | None:

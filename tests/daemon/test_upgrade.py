@@ -55,3 +55,36 @@ def test_failed_upgrade_rolls_back(pouchd, box, v2_image):
     assert pouchd.cli("exec", n, "cat", "/rw-layer").stdout == "rw\n"  # the writable layer survived
     assert pouchd.cli("upgrade", "--image", "no-such-image:1", n).returncode != 0
     assert status(pouchd, n) == "running"
+
+
+def test_upgrade_interrupted_by_a_crash_is_rolled_back_at_restart(fresh_pouchd):
+    """pouchd SIGKILLed mid-upgrade, right after it committed the old writable layer aside: the
+    next pouchd puts that layer back, and the container runs on its old image with its data."""
+    import glob
+    import subprocess
+
+    from pouch.daemon.meta.store import MetaStore
+    d = fresh_pouchd
+    assert d.cli("run", "-d", "--name", "crashy", "busybox", "sleep", "600").returncode == 0
+    assert d.cli("exec", "crashy", "sh", "-c", "echo precious > /data-file").returncode == 0
+    assert d.cli("stop", "-t", "1", "crashy").returncode == 0
+    cid = inspect(d, "crashy")["Id"]
+    d.kill9()
+    # the state upgrade() leaves between committing the layer aside and preparing the new one
+    sock = glob.glob(f"{d.base}/run/containerd/containerd.sock")[0]
+    ctr = ["ctr", "-a", sock, "-n", "default"]
+    spec = subprocess.run([*ctr, "containers", "info", "--spec", cid], capture_output=True, text=True, check=True).stdout
+    subprocess.run([*ctr, "snapshots", "commit", f"{cid}-upgrade-backup", cid], check=True, capture_output=True)
+    store = MetaStore(f"{d.home}/meta/meta.db")
+    meta = store.get("containers", cid)
+    meta["Upgrading"] = {"Image": "docker.io/library/busybox:latest", "Spec": __import__("json").loads(spec)}
+    store.put("containers", cid, meta)
+    store.close()
+    d.start()
+    assert "rolled back" in d.log()
+    assert "Upgrading" not in inspect(d, "crashy")
+    assert d.cli("start", "crashy").returncode == 0
+    assert d.cli("exec", "crashy", "cat", "/data-file").stdout == "precious\n"
+    assert d.cli("rm", "-f", "crashy").returncode == 0
+    r = subprocess.run([*ctr, "snapshots", "ls"], capture_output=True, text=True)
+    assert cid not in r.stdout, "removing the container removes the kept layer too"

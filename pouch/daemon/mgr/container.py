@@ -613,6 +613,9 @@ class ContainerManager:
         if c.status == "removing":
             await self.remove(c.id, force=True)
             return
+        if "Upgrading" in c.meta:
+            from .upgrade import recover
+            await recover(self, c)
         if task is not None and task.status in (task_pb2.RUNNING, task_pb2.PAUSED, task_pb2.CREATED):
             self._open_io(c, self._logger(c))
             c.state.update(Status="paused" if task.status == task_pb2.PAUSED else "running",

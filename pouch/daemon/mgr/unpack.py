@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 from pouch.errtypes import InvalidArgument
 
+from pouch.oci.rootpath import root_path
+
 from ..ctrd.client import Ctrd, Mount, descriptor
 
 log = logging.getLogger(__name__)
@@ -63,13 +65,18 @@ class LayerUnpacker:
         The one in-order unpack path (archives, imports, registry pulls).  Returns False when the
         snapshot existed already.  Call inside ``ctrd.lease()``.
         """
+        return await self._commit_new(chain, parent, lambda mounts: self._apply(layer, diff_id, mounts))
+
+    async def _commit_new(self, chain: str, parent: str, fill) -> bool:
+        """Prepare a snapshot on ``parent``, ``await fill(mounts)``, commit it as ``chain``; on any
+        failure remove it.  False if ``chain`` exists already (one apply per layer at a time)."""
         async with self._lock(chain):
             if await self.ctrd.snapshot_exists(chain):
                 return False
             key = f"extract-{uuid.uuid4().hex} {chain}"
             mounts = await self.ctrd.snapshot_prepare(key, parent)
             try:
-                await self._apply(layer, diff_id, mounts)
+                await fill(mounts)
                 await self.ctrd.snapshot_commit(chain, key)
             except BaseException:
                 await self.ctrd.snapshot_remove_quietly(key)
@@ -108,20 +115,11 @@ class LayerUnpacker:
         Returns False if ``chain`` existed already (another pull made it); the detached copy is
         dropped either way.
         """
+        async def adopt(mounts) -> None:
+            upper, lowers = _overlay_dirs(mounts)
+            await asyncio.to_thread(adopt_upper, ahead.upper, upper, lowers, ahead.started_ns)
         try:
-            async with self._lock(chain):
-                if await self.ctrd.snapshot_exists(chain):
-                    return False
-                key = f"extract-{uuid.uuid4().hex} {chain}"
-                mounts = await self.ctrd.snapshot_prepare(key, parent)
-                try:
-                    upper, lowers = _overlay_dirs(mounts)
-                    await asyncio.to_thread(adopt_upper, ahead.upper, upper, lowers, ahead.started_ns)
-                    await self.ctrd.snapshot_commit(chain, key)
-                except BaseException:
-                    await self.ctrd.snapshot_remove_quietly(key)
-                    raise
-                return True
+            return await self._commit_new(chain, parent, adopt)
         finally:
             await self.ctrd.snapshot_remove_quietly(ahead.key)
 
@@ -175,10 +173,10 @@ def fix_implied_dirs(upper: str, lowers: list[str], since_ns: int) -> int:
                 continue
             rel = os.path.relpath(path, upper)
             for lower in lowers:
-                src = root_path(lower, rel)
                 try:
+                    src = root_path(lower, rel)
                     pst = os.lstat(src)
-                except (FileNotFoundError, NotADirectoryError):
+                except OSError:  # absent there (or a symlink loop): look further down
                     continue
                 if stat.S_ISDIR(pst.st_mode):
                     _copy_dir_info(src, pst, path)
@@ -201,35 +199,3 @@ def _copy_dir_info(src: str, st: os.stat_result, dst: str) -> None:
         if not attr.startswith("trusted."):
             os.setxattr(dst, attr, os.getxattr(src, attr, follow_symlinks=False), follow_symlinks=False)
     os.utime(dst, ns=(st.st_atime_ns, mtime), follow_symlinks=False)
-
-
-def root_path(root: str, rel: str, max_links: int = 255) -> str:
-    """``rel`` resolved inside ``root`` as if ``root`` were ``/`` (symlinks never lead out of it).
-
-    What containerd's fs.RootPath does; the result may not exist.
-    """
-    todo = [p for p in rel.split("/") if p not in ("", ".")]
-    done: list[str] = []
-    links = 0
-    while todo:
-        part = todo.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        cur = os.path.join(root, *done, part)
-        try:
-            st = os.lstat(cur)
-        except (FileNotFoundError, NotADirectoryError):
-            return os.path.join(root, *done, part, *todo)
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > max_links:
-                raise OSError(f"too many levels of symbolic links in {rel!r} under {root}")
-            target = os.readlink(cur)
-            if target.startswith("/"):
-                done = []
-            todo = [p for p in target.split("/") if p not in ("", ".")] + todo
-            continue
-        done.append(part)
-    return os.path.join(root, *done)

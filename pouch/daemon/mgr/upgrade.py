@@ -8,7 +8,8 @@ stopped first and started again after.
 Nothing is lost if it fails: the old writable layer is committed aside under
 ``<id>-upgrade-backup`` before anything changes, and on any failure (no such image, a start that
 fails) it comes back under the container, with the old configuration and spec, started again if
-it ran.  On success the backup is removed.
+it ran.  On success the backup is removed.  If pouchd dies mid-upgrade, ``recover`` does the same
+rollback when it restores the container (an ``Upgrading`` marker in its meta says so).
 """
 from __future__ import annotations
 
@@ -44,11 +45,15 @@ async def upgrade(mgr, ref: str, image: str, cmd: list[str] | None = None,
             await mgr.stop(cid)
         except NotModified:
             pass
+    # a crash from here on is undone at the next start (recover): the marker says how
+    c.meta["Upgrading"] = {"Image": old_image_name, "Spec": old_spec}
+    mgr.save(c)
     await ctrd.snapshot_commit(backup_key(cid), cid, labels={"containerd.io/gc.root": now_rfc3339()})
     try:
         _retarget(c, image, img.id, cmd, entrypoint)
         spec = await mgr.prepare_rootfs_and_spec(c, img, [])
         await ctrd.container_update_image_spec(cid, str(sorted(img.names)[0]) if img.names else img.id, spec)
+        c.meta.pop("Upgrading", None)
         mgr.save(c)
         if was_running:
             await mgr.start(cid)
@@ -87,7 +92,7 @@ async def _roll_back(mgr, c, old_meta: dict, old_spec: dict, old_image_name: str
     await ctrd.snapshot_prepare(cid, backup_key(cid), labels={"containerd.io/gc.root": now_rfc3339()})
     state = c.meta.get("State")  # what the container is now (stopped), not what it was
     c.meta.clear()
-    c.meta.update(old_meta)
+    c.meta.update(old_meta)  # taken before the marker was set
     c.meta["State"] = state
     await ctrd.container_update_image_spec(cid, old_image_name, old_spec)
     mgr.save(c)
@@ -97,3 +102,18 @@ async def _roll_back(mgr, c, old_meta: dict, old_spec: dict, old_image_name: str
         except Exception as e:  # the old container could not start either: leave it stopped
             log.warning("upgrade rollback: restarting %s failed: %s", cid[:12], e)
 
+
+
+async def recover(mgr, c) -> None:
+    """After a crash mid-upgrade (the marker is in the container's meta, which is still the old
+    one): put the old writable layer and spec back, as a failed upgrade would have."""
+    marker = c.meta.pop("Upgrading", None)
+    if marker is None:
+        return
+    ctrd, cid = mgr.ctrd, c.id
+    if await ctrd.snapshot_exists(backup_key(cid)):  # else the crash came before the commit: nothing moved
+        await ctrd.snapshot_remove_quietly(cid)
+        await ctrd.snapshot_prepare(cid, backup_key(cid), labels={"containerd.io/gc.root": now_rfc3339()})
+        await ctrd.container_update_image_spec(cid, marker["Image"], marker["Spec"])
+    log.warning("container %s: an upgrade was interrupted; rolled back", cid[:12])
+    mgr.save(c)
