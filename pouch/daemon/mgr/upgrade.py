@@ -94,6 +94,7 @@ async def _roll_back(mgr, c, old_meta: dict, old_spec: dict, old_image_name: str
     c.meta.clear()
     c.meta.update(old_meta)  # taken before the marker was set
     c.meta["State"] = state
+    c.meta["UpgradeBackup"] = backup_key(cid)  # now the parent of its layer: removed with it
     await ctrd.container_update_image_spec(cid, old_image_name, old_spec)
     mgr.save(c)
     if was_running:
@@ -115,5 +116,6 @@ async def recover(mgr, c) -> None:
         await ctrd.snapshot_remove_quietly(cid)
         await ctrd.snapshot_prepare(cid, backup_key(cid), labels={"containerd.io/gc.root": now_rfc3339()})
         await ctrd.container_update_image_spec(cid, marker["Image"], marker["Spec"])
+        c.meta["UpgradeBackup"] = backup_key(cid)
     log.warning("container %s: an upgrade was interrupted; rolled back", cid[:12])
     mgr.save(c)
