@@ -7,19 +7,21 @@ container manager's event loop hands to ``handle_exit``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 
 from pouch.errtypes import Conflict, InvalidArgument, NotFound
 
-from ..ctrd.client import Ctrd
+from ..ctrd.client import Ctrd, mounts_to_dicts
 from ..ctrd.events import RESYNC, TaskEvent
 from ..ctrd.pb.api.types.task import task_pb2 as task_types
 from ..events.exchange import EventExchange
 from .container import ContainerManager
 from .io import ProcessIO
 from .spec import merge_env, resolve_user, rootfs_layer_dirs
-from ..ctrd.client import mounts_to_dicts
+
+log = logging.getLogger(__name__)
 
 
 class Exec:
@@ -162,10 +164,17 @@ class ExecManager:
         if e.io is None:
             return
         e.io.close_stdin()
-        try:
-            await self.ctrd.task_close_stdin(e.container_id, e.id)
-        except Exception:  # the process may already have exited
-            pass
+        for attempt in range(5):
+            try:
+                await self.ctrd.task_close_stdin(e.container_id, e.id)
+                return
+            except NotFound:  # the process has exited already
+                return
+            except Exception as err:  # the process waits for this EOF: do not give up at once
+                if not e.running:
+                    return
+                log.warning("exec %s: closing stdin failed (%s), retrying", e.id[:12], err)
+                await asyncio.sleep(0.05 * 2 ** attempt)
 
     async def resize(self, e: Exec, h: int, w: int) -> None:
         await self.ctrd.task_resize(e.container_id, w, h, e.id)
