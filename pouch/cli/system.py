@@ -61,6 +61,8 @@ def _info_lines(info):
         ("Pouch Root Dir", info.get("PouchRootDir") or info.get("DockerRootDir")),
         ("Debug Mode", info.get("Debug")), ("Labels", info.get("Labels")),
         ("Insecure Registries", (info.get("RegistryConfig") or {}).get("InsecureRegistryCIDRs")),
+        ("Registry Mirrors", (info.get("RegistryConfig") or {}).get("Mirrors")),
+        ("P2P Peer", info.get("P2PPeer")),
         ("LxcfsEnabled", info.get("LxcfsEnabled")),
     ]
     lines = []

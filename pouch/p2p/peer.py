@@ -20,6 +20,7 @@ import os
 import aiohttp
 from aiohttp import web
 
+from .cache import evict, touch
 from .pieces import piece_count, piece_range
 
 log = logging.getLogger("pouch.p2p.peer")
@@ -29,11 +30,13 @@ BACK_HEADERS = ("Content-Type", "Docker-Content-Digest", "Docker-Distribution-Ap
 
 
 class Peer:
-    def __init__(self, supernode: str, public_url: str, cache: str, insecure: list[str]) -> None:
+    def __init__(self, supernode: str, public_url: str, cache: str, insecure: list[str],
+                 cache_size: int = 10 << 30) -> None:
         self.supernode = supernode.rstrip("/")
         self.me = public_url.rstrip("/")
         self.cache = cache
         self.insecure = set(insecure)
+        self.cache_size = cache_size
         self.have: dict[str, set[int]] = {}     # digest -> pieces held (complete blobs: all)
         self.sizes: dict[str, int] = {}
         self.stats_ = {"piecesFromPeers": 0, "piecesFromSupernode": 0, "piecesServed": 0, "blobsServed": 0}
@@ -90,6 +93,7 @@ class Peer:
         path = self._path(digest)
         if os.path.exists(path):
             self.stats_["blobsServed"] += 1
+            touch(path)
             return web.FileResponse(path, headers={"Docker-Content-Digest": digest})
         # the registry decides access and size; nothing is downloaded from it here
         async with self.session.head(url, headers=headers, allow_redirects=True) as head:
@@ -122,6 +126,8 @@ class Peer:
             self.have.pop(digest, None)
             raise RuntimeError(f"blob {digest} assembled from pieces does not match its digest")
         os.replace(part, path)
+        for name in evict(self.cache, self.cache_size, keep={os.path.basename(path)}):
+            self.have.pop(name.replace("-", ":", 1), None)
         self.stats_["blobsServed"] += 1
         await resp.write_eof()
         return resp
@@ -178,10 +184,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--supernode", required=True, help="base URL of the supernode")
     ap.add_argument("--cache", default="/var/cache/pouch-peer")
     ap.add_argument("--insecure-registries", action="append", default=[], help="host:port reached over plain http")
+    ap.add_argument("--cache-size", type=int, default=10 << 30, help="bytes of blobs to keep (LRU)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, _, port = a.listen.rpartition(":")
-    peer = Peer(a.supernode, a.advertise or f"http://{a.listen}", a.cache, a.insecure_registries)
+    peer = Peer(a.supernode, a.advertise or f"http://{a.listen}", a.cache, a.insecure_registries, a.cache_size)
     web.run_app(peer.app(), host=host, port=int(port), access_log=None, print=None)
 
 

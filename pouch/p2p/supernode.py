@@ -23,6 +23,7 @@ import random
 import aiohttp
 from aiohttp import web
 
+from .cache import evict, touch
 from .pieces import PIECE_SIZE, piece_count, piece_range
 
 log = logging.getLogger("pouch.p2p.supernode")
@@ -50,8 +51,9 @@ class Task:
 
 
 class Supernode:
-    def __init__(self, cache: str, public_url: str) -> None:
+    def __init__(self, cache: str, public_url: str, cache_size: int = 20 << 30) -> None:
         self.cache = cache
+        self.cache_size = cache_size
         self.me = public_url.rstrip("/")
         self.tasks: dict[str, Task] = {}
         self.origin_bytes = 0
@@ -120,11 +122,21 @@ class Supernode:
             if done != t.size or "sha256:" + hasher.hexdigest() != t.digest:
                 raise RuntimeError(f"blob {t.digest} from the registry does not match its digest or size")
             os.replace(t.path + ".part", t.path)
+            self._evict()
         except Exception as e:
             log.warning("CDN download of %s failed: %s", t.digest, e)
             t.error = str(e)
             t.cdn_has = 0
             await t.notify()
+
+    def _evict(self) -> None:
+        """Keep the CDN copies under --cache-size; an evicted blob is fetched again if asked for."""
+        for name in evict(self.cache, self.cache_size):
+            digest = name.replace("-", ":", 1)
+            t = self.tasks.pop(digest, None)
+            log.info("evicted %s from the CDN cache", digest)
+            if t is not None and t.download and not t.download.done():
+                t.download.cancel()
 
     def _path(self, t: Task) -> str:
         return t.path if os.path.exists(t.path) else t.path + ".part"
@@ -150,6 +162,7 @@ class Supernode:
         if i >= t.cdn_has:
             raise web.HTTPNotFound(text="not in the CDN copy yet")
         start, end = piece_range(i, t.size)
+        touch(self._path(t))
         with open(self._path(t), "rb") as f:
             f.seek(start)
             data = f.read(end - start)
@@ -166,10 +179,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--listen", default="127.0.0.1:8002", help="host:port")
     ap.add_argument("--advertise", help="base URL peers use to reach this supernode (default http://LISTEN)")
     ap.add_argument("--cache", default="/var/cache/pouch-supernode")
+    ap.add_argument("--cache-size", type=int, default=20 << 30, help="bytes of blobs to keep (LRU)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, _, port = a.listen.rpartition(":")
-    node = Supernode(a.cache, a.advertise or f"http://{a.listen}")
+    node = Supernode(a.cache, a.advertise or f"http://{a.listen}", a.cache_size)
     web.run_app(node.app(), host=host, port=int(port), access_log=None, print=None)
 
 

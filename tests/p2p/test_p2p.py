@@ -102,6 +102,7 @@ def test_many_hosts_pull_the_registry_serves_each_layer_once(p2p):
 
 def test_pulls_fall_back_to_the_registry_when_p2p_is_down(p2p):
     d, counter = p2p["daemons"][0], p2p["counter"]
+    assert f"P2P Peer: {p2p['peers'][0]}" in d.cli("info").stdout
     img2 = build_busybox_image(p2p["tmp"] / "layout2", "v2", big=1 << 20, seed=6, repo="p2p/other")
     skopeo_push(img2, f"{counter.host}/p2p/other:v2")
     for p in p2p["procs"]:
