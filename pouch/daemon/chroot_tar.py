@@ -51,7 +51,7 @@ def _resolve(path: str) -> str:
 
 
 def path_stat(path: str) -> dict:
-    path = _resolve(path) if path.endswith(("/", "/.")) else path
+    # a trailing "/" or "/." means the directory a symlink points to; else the link itself
     st = os.stat(path) if path.endswith(("/", "/.")) else os.lstat(path)
     target = ""
     if stat.S_ISLNK(st.st_mode):

@@ -55,12 +55,22 @@ def test_failed_upgrade_rolls_back(pouchd, box, v2_image):
     assert pouchd.cli("exec", n, "cat", "/rw-layer").stdout == "rw\n"  # the writable layer survived
     assert pouchd.cli("upgrade", "--image", "no-such-image:1", n).returncode != 0
     assert status(pouchd, n) == "running"
+    # a later upgrade that works also drops the layer the rolled-back one kept
+    assert pouchd.cli("upgrade", "--image", v2_image, n).returncode == 0
+    assert pouchd.cli("exec", n, "cat", "/etc/release").stdout == "v2\n"
+    import glob
+    import subprocess
+    sock = glob.glob(f"{pouchd.base}/run/containerd/containerd.sock")[0]
+    snaps = subprocess.run(["ctr", "-a", sock, "-n", "default", "snapshots", "ls"], capture_output=True,
+                           text=True).stdout
+    assert f"{before['Id']}-upgrade-" not in snaps
 
 
 def test_upgrade_interrupted_by_a_crash_is_rolled_back_at_restart(fresh_pouchd):
     """pouchd SIGKILLed mid-upgrade, right after it committed the old writable layer aside: the
     next pouchd puts that layer back, and the container runs on its old image with its data."""
     import glob
+    import json
     import subprocess
 
     from pouch.daemon.meta.store import MetaStore
@@ -74,10 +84,11 @@ def test_upgrade_interrupted_by_a_crash_is_rolled_back_at_restart(fresh_pouchd):
     sock = glob.glob(f"{d.base}/run/containerd/containerd.sock")[0]
     ctr = ["ctr", "-a", sock, "-n", "default"]
     spec = subprocess.run([*ctr, "containers", "info", "--spec", cid], capture_output=True, text=True, check=True).stdout
-    subprocess.run([*ctr, "snapshots", "commit", f"{cid}-upgrade-backup", cid], check=True, capture_output=True)
+    subprocess.run([*ctr, "snapshots", "commit", f"{cid}-upgrade-crash", cid], check=True, capture_output=True)
     store = MetaStore(f"{d.home}/meta/meta.db")
     meta = store.get("containers", cid)
-    meta["Upgrading"] = {"Image": "docker.io/library/busybox:latest", "Spec": __import__("json").loads(spec)}
+    meta["Upgrading"] = {"Image": "docker.io/library/busybox:latest", "Spec": json.loads(spec),
+                         "Backup": f"{cid}-upgrade-crash"}
     store.put("containers", cid, meta)
     store.close()
     d.start()

@@ -530,8 +530,8 @@ class ContainerManager:
         await _quiet(self.ctrd.task_delete(c.id))
         await _quiet(self.ctrd.container_delete(c.id))
         await _quiet(self.ctrd.snapshot_remove(c.meta.get("SnapshotKey", c.id)))
-        if c.meta.get("UpgradeBackup"):  # a rolled-back upgrade's old layer, under the snapshot
-            await _quiet(self.ctrd.snapshot_remove(c.meta["UpgradeBackup"]))
+        for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
+            await _quiet(self.ctrd.snapshot_remove(key))
         self.hooks.release_storage(c, volumes)
         self.store.delete(BUCKET, c.id)
         self.containers.pop(c.id, None)

@@ -95,7 +95,7 @@ class Container:
         m["State"] = dict(self.state)
         m["Config"] = dict(self.config)
         m["HostConfig"] = dict(self.host_config)
-        for k in ("SnapshotKey", "ManualStop", "ImageName", "Internal", "Upgrading", "UpgradeBackup"):
+        for k in ("SnapshotKey", "ManualStop", "ImageName", "Internal", "Upgrading", "UpgradeBackups"):
             m.pop(k, None)
         m.setdefault("Mounts", [])
         m.setdefault("NetworkSettings", {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",

@@ -5,26 +5,27 @@ are re-attached by name at the same places); its root filesystem becomes a fresh
 on the new image, and the command the new image's (or the one given).  A running container is
 stopped first and started again after.
 
-Nothing is lost if it fails: the old writable layer is committed aside under
-``<id>-upgrade-backup`` before anything changes, and on any failure (no such image, a start that
-fails) it comes back under the container, with the old configuration and spec, started again if
-it ran.  On success the backup is removed.  If pouchd dies mid-upgrade, ``recover`` does the same
-rollback when it restores the container (an ``Upgrading`` marker in its meta says so).
+Nothing is lost if it fails: the old writable layer is committed aside (a snapshot named
+``<id>-upgrade-<n>``) before anything changes, and on any failure (a start that fails, say) it
+comes back under the container, with the old configuration and spec, started again if it ran;
+it then stays as the parent of the container's layer and goes when the container is removed
+(``UpgradeBackups`` in the meta).  On success the kept layers are removed.  If pouchd dies
+mid-upgrade, ``recover`` does the same rollback when it restores the container (an
+``Upgrading`` marker in its meta says so).
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
+import secrets
 
 from pouch.errtypes import Conflict, InvalidArgument, NotModified
 
 from .container_model import now_rfc3339
 
 log = logging.getLogger(__name__)
-
-
-def backup_key(cid: str) -> str:
-    return f"{cid}-upgrade-backup"
+_locks: dict[str, asyncio.Lock] = {}
 
 
 async def upgrade(mgr, ref: str, image: str, cmd: list[str] | None = None,
@@ -33,6 +34,17 @@ async def upgrade(mgr, ref: str, image: str, cmd: list[str] | None = None,
     if not image:
         raise InvalidArgument("upgrade needs an image")
     img = mgr.images.get(image)
+    lock = _locks.setdefault(c.id, asyncio.Lock())
+    if lock.locked():
+        raise Conflict(f"container {c.id[:12]} is being upgraded already")
+    async with lock:
+        try:
+            await _upgrade(mgr, c, image, img, cmd, entrypoint)
+        finally:
+            _locks.pop(c.id, None)
+
+
+async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
     if c.status not in ("running", "created", "exited"):
         raise Conflict(f"container {c.id[:12]} is {c.status}: upgrade needs it running or stopped")
     ctrd, cid = mgr.ctrd, c.id
@@ -45,23 +57,33 @@ async def upgrade(mgr, ref: str, image: str, cmd: list[str] | None = None,
             await mgr.stop(cid)
         except NotModified:
             pass
+    backup = f"{cid}-upgrade-{secrets.token_hex(4)}"
     # a crash from here on is undone at the next start (recover): the marker says how
-    c.meta["Upgrading"] = {"Image": old_image_name, "Spec": old_spec}
+    c.meta["Upgrading"] = {"Image": old_image_name, "Spec": old_spec, "Backup": backup}
     mgr.save(c)
-    await ctrd.snapshot_commit(backup_key(cid), cid, labels={"containerd.io/gc.root": now_rfc3339()})
+    try:
+        await ctrd.snapshot_commit(backup, cid, labels={"containerd.io/gc.root": now_rfc3339()})
+    except BaseException:
+        c.meta.pop("Upgrading", None)
+        mgr.save(c)
+        if was_running:
+            await mgr.start(cid)
+        raise
     try:
         _retarget(c, image, img.id, cmd, entrypoint)
         spec = await mgr.prepare_rootfs_and_spec(c, img, [])
         await ctrd.container_update_image_spec(cid, str(sorted(img.names)[0]) if img.names else img.id, spec)
+        older = c.meta.pop("UpgradeBackups", [])
         c.meta.pop("Upgrading", None)
         mgr.save(c)
         if was_running:
             await mgr.start(cid)
     except BaseException as e:
         log.warning("upgrade of %s to %s failed, rolling back: %s", cid[:12], image, e)
-        await _roll_back(mgr, c, old_meta, old_spec, old_image_name, was_running)
+        await _roll_back(mgr, c, old_meta, old_spec, old_image_name, backup, was_running)
         raise
-    await ctrd.snapshot_remove_quietly(backup_key(cid))
+    for key in [backup, *reversed(older)]:  # children before their parents
+        await ctrd.snapshot_remove_quietly(key)
     mgr.publish(c, "upgrade")
 
 
@@ -84,25 +106,28 @@ def _retarget(c, image: str, image_id: str, cmd, entrypoint) -> None:
         host.pop("Mounts")
 
 
-async def _roll_back(mgr, c, old_meta: dict, old_spec: dict, old_image_name: str, was_running: bool) -> None:
-    ctrd, cid = mgr.ctrd, c.id
+async def _put_back(ctrd, cid: str, backup: str, image_name: str, spec: dict) -> None:
+    """The old writable layer back under the container's key (as the parent of a fresh active
+    snapshot: what the container sees is exactly what it had), and the old spec."""
     await ctrd.snapshot_remove_quietly(cid)
-    # the old writable layer back under the container's key (as the parent of a fresh active
-    # snapshot: what the container sees is exactly what it had)
-    await ctrd.snapshot_prepare(cid, backup_key(cid), labels={"containerd.io/gc.root": now_rfc3339()})
+    await ctrd.snapshot_prepare(cid, backup, labels={"containerd.io/gc.root": now_rfc3339()})
+    await ctrd.container_update_image_spec(cid, image_name, spec)
+
+
+async def _roll_back(mgr, c, old_meta: dict, old_spec: dict, old_image_name: str, backup: str,
+                     was_running: bool) -> None:
+    await _put_back(mgr.ctrd, c.id, backup, old_image_name, old_spec)
     state = c.meta.get("State")  # what the container is now (stopped), not what it was
     c.meta.clear()
     c.meta.update(old_meta)  # taken before the marker was set
     c.meta["State"] = state
-    c.meta["UpgradeBackup"] = backup_key(cid)  # now the parent of its layer: removed with it
-    await ctrd.container_update_image_spec(cid, old_image_name, old_spec)
+    c.meta["UpgradeBackups"] = list(old_meta.get("UpgradeBackups") or []) + [backup]
     mgr.save(c)
     if was_running:
         try:
-            await mgr.start(cid)
+            await mgr.start(c.id)
         except Exception as e:  # the old container could not start either: leave it stopped
-            log.warning("upgrade rollback: restarting %s failed: %s", cid[:12], e)
-
+            log.warning("upgrade rollback: restarting %s failed: %s", c.id[:12], e)
 
 
 async def recover(mgr, c) -> None:
@@ -111,11 +136,9 @@ async def recover(mgr, c) -> None:
     marker = c.meta.pop("Upgrading", None)
     if marker is None:
         return
-    ctrd, cid = mgr.ctrd, c.id
-    if await ctrd.snapshot_exists(backup_key(cid)):  # else the crash came before the commit: nothing moved
-        await ctrd.snapshot_remove_quietly(cid)
-        await ctrd.snapshot_prepare(cid, backup_key(cid), labels={"containerd.io/gc.root": now_rfc3339()})
-        await ctrd.container_update_image_spec(cid, marker["Image"], marker["Spec"])
-        c.meta["UpgradeBackup"] = backup_key(cid)
+    ctrd, cid, backup = mgr.ctrd, c.id, marker["Backup"]
+    if await ctrd.snapshot_exists(backup):  # else the crash came before the commit: nothing moved
+        await _put_back(ctrd, cid, backup, marker["Image"], marker["Spec"])
+        c.meta["UpgradeBackups"] = list(c.meta.get("UpgradeBackups") or []) + [backup]
     log.warning("container %s: an upgrade was interrupted; rolled back", cid[:12])
     mgr.save(c)
