@@ -10,14 +10,13 @@ keeps network setup, which both variants pay equally, out of the noise.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fixtures.daemon import PouchDaemon  # noqa: E402
-from bench.timing import timed_run  # noqa: E402
+from bench.timing import paired_medians  # noqa: E402
 from tests.fixtures.images import busybox_archive  # noqa: E402
 
 
@@ -29,14 +28,7 @@ def main() -> None:
     try:
         d.start()
         d.cli("load", "-i", busybox_archive(), check=True)
-        for _ in range(3):
-            timed_run(d, "--net", "none")
-            timed_run(d, "--net", "none", "--enableLxcfs")
-        plain, lxcfs = [], []
-        for _ in range(opts.runs):
-            plain.append(timed_run(d, "--net", "none"))
-            lxcfs.append(timed_run(d, "--net", "none", "--enableLxcfs"))
-        p, l = statistics.median(plain) * 1000, statistics.median(lxcfs) * 1000
+        p, l = paired_medians(d, ("--net", "none"), ("--net", "none", "--enableLxcfs"), opts.runs)
         print(f"pouch run --rm busybox true:               median {p:.1f} ms ({opts.runs} runs)")
         print(f"pouch run --rm --enableLxcfs busybox true: median {l:.1f} ms")
         print(f"--enableLxcfs overhead: {l - p:+.1f} ms (target <= 15 ms)")

@@ -9,14 +9,13 @@ medians and their difference (FEATURES.md target: <= 60 ms).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fixtures.daemon import PouchDaemon  # noqa: E402
-from bench.timing import timed_run  # noqa: E402
+from bench.timing import paired_medians  # noqa: E402
 from tests.fixtures.images import busybox_archive  # noqa: E402
 
 
@@ -28,14 +27,7 @@ def main() -> None:
     try:
         d.start()
         d.cli("load", "-i", busybox_archive(), check=True)
-        for _ in range(3):
-            timed_run(d)
-            timed_run(d, "--net", "none")
-        bridge, none = [], []
-        for _ in range(opts.runs):
-            bridge.append(timed_run(d))
-            none.append(timed_run(d, "--net", "none"))
-        mb, mn = statistics.median(bridge) * 1000, statistics.median(none) * 1000
+        mb, mn = paired_medians(d, (), ("--net", "none"), opts.runs)
         print(f"runs={opts.runs} median bridge={mb:.0f} ms  none={mn:.0f} ms  overhead={mb - mn:.0f} ms "
               f"(target <= 60 ms)")
     finally:
