@@ -7,7 +7,8 @@ resolves inside the container and never to the host's files (what Docker's chroo
 
 OP:
   stat PATH          print {"name","size","mode","mtime","linkTarget"} (mode in Go FileMode bits)
-  get PATH           write a tar of PATH to stdout, entries under PATH's base name ("." for "dir/.")
+  get PATH           write PATH's stat (as for stat) and a newline, then a tar of PATH, entries
+                     under PATH's base name ("." for "dir/."), to stdout
   put DIR [--no-overwrite-dir-non-dir] [--chown UID:GID]
                      extract the tar on stdin into the existing directory DIR
 Exit status: 0 ok; 2 no such path; 3 not a directory; 4 would replace a dir by a non-dir (or
@@ -107,6 +108,8 @@ def main(argv: list[str]) -> int:
         if op == "stat":
             sys.stdout.write(json.dumps(path_stat(path)))
         elif op == "get":
+            st = path_stat(path)  # the archive API sends it as a header before the tar
+            sys.stdout.buffer.write(json.dumps(st).encode() + b"\n")
             get(path, sys.stdout.buffer)
         elif op == "put":
             chown = None

@@ -58,17 +58,13 @@ class ContainerArchive:
         """Stream a tar of ``path``: ``send_headers(stat)`` returns the body writer."""
         _check_path(path)
         async with self._root(c) as root:
-            st_proc = await _spawn("stat", root, path)
-            out, err = await st_proc.communicate()
-            _raise_for(st_proc.returncode, err, path)
-            proc = await _spawn("get", root, path)
+            proc = await _spawn("get", root, path)  # its first line is the stat, then the tar
             try:
-                first = await proc.stdout.read(CHUNK)
-                if not first:
+                line = await proc.stdout.readline()
+                if not line.endswith(b"\n"):
                     await proc.wait()
                     _raise_for(proc.returncode or 1, await proc.stderr.read(), path)
-                write = await send_headers(json.loads(out))
-                await write(first)
+                write = await send_headers(json.loads(line))
                 while chunk := await proc.stdout.read(CHUNK):
                     await write(chunk)
                 await proc.wait()
