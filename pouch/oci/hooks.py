@@ -46,12 +46,12 @@ def parse(doc: dict) -> dict:
     when = doc.get("when")
     if not isinstance(when, dict) or not when:
         raise HookError("when must name at least one condition")
-    for pattern in [*(when.get("annotations") or {}).items(), *(when.get("commands") or [])]:
-        for p in pattern if isinstance(pattern, tuple) else (pattern,):
-            try:
-                re.compile(p)
-            except re.error as e:
-                raise HookError(f"bad regular expression {p!r}: {e}") from None
+    annotations = when.get("annotations") or {}
+    for p in [*annotations.keys(), *annotations.values(), *(when.get("commands") or [])]:
+        try:
+            re.compile(p)
+        except re.error as e:
+            raise HookError(f"bad regular expression {p!r}: {e}") from None
     stages = doc.get("stages")
     if not isinstance(stages, list) or not stages or any(s not in STAGES for s in stages):
         raise HookError(f"stages must be a non-empty list of {', '.join(STAGES)}")

@@ -111,7 +111,7 @@ def plan(config: dict, args: list[str], layer_dirs: list[str]) -> RichLaunch:
         if found is None:
             raise InvalidArgument("rich mode systemd: the image has no /lib/systemd/systemd")
         init = "/" + found
-        launch = RichLaunch([], _systemd_tmpfs(config), writable_cgroups=True)
+        launch = RichLaunch([], _systemd_tmpfs(), writable_cgroups=True)
     if script or user_cmd:
         if not _exists(layer_dirs, "bin/sh"):
             raise InvalidArgument(f"rich mode {mode} with a command needs /bin/sh in the image")
@@ -121,7 +121,7 @@ def plan(config: dict, args: list[str], layer_dirs: list[str]) -> RichLaunch:
     return launch
 
 
-def _systemd_tmpfs(config: dict) -> list[dict]:
+def _systemd_tmpfs() -> list[dict]:
     return [{"destination": d, "type": "tmpfs", "source": "tmpfs",
              "options": ["nosuid", "nodev", "mode=755" if d != "/tmp" else "mode=1777"] + (
                  ["noexec"] if d == "/run/lock" else [])}

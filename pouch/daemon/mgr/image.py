@@ -70,16 +70,20 @@ class Image:
         return sorted(out)
 
 
-def image_summary(img: Image, containers: int) -> dict:
-    """One entry of ``GET /images/json`` (and of ``/system/df``'s images)."""
+def created_seconds(stamp: str | None) -> int:
+    """An image config's (or history entry's) RFC 3339 ``created`` as Unix seconds; 0 if unreadable."""
     from .container_model import parse_rfc3339
     try:
-        created = int(parse_rfc3339(img.config.get("created") or ""))
+        return int(parse_rfc3339(stamp or ""))
     except ValueError:
-        created = 0
+        return 0
+
+
+def image_summary(img: Image, containers: int) -> dict:
+    """One entry of ``GET /images/json`` (and of ``/system/df``'s images)."""
     cfg = img.config.get("config") or {}
     return {"Id": img.id, "ParentId": "", "RepoTags": img.repo_tags or [], "RepoDigests": img.repo_digests,
-            "Created": created, "Size": img.size, "VirtualSize": img.size, "SharedSize": -1,
+            "Created": created_seconds(img.config.get("created")), "Size": img.size, "VirtualSize": img.size, "SharedSize": -1,
             "Labels": cfg.get("Labels") or {}, "Containers": containers}
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from pouch.errtypes import InvalidArgument
 
-from ..mgr.image import ImageManager, image_summary
+from ..mgr.image import ImageManager, created_seconds, image_summary
 from .app import json_response, qbool, qfilters
 
 
@@ -71,7 +71,7 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
         hist = img.config.get("history") or []
         out = []
         for h in reversed(hist):
-            out.append({"Id": "<missing>", "Created": _created(h.get("created")),
+            out.append({"Id": "<missing>", "Created": created_seconds(h.get("created")),
                         "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": 0,
                         "Comment": h.get("comment", "")})
         if out:
@@ -128,14 +128,6 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
         ("POST", "/images/{name:.+}/tag", tag),
         ("DELETE", "/images/{name:.+}", remove),
     ]
-
-
-def _created(s: str | None) -> int:
-    from ..mgr.container_model import parse_rfc3339
-    try:
-        return int(parse_rfc3339(s or ""))
-    except ValueError:
-        return 0
 
 
 def _ref_match(tag: str, pattern: str) -> bool:
