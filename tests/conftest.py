@@ -24,11 +24,13 @@ def _missing_for_daemon() -> str | None:
 @pytest.fixture(scope="session")
 def pouchd():
     """One pouchd for the whole session, with busybox:latest loaded and pouchd's default
-    network settings (bridge p0, 192.168.5.0/24); other test daemons get bridges of their own."""
+    network settings (bridge p0, 192.168.5.0/24); other test daemons get bridges of their own.
+    POUCH_TEST_PRIVATE_BRIDGE=1 gives it a bridge of its own too, so that several test runs can
+    share a machine (tests read the bridge and subnet from the fixture)."""
     why = _missing_for_daemon()
     if why:
         pytest.skip(why)
-    d = PouchDaemon(default_network=True)
+    d = PouchDaemon(default_network=not os.environ.get("POUCH_TEST_PRIVATE_BRIDGE"))
     d.start()
     r = d.cli("load", "-i", busybox_archive())
     assert r.returncode == 0, r.stderr

@@ -27,6 +27,13 @@ def _uniq(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:6]}"
 
 
+def _in_subnet(addr: str, bip: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr) in ipaddress.ip_interface(bip).network
+    except ValueError:
+        return False
+
+
 def _exec(d, ref: str, *cmd: str) -> subprocess.CompletedProcess:
     return d.cli("exec", ref, *cmd)
 
@@ -38,21 +45,22 @@ def test_builtin_networks_and_default_bridge(pouchd):
     names = {line.split()[1] for line in out.splitlines()[1:]}
     assert {"bridge", "host", "none"} <= names
     br = inspect_json(pouchd, "network", "bridge")
-    assert br["IPAM"]["Config"][0]["Subnet"] == "192.168.5.0/24"
-    assert br["Options"].get("com.docker.network.bridge.name") == "p0"
-    addrs = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "p0"], capture_output=True,
+    subnet = str(ipaddress.ip_interface(pouchd.bip).network)
+    assert br["IPAM"]["Config"][0]["Subnet"] == subnet
+    assert br["Options"].get("com.docker.network.bridge.name") == pouchd.bridge
+    addrs = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", pouchd.bridge], capture_output=True,
                            text=True).stdout
-    assert "192.168.5.1/24" in addrs
+    assert pouchd.bip in addrs
 
 
 def test_bridge_container_gets_ip_in_subnet(pouchd, box):
     n = box.run_d("busybox", "sleep", "600")
     ip = container_ip(pouchd, n)
-    assert ipaddress.IPv4Address(ip) in ipaddress.IPv4Network("192.168.5.0/24")
+    assert ipaddress.IPv4Address(ip) in ipaddress.ip_interface(pouchd.bip).network
     inside = cli_ok(pouchd, "exec", n, "ip", "-4", "addr", "show", "eth0")
     assert f"inet {ip}/24" in inside
     nets = inspect_json(pouchd, "", n)["NetworkSettings"]["Networks"]
-    assert nets["bridge"]["IPAddress"] == ip and nets["bridge"]["Gateway"] == "192.168.5.1"
+    assert nets["bridge"]["IPAddress"] == ip and nets["bridge"]["Gateway"] == pouchd.bip.split("/")[0]
 
 
 def test_net_none_has_only_loopback(pouchd):
@@ -65,7 +73,7 @@ def test_net_host_shares_host_namespace(pouchd):
                  "readlink /proc/self/ns/net; ls /sys/class/net")
     lines = out.split()
     assert lines[0] == os.readlink("/proc/self/ns/net")
-    assert "p0" in lines[1:] and "lo" in lines[1:]
+    assert pouchd.bridge in lines[1:] and "lo" in lines[1:]
 
 
 def test_net_container_mode_shares_netns(pouchd, box):
@@ -230,7 +238,7 @@ def test_generated_etc_files(pouchd):
     entries = [line.split() for line in hosts.splitlines() if line.strip()]
     assert ["10.1.2.3", "foo"] in entries
     assert ["127.0.0.1", "localhost"] in entries
-    assert any(e[0].startswith("192.168.5.") and "box1" in e[1:] for e in entries), hosts
+    assert any(_in_subnet(e[0], pouchd.bip) and "box1" in e[1:] for e in entries), hosts
     assert hostname.split() == ["box1", "box1"]
 
 
