@@ -29,7 +29,6 @@ from .events.exchange import EventExchange
 from .meta.store import MetaStore
 from .mgr.archive import ContainerArchive
 from .mgr.container import ContainerManager
-from .mgr.exec import ExecManager
 from .mgr.image import ImageManager
 from .mgr.pull import ContentSink, Puller
 from .mgr.push import Pusher
@@ -114,10 +113,8 @@ class Daemon:
         self.images.pull = registry_routes.pull_handler(self.puller, self.registry)
         self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,
                                            cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent,
-                                           hooks_dirs=list(cfg.hooks_dirs))
-        self.execs = ExecManager(self.containers, self.ctrd, self.events,
-                                 os.path.join(cfg.run_dir, "fifo"))
-        self.containers.exec_exit_handler = self.execs.handle_exit
+                                           oci_hooks_dirs=list(cfg.hooks_dirs))
+        self.execs = self.containers.execs
         if userns_ids is not None:
             from .mgr.userns import UsernsRemap
             self.containers.userns = UsernsRemap(userns_ids, self.ctrd)

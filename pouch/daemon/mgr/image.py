@@ -507,3 +507,29 @@ async def _anext(agen):
         return await agen.__anext__()
     except StopAsyncIteration:
         return None
+
+
+def config_changes(changes: list[str]) -> dict:
+    """Dockerfile-like --change lines (import, commit): CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE."""
+    cfg: dict = {}
+    for ch in changes:
+        word, _, rest = ch.strip().partition(" ")
+        word, rest = word.upper(), rest.strip()
+        val = json.loads(rest) if rest.startswith("[") else None
+        if word in ("CMD", "ENTRYPOINT"):
+            cfg["Cmd" if word == "CMD" else "Entrypoint"] = val if val is not None else ["/bin/sh", "-c", rest]
+        elif word == "ENV":
+            k, _, v = rest.replace("=", " ", 1).partition(" ")
+            cfg.setdefault("Env", []).append(f"{k}={v.strip()}")
+        elif word == "WORKDIR":
+            cfg["WorkingDir"] = rest
+        elif word == "USER":
+            cfg["User"] = rest
+        elif word == "LABEL":
+            k, _, v = rest.partition("=")
+            cfg.setdefault("Labels", {})[k] = v.strip('"')
+        elif word == "EXPOSE":
+            cfg.setdefault("ExposedPorts", {})[rest if "/" in rest else rest + "/tcp"] = {}
+        else:
+            raise InvalidArgument(f"{word} is not a valid change command")
+    return cfg

@@ -263,6 +263,19 @@ class SandboxHooks:
         settings.update(IPAddress=ep.ip, Gateway=ep.gateway, MacAddress=ep.mac, IPPrefixLen=ep.prefix_len)
         settings["Ports"] = _moby_ports(ep)
 
+    async def connect(self, c, netns: str, network: str, aliases: list[str], ip: str) -> tuple[str, dict]:
+        """``network connect`` of a running container: -> (network name, its endpoint settings)."""
+        net = self.network.get(network)
+        ep = await self.network.attach(c.id, netns, net.name, EndpointConfig(
+            container_name=c.name, hostname=c.config.get("Hostname") or "", aliases=aliases, ip=ip))
+        return net.name, endpoint_settings(ep)
+
+    async def disconnect(self, c, network: str) -> str:
+        """``network disconnect``: -> the network's name."""
+        net = self.network.get(network)
+        await self.network.detach(c.id, net.name)
+        return net.name
+
     async def after_stop(self, c) -> None:
         if network_mode(c.host_config) in ("host",) or network_mode(c.host_config).startswith("container:"):
             return

@@ -15,36 +15,19 @@ mid-upgrade, ``recover`` does the same rollback when it restores the container (
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import secrets
 
-from pouch.errtypes import Conflict, InvalidArgument, NotModified
+from pouch.errtypes import Conflict, NotModified
 
 from .container_model import now_rfc3339
 
 log = logging.getLogger(__name__)
-_locks: dict[str, asyncio.Lock] = {}
 
 
-async def upgrade(mgr, ref: str, image: str, cmd: list[str] | None = None,
-                  entrypoint: list[str] | None = None) -> None:
-    c = mgr.get(ref)
-    if not image:
-        raise InvalidArgument("upgrade needs an image")
-    img = mgr.images.get(image)
-    lock = _locks.setdefault(c.id, asyncio.Lock())
-    if lock.locked():
-        raise Conflict(f"container {c.id[:12]} is being upgraded already")
-    async with lock:
-        try:
-            await _upgrade(mgr, c, image, img, cmd, entrypoint)
-        finally:
-            _locks.pop(c.id, None)
-
-
-async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
+async def upgrade_unlocked(mgr, c, image: str, img, cmd, entrypoint) -> None:
+    """The upgrade of ``c`` (ContainerManager.upgrade holds its lock: only _unlocked calls here)."""
     if c.status not in ("running", "created", "exited"):
         raise Conflict(f"container {c.id[:12]} is {c.status}: upgrade needs it running or stopped")
     ctrd, cid = mgr.ctrd, c.id
@@ -54,7 +37,7 @@ async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
     was_running = c.running
     if was_running:
         try:
-            await mgr.stop(cid)
+            await mgr._stop_unlocked(c)
         except NotModified:
             pass
     backup = f"{cid}-upgrade-{secrets.token_hex(4)}"
@@ -67,7 +50,7 @@ async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
         c.meta.pop("Upgrading", None)
         mgr.save(c)
         if was_running:
-            await mgr.start(cid)
+            await mgr._start_unlocked(c)
         raise
     try:
         _retarget(c, image, img.id, cmd, entrypoint)
@@ -77,7 +60,7 @@ async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
         c.meta.pop("Upgrading", None)
         mgr.save(c)
         if was_running:
-            await mgr.start(cid)
+            await mgr._start_unlocked(c)
     except BaseException as e:
         log.warning("upgrade of %s to %s failed, rolling back: %s", cid[:12], image, e)
         await _roll_back(mgr, c, old_meta, old_spec, old_image_name, backup, was_running)
@@ -125,7 +108,7 @@ async def _roll_back(mgr, c, old_meta: dict, old_spec: dict, old_image_name: str
     mgr.save(c)
     if was_running:
         try:
-            await mgr.start(c.id)
+            await mgr._start_unlocked(c)
         except Exception as e:  # the old container could not start either: leave it stopped
             log.warning("upgrade rollback: restarting %s failed: %s", c.id[:12], e)
 
