@@ -797,12 +797,20 @@ class ContainerManager:
             return e["stream"], (e["time"].encode() + b" " + data if timestamps else data)
 
         async def entries():
-            offset = os.path.getsize(path) if follow and os.path.exists(path) else 0
-            for e in await asyncio.to_thread(jsonfile.read_entries, path, since, until, tail):
-                item = chunk(e)
-                if item:
-                    yield item
+            if tail >= 0:
+                batches = iter([await asyncio.to_thread(jsonfile.read_tail, path, tail, since, until)])
+            else:
+                batches = jsonfile.iter_entries(path, since, until)
+            while True:
+                batch = await asyncio.to_thread(next, batches, None)
+                if batch is None:
+                    break
+                for e in batch:
+                    item = chunk(e)
+                    if item:
+                        yield item
             if follow and not until:
+                offset = os.path.getsize(path) if os.path.exists(path) else 0
                 async for e in jsonfile.follow(path, c.logger, offset, lambda: c.running):
                     item = chunk(e)
                     if item:
