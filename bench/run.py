@@ -60,8 +60,9 @@ def rss_kib(pid: int) -> int:
 class Dockerd:
     """A private dockerd 20.10 for side-by-side numbers."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, bridge: bool = True) -> None:
         self.base = base
+        self.bridge = bridge  # False: --bridge=none (no docker0; containers need --network none)
         self.sock = os.path.join(base, "docker.sock")
         self.proc: subprocess.Popen | None = None
         self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock,
@@ -73,7 +74,8 @@ class Dockerd:
                 "--exec-root", os.path.join(self.base, "exec"),
                 "--pidfile", os.path.join(self.base, "docker.pid"),
                 "-H", "unix://" + self.sock, "--iptables=false", "--ip-masq=false",
-                "--bip", "172.31.251.1/24", "--containerd-namespace", "bench-moby",
+                *(["--bip", "172.31.251.1/24"] if self.bridge else ["--bridge=none"]),
+                "--containerd-namespace", "bench-moby",
                 "--containerd-plugins-namespace", "bench-moby-plugins"]
         self.log = open(os.path.join(self.base, "dockerd.log"), "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
