@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
 from tests.conftest import _missing_for_daemon
-from tests.daemon.conftest import Box, inspect
+from tests.daemon.conftest import Box, inspect, runtime_state
 from tests.fixtures.daemon import PouchDaemon
 from tests.fixtures.images import busybox_archive
 
@@ -48,15 +47,6 @@ def test_runsc_is_a_real_gvisor_sandbox(pouchd):
     assert any("gVisor" in line for line in dmesg), r.stdout
     host = pouchd.cli("run", "--rm", "busybox", "uname", "-r").stdout.strip()
     assert host == os.uname().release
-
-
-RUNC_SHIM_ROOT = "/run/containerd/runc/default"  # the runc v2 shim's default --root, any binary
-
-
-def runtime_state(binary: str, cid: str) -> dict | None:
-    """What the runtime binary itself says of the container (`<binary> --root R state ID`)."""
-    r = subprocess.run([binary, "--root", RUNC_SHIM_ROOT, "state", cid], capture_output=True, text=True)
-    return json.loads(r.stdout) if r.returncode == 0 else None
 
 
 @pytest.mark.parametrize("runtime,other", [("crun", "runc"), ("runc", "crun")])
