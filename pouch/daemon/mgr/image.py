@@ -209,18 +209,7 @@ class ImageManager:
     async def import_rootfs(self, path: str, repo_tag: str | None, changes: dict | None = None,
                             message: str = "") -> Image:
         """Make a one-layer image from a rootfs tarball (optionally gzip-compressed)."""
-        with open(path, "rb") as f:
-            compressed = f.read(2) == b"\x1f\x8b"
-        opener = (lambda: gzip.open(path, "rb")) if compressed else (lambda: open(path, "rb"))
-        try:
-            with opener() as f:
-                diff_id, _ = arc.sha256_stream(f)
-            with opener() as f:
-                tarfile.open(fileobj=f, mode="r|").next()
-        except (OSError, tarfile.TarError, EOFError) as e:
-            raise InvalidArgument(f"import: not a tar archive: {e}") from None
-        with open(path, "rb") as f:
-            digest, size = arc.sha256_stream(f)
+        compressed, diff_id, digest, size = await asyncio.to_thread(_hash_rootfs, path)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         config = {"architecture": "amd64", "os": "linux", "created": now,
                   "config": dict(changes or {}),
@@ -479,6 +468,25 @@ def _chunks(f):
 
 def _member_reader(tf: tarfile.TarFile, member: str):
     return lambda: _chunks(tf.extractfile(member))
+
+
+def _hash_rootfs(path: str) -> tuple[bool, str, str, int]:
+    """A rootfs tarball's (compressed?, diff id, digest, size), checking it is a tar (a thread's job)."""
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    opener = (lambda: gzip.open(path, "rb")) if compressed else (lambda: open(path, "rb"))
+    try:
+        with opener() as f:
+            diff_id, _ = arc.sha256_stream(f)
+        with opener() as f:
+            tarfile.open(fileobj=f, mode="r|").next()
+    except (OSError, tarfile.TarError, EOFError) as e:
+        raise InvalidArgument(f"import: not a tar archive: {e}") from None
+    if not compressed:
+        return compressed, diff_id, diff_id, os.path.getsize(path)
+    with open(path, "rb") as f:
+        digest, size = arc.sha256_stream(f)
+    return compressed, diff_id, digest, size
 
 
 def _file_reader(path: str):
