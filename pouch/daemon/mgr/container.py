@@ -70,7 +70,7 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 class ContainerManager:
     def __init__(self, store: MetaStore, ctrd: Ctrd, images: ImageManager, events: EventExchange,
                  home: str, run_dir: str, runtimes, sandbox, cgroup_parent: str = "/pouch",
-                 oci_hooks_dirs: list[str] | None = None) -> None:
+                 oci_hooks_dirs: list[str] | None = None, userns=None) -> None:
         self.store = store
         self.ctrd = ctrd
         self.images = images
@@ -84,10 +84,9 @@ class ContainerManager:
         self._after_upgrade_crash: list[str] = []  # restored mid-upgrade: start once the daemon is up
         self.sandbox = sandbox  # SandboxHooks: network, volumes, lxcfs, quota
         self.oci_hooks_dirs = list(oci_hooks_dirs or [])  # OCI hook files (pouch.oci.hooks)
-        sandbox.lookup = self.get
         from .exec import ExecManager
         self.execs = ExecManager(self, ctrd, events, self.fifo_root)
-        self.userns = None  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
+        self.userns = userns  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
 

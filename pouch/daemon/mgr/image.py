@@ -111,7 +111,6 @@ class ImageManager:
         self.by_name: dict[str, str] = {}
         self._lock = asyncio.Lock()
         self.unpacker = LayerUnpacker(ctrd)
-        self.pull = None  # set by the daemon when the registry puller is wired in
         os.makedirs(tmp_dir, exist_ok=True)
 
     # -- index ------------------------------------------------------------

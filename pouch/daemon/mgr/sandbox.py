@@ -86,14 +86,14 @@ def moby_mount(m: dict) -> vmounts.MountSpec:
 
 class SandboxHooks:
     def __init__(self, network: NetworkManager, volumes: VolumeManager, containers_dir: str,
-                 lxcfs=None, quota=None, lxcfs_default: bool = False) -> None:
+                 lxcfs=None, quota=None, lxcfs_default: bool = False, lookup=None) -> None:
         self.network = network
         self.volumes = volumes
         self.containers_dir = containers_dir
         self.lxcfs = lxcfs
         self.quota = quota
         self.lxcfs_default = lxcfs_default
-        self.lookup = None  # container lookup (ContainerManager.get), set by the manager
+        self.lookup = lookup  # container lookup (ContainerManager.get): --net/--pid container:X, --volumes-from
         self._releases: dict[str, asyncio.Task] = {}
 
     # -- create ------------------------------------------------------------------

@@ -13,7 +13,8 @@ from ..mgr.image import ImageManager, config_changes, created_seconds, image_sum
 from .app import json_response, qbool, qfilters
 
 
-def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
+def routes(images: ImageManager, users_of, pull=None) -> list[tuple[str, str, object]]:
+    """``pull``: the registry's handler for ``POST /images/create?fromImage=`` (None: no registry)."""
     async def _spool(request: web.Request) -> str:
         path = images.tmpfile()
         with open(path, "wb") as f:
@@ -33,8 +34,8 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
     async def create(request: web.Request):
         src = request.query.get("fromSrc")
         if src is None:
-            if request.query.get("fromImage") and images.pull is not None:
-                return await images.pull(request)
+            if request.query.get("fromImage") and pull is not None:
+                return await pull(request)
             raise InvalidArgument("pulling from a registry is not available: use load or import")
         if src != "-":
             raise InvalidArgument("import: only '-' (the request body) is supported as fromSrc")
