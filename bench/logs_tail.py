@@ -1,6 +1,6 @@
 """`pouch logs --tail 10` vs `docker logs --tail 10` on a container that wrote ~60 MB (issue 10).
 
-Starts a private pouchd (busybox loaded) and a private dockerd (bench/run.py's Dockerd, with
+Starts a private pouchd (busybox loaded) and a private dockerd (bench/engines.py's Dockerd, with
 --bridge=none), runs in each a container printing ~60 MB of 100-byte lines to its json-file log,
 then times `logs --tail 10` alternately on both (median of --runs) and reports the ratio
 (target <= 1.0x) and pouchd's RSS growth over the logs calls (target < 20 MB).
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.run import DOCKER, DOCKERD, POUCH, Dockerd, rss_kib, timed  # noqa: E402
-from tests.fixtures.daemon import PouchDaemon  # noqa: E402
+from bench.engines import DOCKER, DOCKERD, Dockerd, rss_kib, timed  # noqa: E402
+from tests.fixtures.daemon import POUCH, PouchDaemon  # noqa: E402
 from tests.fixtures.images import busybox_archive  # noqa: E402
 
 LINE = "x" * 99  # + newline: 100 bytes a line
