@@ -674,7 +674,7 @@ class ContainerManager:
         """Load containers from the meta store and adopt their live tasks."""
         tasks = {t.id: t for t in await self.ctrd.task_list()}
         for cid, meta in self.store.list(BUCKET):
-            c = Container(meta)
+            c = Container.from_record(meta)
             self.containers[cid] = c
             self.names[c.name] = cid
         for c in list(self.containers.values()):

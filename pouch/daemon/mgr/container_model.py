@@ -1,13 +1,19 @@
-"""The container object: its persisted record and its Moby-shaped views.
+"""The container object: its persisted record and its API views.
 
-``Container.meta`` is what the meta store keeps (Moby field names, so the
-bridge mostly passes it through); the rest (IO, logger, waiters, lock) lives
-only in memory and is rebuilt on restore.
+``Container.meta`` is what the meta store keeps: Moby field names (``RECORD_DEFAULTS`` lists
+every field with its default) plus pouchd's private fields (``PRIVATE_FIELDS``: snapshot key,
+manual stop, networking config at create, upgrade markers).  ``Container.from_record`` loads a
+record as any earlier pouchd wrote it (missing fields get their defaults; exec ids, which do not
+survive pouchd, are dropped).  The API views are explicit: ``inspect()`` shows the fields of
+``INSPECT_FIELDS`` only (private ones never leak, whatever a module stores) and ``summary()`` is
+one ``ps`` row.  The rest (IO, logger, waiters, lock) lives only in memory and is rebuilt on
+restore.
 """
 from __future__ import annotations
 
 import asyncio
 import calendar
+import copy
 import time
 
 from pouch.api.humanize import human_duration
@@ -24,7 +30,39 @@ def now_rfc3339() -> str:
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
+# every persisted field and its default (a record from an older pouchd may lack some)
+RECORD_DEFAULTS: dict = {
+    "Id": "", "Name": "", "Created": ZERO_TIME, "Image": "", "Path": "", "Args": [],
+    "Config": {}, "HostConfig": {}, "State": {}, "RestartCount": 0, "Driver": "", "Platform": "linux",
+    "LogPath": "", "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "MountLabel": "",
+    "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+    # private: never in an API view
+    "SnapshotKey": "", "ManualStop": False, "Internal": {},
+}
+PRIVATE_FIELDS = ("SnapshotKey", "ManualStop", "Internal", "Upgrading", "UpgradeBackups")
+INSPECT_FIELDS = ("Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath",
+                  "HostsPath", "LogPath", "Name", "RestartCount", "Driver", "Platform", "MountLabel",
+                  "ProcessLabel", "AppArmorProfile", "ExecIDs", "HostConfig", "Mounts", "Config",
+                  "NetworkSettings", "SizeRw", "SizeRootFs")
+STATE_DEFAULTS = {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
+                  "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+                  "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME}
+EMPTY_NETWORK_SETTINGS = {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": "",
+                          "SandboxKey": ""}
+
+
 class Container:
+    @classmethod
+    def from_record(cls, meta: dict) -> "Container":
+        """A container from its meta-store record, as this or an earlier pouchd wrote it."""
+        for k, v in RECORD_DEFAULTS.items():
+            if k not in meta:
+                meta[k] = copy.deepcopy(v)
+        meta["State"] = {**STATE_DEFAULTS, **(meta.get("State") or {})}
+        meta["SnapshotKey"] = meta["SnapshotKey"] or meta["Id"]
+        meta["ExecIDs"] = None  # execs live in memory only: none survives a pouchd restart
+        return cls(meta)
+
     def __init__(self, meta: dict) -> None:
         self.meta = meta
         self.io = None          # ProcessIO while a task exists
@@ -92,16 +130,14 @@ class Container:
 
     # -- views ---------------------------------------------------------------
     def inspect(self) -> dict:
-        m = dict(self.meta)
+        """``GET /containers/{id}/json``: the fields of INSPECT_FIELDS, copied."""
+        m = {k: self.meta[k] for k in INSPECT_FIELDS if k in self.meta}
         m["Name"] = "/" + self.name
         m["State"] = dict(self.state)
         m["Config"] = dict(self.config)
         m["HostConfig"] = dict(self.host_config)
-        for k in ("SnapshotKey", "ManualStop", "ImageName", "Internal", "Upgrading", "UpgradeBackups"):
-            m.pop(k, None)
-        m.setdefault("Mounts", [])
-        m.setdefault("NetworkSettings", {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",
-                                         "MacAddress": "", "SandboxKey": ""})
+        m["Mounts"] = m.get("Mounts") or []
+        m["NetworkSettings"] = m.get("NetworkSettings") or dict(EMPTY_NETWORK_SETTINGS)
         return m
 
     def status_text(self) -> str:

@@ -188,3 +188,30 @@ async def test_a_new_manager_restores_records_and_adopts_running_tasks(env):
     await mgr3.restore()
     assert mgr3.get("keep").status == "exited"
     await mgr3.shutdown()
+
+
+async def test_records_of_an_older_pouchd_load_and_inspect_shows_no_private_field(env):
+    cid = "f" * 64
+    env.ctrd.containers[cid] = {"image": "busybox", "spec": {}, "snapshot": cid}
+    env.ctrd.snapshots[cid] = ""
+    old = {  # as pouchd wrote it before the typed views (no Platform, no SnapshotKey; stale exec ids)
+        "Id": cid, "Name": "old1", "Created": "2026-11-30T10:00:00.000000000Z", "Image": "sha256:" + "ab" * 32,
+        "Path": "sh", "Args": [], "Config": {"Image": "busybox", "Cmd": ["sh"]},
+        "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "default",
+                       "RestartPolicy": {"Name": "no"}, "Runtime": "runc"},
+        "State": {"Status": "exited", "ExitCode": 2, "StartedAt": "2026-11-30T10:00:01.000000000Z",
+                  "FinishedAt": "2026-11-30T10:00:02.000000000Z"},
+        "RestartCount": 0, "Driver": "overlayfs", "LogPath": "", "ManualStop": True,
+        "ExecIDs": ["e" * 64], "UpgradeBackups": [cid + "-upgrade-1"], "Internal": {"NetworkingConfig": {}},
+    }
+    env.store.put("containers", cid, old)
+    mgr = env.build()
+    await mgr.restore()
+    c = mgr.get("old1")
+    view = c.inspect()
+    assert view["Name"] == "/old1" and view["State"]["ExitCode"] == 2 and view["State"]["Running"] is False
+    assert view["Platform"] == "linux" and view["ExecIDs"] is None and view["Mounts"] == []
+    assert not {"SnapshotKey", "ManualStop", "Internal", "UpgradeBackups", "Upgrading"} & set(view)
+    await mgr.remove("old1")  # the private fields still drive the removal: backups go too
+    assert cid not in env.ctrd.containers and cid not in env.ctrd.snapshots
+    await mgr.shutdown()
