@@ -112,3 +112,15 @@ def test_run_detach_keys(pouchd, box):
     rc, out = run_in_pty(pouchd, "run", "-it", "--name", n, "busybox", "sh", feed=b"\x10\x11", timeout=15)
     assert rc == 0, out
     assert status(pouchd, n) == "running"
+
+
+def test_exec_detach_keys_release_the_client_while_the_process_runs(pouchd, running):
+    """ctrl-p ctrl-p ctrl-q detaches an `exec -it` as it does an attach: the client returns at
+    once and the exec's shell keeps running (its first ctrl-p went to the shell)."""
+    t = time.monotonic()
+    rc, out = run_in_pty(pouchd, "exec", "-it", running, "sh", "-c", "echo exec-$((6*7)); exec sleep 300",
+                         feed=[b"\x10", b"\x10\x11"], timeout=15)
+    assert rc == 0, out
+    assert b"exec-42" in out and time.monotonic() - t < 10
+    top = pouchd.cli("top", running)
+    assert top.returncode == 0 and "sleep 300" in top.stdout, top.stdout
