@@ -1,0 +1,1 @@
+"""Kubernetes CRI: pouchd as a kubelet container runtime."""
