@@ -1,1 +1,1 @@
-"""Kubernetes CRI: pouchd as a kubelet container runtime."""
+"""pouchd's Kubernetes CRI face (runtime.v1): RuntimeService and ImageService over the managers."""
