@@ -197,14 +197,14 @@ async def serve_websocket(request: web.Request, sandbox_id: str, ports: list[int
 
     reader = asyncio.create_task(read_loop())
     forwards = asyncio.ensure_future(asyncio.gather(*(run(i, p) for i, p in enumerate(ports))))
-    await asyncio.wait({reader, forwards}, return_when=asyncio.FIRST_COMPLETED)
-    if not forwards.done():
-        # the client hung up: let the forwards see EOF, then stop them
-        try:
-            await asyncio.wait_for(asyncio.shield(forwards), 2)
-        except (asyncio.TimeoutError, Exception):
-            forwards.cancel()
-            await asyncio.gather(forwards, return_exceptions=True)
+    try:
+        await asyncio.wait({reader, forwards}, return_when=asyncio.FIRST_COMPLETED)
+        if not forwards.done():
+            # the client hung up: let the forwards see EOF, then stop them
+            await asyncio.wait({forwards}, timeout=2)
+    finally:
+        for t in (forwards, reader):
+            t.cancel()
+        await asyncio.gather(forwards, reader, return_exceptions=True)
     await ws.close()
-    reader.cancel()
     return ws

@@ -42,7 +42,8 @@ class _Sink:
 
 
 async def _run_until_lost(run: Awaitable[dict], lost: asyncio.Event) -> dict | None:
-    """The runtime's status, or None if the client went away (the runtime is then cancelled)."""
+    """The runtime's status, or None if the client went away or the server is stopping (the
+    runtime's coroutine is then cancelled, and waited for so that it can clean up)."""
     task = asyncio.ensure_future(run)
     waiter = asyncio.ensure_future(lost.wait())
     try:
@@ -51,11 +52,11 @@ async def _run_until_lost(run: Awaitable[dict], lost: asyncio.Event) -> dict | N
         waiter.cancel()
         if not task.done():
             task.cancel()
-    if task.cancelled() or not task.done():
-        try:
-            await task
-        except BaseException:
-            pass
+            try:
+                await task
+            except BaseException:
+                pass
+    if task.cancelled():
         return None
     return task.result()
 
@@ -195,14 +196,16 @@ async def serve_websocket(request: web.Request, opts, run: Runner) -> web.Stream
     reader = asyncio.create_task(read_loop())
     stdout = _Sink(sender(protocol.CHANNELS[protocol.STDOUT])) if opts.stdout else None
     stderr = _Sink(sender(protocol.CHANNELS[protocol.STDERR])) if opts.stderr else None
-    status = await _run_until_lost(run(stdin, stdout, stderr, resize), lost)
-    if status is not None:
-        payload = protocol.encode_status(status, json_status)
-        try:
-            if payload:
-                await sender(protocol.CHANNELS[protocol.ERROR])(payload)
-        except (StreamClosed, ConnectionError):
-            pass
-    await ws.close()
-    reader.cancel()
+    try:
+        status = await _run_until_lost(run(stdin, stdout, stderr, resize), lost)
+        if status is not None:
+            payload = protocol.encode_status(status, json_status)
+            try:
+                if payload:
+                    await sender(protocol.CHANNELS[protocol.ERROR])(payload)
+            except (StreamClosed, ConnectionError):
+                pass
+        await ws.close()
+    finally:
+        reader.cancel()
     return ws

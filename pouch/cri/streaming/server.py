@@ -22,6 +22,7 @@ an InternalError status on the error stream.
 """
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 
@@ -54,7 +55,8 @@ class StreamServer:
         self.stream_creation_timeout = stream_creation_timeout
         self.cache = RequestCache(ttl=token_ttl)
         self._runner: web.AppRunner | None = None
-        app = web.Application()
+        self._active: set[asyncio.Task] = set()
+        app = web.Application(middlewares=[self._track])
         for kind, handler in (("exec", self._serve_exec), ("attach", self._serve_attach),
                               ("portforward", self._serve_portforward)):
             app.router.add_route("GET", f"/{kind}/{{token}}", handler)
@@ -73,9 +75,25 @@ class StreamServer:
         log.info("CRI streaming server on %s", self.base_url)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        """Stop listening and end every session (their runtime coroutines are cancelled)."""
+        if self._runner is None:
+            return
+        runner, self._runner = self._runner, None
+        for site in list(runner.sites):
+            await site.stop()
+        for task in list(self._active):
+            task.cancel()
+        await asyncio.gather(*self._active, return_exceptions=True)
+        await runner.cleanup()
+
+    @web.middleware
+    async def _track(self, request: web.Request, handler):
+        task = asyncio.current_task()
+        self._active.add(task)
+        try:
+            return await handler(request)
+        finally:
+            self._active.discard(task)
 
     @property
     def base_url(self) -> str:

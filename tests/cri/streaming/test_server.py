@@ -273,3 +273,21 @@ async def test_ws_port_forward_needs_ports(server):
     with pytest.raises(aiohttp.WSServerHandshakeError) as e:
         await client.ws_port_forward(url, [], [])
     assert e.value.status == 400
+
+
+async def test_stop_ends_running_sessions():
+    rt = LocalRuntime()
+    rt.containers["c1"] = ["true"]
+    srv = StreamServer(rt, "127.0.0.1", 0)
+    await srv.start()
+    spdy_url = srv.get_exec_url("c1", ["sleep", "30"], False, False, True, True)
+    ws_url = srv.get_exec_url("c1", ["sleep", "30"], False, False, True, True)
+    spdy_run = asyncio.create_task(client.spdy_remote_command(spdy_url))
+    ws_run = asyncio.create_task(client.ws_remote_command(ws_url))
+    await asyncio.sleep(0.5)
+    await asyncio.wait_for(srv.stop(), 10)
+    done, _ = await asyncio.wait({spdy_run, ws_run}, timeout=10)
+    assert len(done) == 2                      # both clients saw the end of their connection
+    assert rt.cancelled == 2                   # and the runtime's coroutines were stopped
+    for t in done:
+        t.exception()
