@@ -113,7 +113,8 @@ async def serve_spdy(request: web.Request, opts, run: Runner, *,
         try:
             if payload:
                 await err.write(payload)
-            for kind in (protocol.STDOUT, protocol.STDERR, protocol.ERROR):
+            for kind in (protocol.STDOUT, protocol.STDERR, protocol.ERROR, protocol.STDIN,
+                         protocol.RESIZE):
                 if kind in streams:
                     await streams[kind].close()
         except StreamClosed:
