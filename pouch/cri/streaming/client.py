@@ -116,7 +116,8 @@ async def spdy_remote_command(url: str, *, stdin=None, stdout: bool = True, stde
                               tty: bool = False, resizes: list | None = None,
                               protocols: list[str] | None = None) -> RemoteCommandResult:
     """Run an exec/attach URL the way client-go does (error stream first, then stdin, stdout,
-    stderr and, with a TTY on v3+, resize); ``stdin`` is bytes or an async iterable of bytes."""
+    stderr and, with a TTY on v3+, resize); ``stdin`` is bytes or an async iterable of bytes,
+    ``resizes`` a list or an async iterable of (width, height)."""
     conn = await spdy_connect(url, protocols if protocols is not None
                               else protocol.SPDY_REMOTECOMMAND_PROTOCOLS)
     proto = conn.protocol
@@ -130,21 +131,30 @@ async def spdy_remote_command(url: str, *, stdin=None, stdout: bool = True, stde
             if stdout else None
         serr = await s.open_stream({protocol.STREAM_TYPE: protocol.STDERR}, fin=True) \
             if stderr and (not tty or proto in ("", protocol.V1)) else None
-        rsz = None
+        rsz = sizer = None
         if tty and proto in (protocol.V3, protocol.V4):
             rsz = await s.open_stream({protocol.STREAM_TYPE: protocol.RESIZE})
-            for w, h in resizes or []:
-                await rsz.write(protocol.encode_resize(w, h))
+            if isinstance(resizes, (list, tuple)) or resizes is None:
+                for w, h in resizes or []:
+                    await rsz.write(protocol.encode_resize(w, h))
+            else:
+                sizer = asyncio.create_task(_copy_in(_sizes(resizes), rsz))
         feeder = asyncio.create_task(_copy_in(stdin, sin)) if sin is not None else None
         out, errout, status = await asyncio.gather(
             sout.reader.read() if sout else _empty(),
             serr.reader.read() if serr else _empty(),
             err.reader.read())
-        if feeder is not None:
-            feeder.cancel()
+        for t in (feeder, sizer):
+            if t is not None:
+                t.cancel()
         return RemoteCommandResult(out, errout, status, proto)
     finally:
         await conn.close()
+
+
+async def _sizes(resizes):
+    async for w, h in resizes:
+        yield protocol.encode_resize(w, h)
 
 
 async def _empty() -> bytes:

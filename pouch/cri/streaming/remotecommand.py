@@ -21,6 +21,8 @@ from pouch.cri.streaming.upgrade import upgrade_spdy
 
 log = logging.getLogger(__name__)
 
+INITIAL_SIZE_WAIT = 0.5
+
 #: run(stdin, stdout, stderr, resize) -> status dict for the error stream
 Runner = Callable[..., Awaitable[dict]]
 
@@ -61,7 +63,8 @@ async def _run_until_lost(run: Awaitable[dict], lost: asyncio.Event) -> dict | N
     return task.result()
 
 
-async def _pump_resize(reader: asyncio.StreamReader, queue: asyncio.Queue) -> None:
+async def _pump_resize(reader: asyncio.StreamReader, queue: asyncio.Queue,
+                       got: asyncio.Event) -> None:
     decoder = protocol.ResizeDecoder()
     while True:
         data = await reader.read(4096)
@@ -69,6 +72,17 @@ async def _pump_resize(reader: asyncio.StreamReader, queue: asyncio.Queue) -> No
             return
         for size in decoder.feed(data):
             queue.put_nowait(size)
+            got.set()
+
+
+async def _initial_size(got: asyncio.Event) -> None:
+    """Clients send the terminal's size right after opening the streams: wait a moment for it,
+    so that the runtime finds it queued and can start the process with the right size (a shell
+    that asks at once would otherwise see 0x0)."""
+    try:
+        await asyncio.wait_for(got.wait(), INITIAL_SIZE_WAIT)
+    except asyncio.TimeoutError:
+        pass
 
 
 async def serve_spdy(request: web.Request, opts, run: Runner, *,
@@ -100,7 +114,10 @@ async def serve_spdy(request: web.Request, opts, run: Runner, *,
     pumps = []
     if protocol.RESIZE in streams:
         resize = asyncio.Queue()
-        pumps.append(asyncio.create_task(_pump_resize(streams[protocol.RESIZE].reader, resize)))
+        got_size = asyncio.Event()
+        pumps.append(asyncio.create_task(_pump_resize(streams[protocol.RESIZE].reader, resize,
+                                                      got_size)))
+        await _initial_size(got_size)
     stdin = streams[protocol.STDIN].reader if protocol.STDIN in streams else None
     stdout = _Sink(streams[protocol.STDOUT].write) if protocol.STDOUT in streams else None
     stderr = _Sink(streams[protocol.STDERR].write) if protocol.STDERR in streams else None
@@ -165,6 +182,7 @@ async def serve_websocket(request: web.Request, opts, run: Runner) -> web.Stream
 
     stdin = asyncio.StreamReader(limit=2 ** 30) if opts.stdin else None
     resize = asyncio.Queue() if opts.tty else None
+    got_size = asyncio.Event()
     lost = asyncio.Event()
 
     async def read_loop() -> None:
@@ -189,12 +207,15 @@ async def serve_websocket(request: web.Request, opts, run: Runner) -> web.Stream
                 elif channel == protocol.CHANNELS[protocol.RESIZE] and resize is not None:
                     for size in decoder.feed(payload):
                         resize.put_nowait(size)
+                        got_size.set()
         finally:
             if stdin is not None and not stdin.at_eof():
                 stdin.feed_eof()
             lost.set()
 
     reader = asyncio.create_task(read_loop())
+    if resize is not None:
+        await _initial_size(got_size)
     stdout = _Sink(sender(protocol.CHANNELS[protocol.STDOUT])) if opts.stdout else None
     stderr = _Sink(sender(protocol.CHANNELS[protocol.STDERR])) if opts.stderr else None
     try:

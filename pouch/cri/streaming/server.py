@@ -13,7 +13,9 @@ Interface with the runtime (the object given to the constructor)::
 
 ``stdin`` is an ``asyncio.StreamReader`` (EOF when the client closes its stdin) or None;
 ``stdout``/``stderr`` have ``async write(bytes)`` or are None; ``resize`` is an
-``asyncio.Queue`` of ``(width, height)`` for a TTY, else None. ``reader``/``writer`` of
+``asyncio.Queue`` of ``(width, height)`` for a TTY, else None; the client's initial size is
+normally already queued when exec/attach is called (the server waits up to half a second for
+it), so a runtime can create the terminal with it before starting the process. ``reader``/``writer`` of
 port_forward are the client's byte stream (``writer.write`` is async); returning ends the
 forwarded connection, raising reports the error to the client. If the client goes away before
 exec/attach returns, their coroutine is cancelled (the runtime should then stop copying; whether

@@ -100,6 +100,9 @@ class LocalRuntime:
 
     async def _run_tty(self, cmd, stdin, stdout, resize) -> int:
         master, slave = os.openpty()
+        while resize is not None and not resize.empty():   # the client's initial size
+            w, h = resize.get_nowait()
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
 
         def child_setup():
             os.setsid()

@@ -83,15 +83,22 @@ async def test_spdy_runtime_error_is_internal_error_status(server):
 
 
 async def test_spdy_tty_resize(server):
-    url = server.get_exec_url("c1", ["sh", "-c", "read x; stty size"], tty=True, stdin=True,
-                              stdout=True, stderr=False)
+    # the initial size is there when the command starts; a later one reaches the terminal too
+    url = server.get_exec_url("c1", ["sh", "-c", "stty size; read x; stty size"], tty=True,
+                              stdin=True, stdout=True, stderr=False)
+
+    async def sizes():
+        yield 123, 45
+        await asyncio.sleep(0.2)
+        yield 60, 20
 
     async def stdin():
-        await asyncio.sleep(0.3)                 # let the resize reach the terminal first
+        await asyncio.sleep(0.6)
         yield b"go\n"
     res = await client.spdy_remote_command(url, stdin=stdin(), tty=True, stderr=False,
-                                           resizes=[(123, 45)])
-    assert b"45 123" in res.stdout
+                                           resizes=sizes())
+    assert res.stdout.startswith(b"45 123\r\n")
+    assert res.stdout.endswith(b"20 60\r\n")
     assert res.exit_code == 0
 
 
@@ -217,8 +224,7 @@ async def test_ws_v5_stdin_close(server):
 
 
 async def test_ws_tty_resize(server):
-    url = server.get_exec_url("c1", ["sh", "-c", "sleep 0.5; stty size"], True, False, True,
-                              False)
+    url = server.get_exec_url("c1", ["stty", "size"], True, False, True, False)
     res = await client.ws_remote_command(url, tty=True, stderr=False, resizes=[(90, 33)])
     assert b"33 90" in res.stdout
 
