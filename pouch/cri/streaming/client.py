@@ -56,7 +56,9 @@ class SpdyConnection:
             writer.write(data)
             await writer.drain()
 
-        self.session = SpdySession(write, server=False)
+        self.session = SpdySession(write, server=False,
+                                   pause_reading=writer.transport.pause_reading,
+                                   resume_reading=writer.transport.resume_reading)
         self._pump = asyncio.create_task(self._read(reader))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:

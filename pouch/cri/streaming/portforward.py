@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 from aiohttp import WSMsgType, web
 
 from pouch.cri.streaming import protocol
+from pouch.cri.streaming.flow import ReadGate, gated_reader
 from pouch.cri.streaming.session import SpdyStream, StreamClosed
 from pouch.cri.streaming.upgrade import upgrade_spdy
 
@@ -161,7 +162,8 @@ async def serve_websocket(request: web.Request, sandbox_id: str, ports: list[int
                 await (ws.send_bytes(msg) if binary else ws.send_str(msg))
         return send
 
-    readers = [asyncio.StreamReader(limit=2 ** 30) for _ in ports]
+    gates = [ReadGate() for _ in ports]
+    readers = [gated_reader(g) for g in gates]
     for i, port in enumerate(ports):
         prefix = struct.pack("<H", port)
         await sender(2 * i)(prefix)
@@ -189,6 +191,7 @@ async def serve_websocket(request: web.Request, sandbox_id: str, ports: list[int
                 except ValueError:
                     continue
                 if channel % 2 == 0 and channel // 2 < len(readers) and payload:
+                    await gates[channel // 2].wait()      # that port's reader is full
                     readers[channel // 2].feed_data(payload)
         finally:
             for r in readers:

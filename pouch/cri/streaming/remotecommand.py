@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 from aiohttp import WSMsgType, web
 
 from pouch.cri.streaming import protocol
+from pouch.cri.streaming.flow import ReadGate, gated_reader
 from pouch.cri.streaming.session import SpdyStream, StreamClosed
 from pouch.cri.streaming.upgrade import upgrade_spdy
 
@@ -180,7 +181,8 @@ async def serve_websocket(request: web.Request, opts, run: Runner) -> web.Stream
                               protocol.STDERR if opts.stderr else protocol.ERROR]
     await sender(first)(b"")
 
-    stdin = asyncio.StreamReader(limit=2 ** 30) if opts.stdin else None
+    gate = ReadGate()
+    stdin = gated_reader(gate) if opts.stdin else None
     resize = asyncio.Queue() if opts.tty else None
     got_size = asyncio.Event()
     lost = asyncio.Event()
@@ -191,6 +193,7 @@ async def serve_websocket(request: web.Request, opts, run: Runner) -> web.Stream
             async for msg in ws:
                 if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
                     continue
+                await gate.wait()                 # stdin is full: the runtime reads slower
                 data = msg.data
                 if can_close and isinstance(data, bytes) and data[:1] == bytes(
                         [protocol.CLOSE_CHANNEL]):

@@ -6,7 +6,9 @@ Bytes come in through :meth:`SpdySession.feed_data`; frames go out, in order, th
 task calling the ``write`` coroutine given at construction, so the header compressor's state
 always matches what the peer receives.
 
-Flow control is not enforced and no WINDOW_UPDATE is sent: the only SPDY peer of this protocol in
+A stream whose reader holds more than 2 x READ_LIMIT unread bytes pauses reading from the
+connection until it is read down (TCP backpressure instead of unbounded buffering, e.g. for a
+``kubectl cp`` into a slow container). SPDY's own flow control is not enforced and no WINDOW_UPDATE is sent: the only SPDY peer of this protocol in
 the Kubernetes world (moby/spdystream, under client-go and kubelet) neither sends nor honours
 windows; received WINDOW_UPDATE and SETTINGS frames are accepted and ignored.
 """
@@ -22,10 +24,32 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 32 * 1024
 _HIGH_WATER = 256 * 1024
+#: a stream's unread input above twice this pauses reading from the connection
+READ_LIMIT = 512 * 1024
 
 
 class StreamClosed(ConnectionError):
     """Writing to a stream that was reset, finished on our side, or whose connection is gone."""
+
+
+class _Valve:
+    """What a stream's StreamReader takes for its transport: asyncio's StreamReader asks it to
+    pause when its buffer passes 2*limit and to resume once read below limit; the session pauses
+    the connection while any stream is full."""
+
+    def __init__(self, session: "SpdySession") -> None:
+        self._session = session
+        self.paused = False
+
+    def pause_reading(self) -> None:
+        if not self.paused:
+            self.paused = True
+            self._session._full_streams(+1)
+
+    def resume_reading(self) -> None:
+        if self.paused:
+            self.paused = False
+            self._session._full_streams(-1)
 
 
 class SpdyStream:
@@ -35,7 +59,9 @@ class SpdyStream:
         self.session = session
         self.id = stream_id
         self.headers = headers
-        self.reader = asyncio.StreamReader(limit=2 ** 30)
+        self.reader = asyncio.StreamReader(limit=READ_LIMIT)
+        self._valve = _Valve(session)
+        self.reader.set_transport(self._valve)
         self.reply: asyncio.Future = asyncio.get_running_loop().create_future()
         self.local_closed = False
         self.remote_closed = False
@@ -75,6 +101,7 @@ class SpdyStream:
         self._maybe_forget()
 
     def _on_reset(self) -> None:
+        self._valve.resume_reading()          # nobody will read it now: do not hold the rest
         self.was_reset = True
         self.local_closed = True
         self._remote_fin()
@@ -87,8 +114,13 @@ class SpdyStream:
 
 
 class SpdySession:
-    def __init__(self, write: Callable[[bytes], Awaitable[None]], *, server: bool) -> None:
+    def __init__(self, write: Callable[[bytes], Awaitable[None]], *, server: bool,
+                 pause_reading: Callable[[], None] | None = None,
+                 resume_reading: Callable[[], None] | None = None) -> None:
         self.server = server
+        self._pause_reading = pause_reading
+        self._resume_reading = resume_reading
+        self._full = 0
         self.streams: dict[int, SpdyStream] = {}
         self.incoming: asyncio.Queue[SpdyStream] = asyncio.Queue()
         self.lost = False
@@ -107,6 +139,13 @@ class SpdySession:
         self._next_ping = 2 if server else 1
         self._pings: dict[int, asyncio.Future] = {}
         self._writer = asyncio.create_task(self._write_loop())
+
+    def _full_streams(self, delta: int) -> None:
+        self._full += delta
+        if delta > 0 and self._full == 1 and self._pause_reading is not None:
+            self._pause_reading()
+        elif delta < 0 and self._full == 0 and self._resume_reading is not None:
+            self._resume_reading()
 
     # ---- output
     def send(self, frame) -> None:

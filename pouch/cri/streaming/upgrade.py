@@ -59,7 +59,9 @@ async def upgrade_spdy(request: web.Request, supported: list[str]):
         headers[protocol.PROTOCOL_HEADER] = proto
     resp = web.StreamResponse(status=101, headers=headers)
     resp.force_close()
-    session = SpdySession(resp.write, server=True)
+    transport = request.transport
+    session = SpdySession(resp.write, server=True, pause_reading=transport.pause_reading,
+                          resume_reading=transport.resume_reading)
     request.protocol.set_parser(_SessionFeeder(session))
     await resp.prepare(request)
     return resp, session, proto

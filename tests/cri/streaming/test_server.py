@@ -297,3 +297,18 @@ async def test_stop_ends_running_sessions():
     assert rt.cancelled == 2                   # and the runtime's coroutines were stopped
     for t in done:
         t.exception()
+
+
+@pytest.mark.parametrize("transport", ["spdy", "ws"])
+async def test_large_stdin_to_a_slow_reader(server, transport):
+    # 8 MB while the command sleeps first: the server pauses reading instead of buffering all
+    data = bytes(range(256)) * (8 * 4096)
+    url = server.get_exec_url("c1", ["sh", "-c", "sleep 1; md5sum"], False, True, True, False)
+    if transport == "spdy":
+        res = await client.spdy_remote_command(url, stdin=data, stderr=False)
+    else:
+        res = await client.ws_remote_command(url, stdin=data, stderr=False,
+                                             protocols=[protocol.V5])
+    import hashlib
+    assert res.stdout.split()[0].decode() == hashlib.md5(data).hexdigest()
+    assert res.exit_code == 0

@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from pouch.cri.streaming import spdy
-from pouch.cri.streaming.session import SpdySession
+from pouch.cri.streaming.session import READ_LIMIT, SpdySession
 
 
 def test_dictionary_is_the_spdy3_one():
@@ -142,3 +142,31 @@ async def test_session_refuses_bad_stream_ids():
     frames = spdy.FrameDecoder().feed(b"".join(out))
     assert frames == [spdy.RstStream(2, spdy.PROTOCOL_ERROR)]
     s.connection_lost()
+
+
+async def test_an_unread_stream_pauses_the_connection_until_read():
+    events = []
+    box = {}
+
+    async def to_server(data):
+        box["s"].feed_data(data)
+
+    async def to_client(data):
+        box["c"].feed_data(data)
+    box["c"] = c = SpdySession(to_server, server=False)
+    box["s"] = s = SpdySession(to_client, server=True,
+                               pause_reading=lambda: events.append("pause"),
+                               resume_reading=lambda: events.append("resume"))
+    a = await c.open_stream({"streamType": "stdin"})
+    b = await c.open_stream({"streamType": "resize"})
+    sa, sb = await s.incoming.get(), await s.incoming.get()
+    chunk = b"x" * (2 * READ_LIMIT + 1)
+    await a.write(chunk)
+    await b.write(chunk)
+    await c.flush()
+    assert events == ["pause"]                      # once, though two streams are full
+    assert len(await sa.reader.readexactly(len(chunk))) == len(chunk)
+    assert events == ["pause"]                      # the other one is still full
+    sb.reset()                                      # nobody will read it: let go
+    assert events == ["pause", "resume"]
+    c.connection_lost(), s.connection_lost()
