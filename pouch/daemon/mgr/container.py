@@ -135,7 +135,7 @@ class ContainerManager:
 
     def save(self, c: Container) -> None:
         if self.containers.get(c.id) is c:  # never resurrect a removed container's record
-            self.store.put(BUCKET, c.id, c.meta)
+            self.store.put(BUCKET, c.id, c.record())
 
     def publish(self, c: Container, action: str, extra: dict | None = None) -> None:
         attrs = {"name": c.name, "image": c.config.get("Image", "")}
@@ -277,7 +277,7 @@ class ContainerManager:
             raise NotModified("container already started")
         if c.status == "removing":
             raise Conflict(f"container {c.id} is marked for removal and cannot be started")
-        c.meta["ManualStop"] = False
+        c.private.manual_stop = False
         await self._start_task(c)
 
     def _namespace_paths(self, host: dict) -> dict[str, str | None]:
@@ -427,7 +427,7 @@ class ContainerManager:
             return
         policy = c.host_config.get("RestartPolicy") or {}
         if restart_policy.should_restart(policy, int(status), c.meta.get("RestartCount", 0),
-                                         c.meta.get("ManualStop", False)):
+                                         c.private.manual_stop):
             delay = restart_policy.backoff(c.meta.get("RestartCount", 0), ran)
             c.set_restarting()
             self.save(c)
@@ -436,7 +436,7 @@ class ContainerManager:
     async def _restart_later(self, c: Container, delay: float) -> None:
         await asyncio.sleep(delay)
         async with c.lock:
-            if c.status != "restarting" or c.meta.get("ManualStop"):
+            if c.status != "restarting" or c.private.manual_stop:
                 return
             c.meta["RestartCount"] = c.meta.get("RestartCount", 0) + 1
             try:
@@ -460,7 +460,7 @@ class ContainerManager:
 
     async def _stop_unlocked(self, c: Container, timeout: int | None = None) -> None:
         self._cancel_restart(c)
-        c.meta["ManualStop"] = True
+        c.private.manual_stop = True
         if c.status == "restarting":
             c.set_stopped(c.state.get("ExitCode", 0))
             self.save(c)
@@ -520,7 +520,7 @@ class ContainerManager:
             if not c.running:
                 raise Conflict(f"Cannot kill container: {c.id}: Container {c.id} is not running")
             if n in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
-                c.meta["ManualStop"] = True
+                c.private.manual_stop = True
             await self.ctrd.task_kill(c.id, n, all=n == _signal.SIGKILL)
             self.publish(c, "kill", {"signal": str(n)})
         return c
@@ -529,7 +529,7 @@ class ContainerManager:
         async with self._locked(ref) as c:
             if c.running:
                 await self._stop_unlocked(c, timeout)
-            c.meta["ManualStop"] = False
+            c.private.manual_stop = False
             if not c.running:
                 self._cancel_restart(c)
                 await self._start_task(c)
@@ -586,7 +586,7 @@ class ContainerManager:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
                                f"before attempting removal or force remove")
             self._cancel_restart(c)
-            c.meta["ManualStop"] = True
+            c.private.manual_stop = True
             if c.running:
                 fut = self._exit_future(c)
                 if c.status == "paused":
@@ -601,7 +601,7 @@ class ContainerManager:
         c.state["Status"] = "removing"
         await _quiet(self.ctrd.task_delete(c.id))
         await _quiet(self.ctrd.container_delete(c.id))
-        await _quiet(self.ctrd.snapshot_remove(c.meta.get("SnapshotKey", c.id)))
+        await _quiet(self.ctrd.snapshot_remove(c.private.snapshot_key))
         for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
             await _quiet(self.ctrd.snapshot_remove(key))
         self.sandbox.release_storage(c, volumes)
@@ -892,7 +892,7 @@ class ContainerManager:
         self._after_upgrade_crash.clear()
         for c in list(self.containers.values()):
             pol = (c.host_config.get("RestartPolicy") or {}).get("Name")
-            if c.status == "exited" and not c.meta.get("ManualStop") and pol in ("always", "unless-stopped"):
+            if c.status == "exited" and not c.private.manual_stop and pol in ("always", "unless-stopped"):
                 try:
                     await self.start(c.id)
                 except Exception as e:

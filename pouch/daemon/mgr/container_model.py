@@ -1,10 +1,13 @@
 """The container object: its persisted record and its API views.
 
-``Container.meta`` is what the meta store keeps: Moby field names (``RECORD_DEFAULTS`` lists
-every field with its default) plus pouchd's private fields (``PRIVATE_FIELDS``: snapshot key,
-manual stop, networking config at create, upgrade markers).  ``Container.from_record`` loads a
-record as any earlier pouchd wrote it (missing fields get their defaults; exec ids, which do not
-survive pouchd, are dropped).  The API views are explicit: ``inspect()`` shows the fields of
+A container's record in the meta store is one flat JSON object, as every pouchd wrote it.  In
+memory it is two parts: ``Container.meta``, the Moby-named fields (``RECORD_DEFAULTS`` lists
+them with their defaults; mgr/upgrade.py adds its ``Upgrading``/``UpgradeBackups`` markers), and
+``Container.private``, a typed ``Private`` record of pouchd's own fields (snapshot key, manual
+stop, the networking config given at create), taken out of the record on load and put back by
+``record()`` when it is saved.  ``Container.from_record`` loads a record as any earlier pouchd
+wrote it (missing fields get their defaults; exec ids, which do not survive pouchd, are
+dropped).  The API views are explicit: ``inspect()`` shows the fields of
 ``INSPECT_FIELDS`` only (private ones never leak, whatever a module stores) and ``summary()`` is
 one ``ps`` row.  The rest (IO, logger, waiters, lock) lives only in memory and is rebuilt on
 restore.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import copy
+from dataclasses import dataclass, field
 import time
 
 from pouch.api.humanize import human_duration
@@ -36,10 +40,7 @@ RECORD_DEFAULTS: dict = {
     "Config": {}, "HostConfig": {}, "State": {}, "RestartCount": 0, "Driver": "", "Platform": "linux",
     "LogPath": "", "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "MountLabel": "",
     "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-    # private: never in an API view
-    "SnapshotKey": "", "ManualStop": False, "Internal": {},
 }
-PRIVATE_FIELDS = ("SnapshotKey", "ManualStop", "Internal", "Upgrading", "UpgradeBackups")
 INSPECT_FIELDS = ("Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath",
                   "HostsPath", "LogPath", "Name", "RestartCount", "Driver", "Platform", "MountLabel",
                   "ProcessLabel", "AppArmorProfile", "ExecIDs", "HostConfig", "Mounts", "Config",
@@ -51,6 +52,27 @@ EMPTY_NETWORK_SETTINGS = {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway
                           "SandboxKey": ""}
 
 
+@dataclass
+class Private:
+    """pouchd's own fields of a container (stored flat beside the Moby ones, never shown)."""
+
+    snapshot_key: str
+    manual_stop: bool = False  # stopped by the user: no restart policy restarts it
+    networking_config: dict = field(default_factory=dict)  # create's NetworkingConfig (--ip, aliases)
+
+    @classmethod
+    def take(cls, meta: dict) -> "Private":
+        """Pop the private fields out of a stored record (or a fresh one from create)."""
+        internal = meta.pop("Internal", None) or {}
+        return cls(snapshot_key=meta.pop("SnapshotKey", "") or meta.get("Id", ""),
+                   manual_stop=bool(meta.pop("ManualStop", False)),
+                   networking_config=dict(internal.get("NetworkingConfig") or {}))
+
+    def record(self) -> dict:
+        return {"SnapshotKey": self.snapshot_key, "ManualStop": self.manual_stop,
+                "Internal": {"NetworkingConfig": self.networking_config}}
+
+
 class Container:
     @classmethod
     def from_record(cls, meta: dict) -> "Container":
@@ -59,11 +81,11 @@ class Container:
             if k not in meta:
                 meta[k] = copy.deepcopy(v)
         meta["State"] = {**STATE_DEFAULTS, **(meta.get("State") or {})}
-        meta["SnapshotKey"] = meta["SnapshotKey"] or meta["Id"]
         meta["ExecIDs"] = None  # execs live in memory only: none survives a pouchd restart
         return cls(meta)
 
     def __init__(self, meta: dict) -> None:
+        self.private = Private.take(meta)
         self.meta = meta
         self.io = None          # ProcessIO while a task exists
         self.logger = None
@@ -78,6 +100,10 @@ class Container:
         self.pending_exit: tuple[int, int | None] | None = None
         self.remove_task: asyncio.Task | None = None  # an auto-remove (--rm) after an exit
         self.upgrading = False
+
+    def record(self) -> dict:
+        """What the meta store keeps: the Moby fields and the private ones, flat."""
+        return {**self.meta, **self.private.record()}
 
     # -- identity -------------------------------------------------------
     @property

@@ -249,7 +249,7 @@ class SandboxHooks:
 
     async def _attach(self, c, path: str, mode: str) -> None:
         host, settings = c.host_config, c.meta["NetworkSettings"]
-        netcfg = (c.meta.get("Internal") or {}).get("NetworkingConfig") or c.config.get("NetworkingConfig") or {}
+        netcfg = c.private.networking_config or c.config.get("NetworkingConfig") or {}
         ep_cfg = (netcfg.get("EndpointsConfig") or {}).get(mode) or {}
         ipam = ep_cfg.get("IPAMConfig") or {}
         ports = moby_port_bindings(c.config.get("ExposedPorts"), host.get("PortBindings"),

@@ -51,7 +51,10 @@ async def test_create_start_exit_records_the_exit_and_releases_the_task(env):
     assert await asyncio.wait_for(waiter, 2) == 3
     assert c.status == "exited" and c.state["ExitCode"] == 3 and c.id not in env.ctrd.tasks
     assert ("after_stop", c.id) in env.sandbox.calls
-    assert env.store.get("containers", c.id)["State"]["Status"] == "exited"  # persisted
+    rec = env.store.get("containers", c.id)
+    assert rec["State"]["Status"] == "exited"  # persisted, private fields flat beside the Moby ones
+    assert rec["SnapshotKey"] == c.id and rec["ManualStop"] is False and "Internal" in rec
+    assert not {"SnapshotKey", "ManualStop", "Internal"} & set(c.inspect())
     with pytest.raises(NotModified):
         await env.mgr.stop("one")
 
@@ -90,9 +93,9 @@ async def test_stop_is_a_manual_stop_that_always_does_not_undo(env):
     await env.mgr.start("svc")
     await env.mgr.stop("svc", 1)
     await asyncio.sleep(0.3)
-    assert c.status == "exited" and c.meta["ManualStop"] and c.id not in env.ctrd.tasks
+    assert c.status == "exited" and c.private.manual_stop and c.id not in env.ctrd.tasks
     await env.mgr.start("svc")
-    assert c.status == "running" and not c.meta["ManualStop"]
+    assert c.status == "running" and not c.private.manual_stop
 
 
 async def test_a_restart_pending_is_cancelled_by_stop(env):
@@ -208,6 +211,7 @@ async def test_records_of_an_older_pouchd_load_and_inspect_shows_no_private_fiel
     mgr = env.build()
     await mgr.restore()
     c = mgr.get("old1")
+    assert c.private.manual_stop and c.private.snapshot_key == cid
     view = c.inspect()
     assert view["Name"] == "/old1" and view["State"]["ExitCode"] == 2 and view["State"]["Running"] is False
     assert view["Platform"] == "linux" and view["ExecIDs"] is None and view["Mounts"] == []
