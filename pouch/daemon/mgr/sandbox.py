@@ -2,9 +2,12 @@
 
 The container manager calls these hooks at fixed points of the lifecycle:
 ``prepare`` (create: mounts, network mode, quota), ``before_start`` (netns and
-CNI attach), ``after_stop`` (CNI release), ``release`` (rm: volumes, quota) and
-``update_resources``.  Each subsystem is optional: a daemon without lxcfs or
-without a quota-capable home refuses the flags that need them, clearly.
+CNI attach), ``after_stop`` (CNI release), ``release`` (rm: volumes, quota),
+``update_resources``, and ``connect``/``disconnect`` (``network connect``; the manager holds
+the container's lock).  Each subsystem is optional: a daemon without lxcfs or
+without a quota-capable home refuses the flags that need them, clearly.  ``lookup`` (given at
+construction: ContainerManager.get) resolves ``container:<x>`` modes and ``--volumes-from``.
+(The ContainerManager calls this object ``sandbox``; OCI hook files are ``oci_hooks_dirs``.)
 """
 from __future__ import annotations
 
