@@ -124,3 +124,17 @@ def test_exec_detach_keys_release_the_client_while_the_process_runs(pouchd, runn
     assert b"exec-42" in out and time.monotonic() - t < 10
     top = pouchd.cli("top", running)
     assert top.returncode == 0 and "sleep 300" in top.stdout, top.stdout
+
+
+def test_attach_logs_without_stream_sends_the_backlog(pouchd, box):
+    n = box.name()
+    r = pouchd.cli("run", "--name", n, "busybox", "sh", "-c", "echo one; echo two >&2; echo three")
+    assert r.returncode == 0, r.stderr
+    st, body = pouchd.api("POST", f"/containers/{n}/attach?logs=1&stream=0&stdout=1&stderr=0")
+    assert st == 200
+    frames, data = [], body if isinstance(body, bytes) else b""
+    while data:  # stdcopy frames: stream id, 3 zero bytes, big-endian length
+        size = int.from_bytes(data[4:8], "big")
+        frames.append((data[0], data[8:8 + size]))
+        data = data[8 + size:]
+    assert frames == [(1, b"one\n"), (1, b"three\n")]

@@ -836,15 +836,17 @@ class ContainerManager:
         use_in = stdin and bool(c.config.get("OpenStdin"))
         want = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
         path = c.meta.get("LogPath")
-        backlog = await asyncio.to_thread(jsonfile.read_entries, path) \
-            if logs and path and os.path.exists(path) else []
         session = AttachSession(await open_stream(c.tty), c.attached, want, keys,
                                 write_stdin=(lambda data: self._write_stdin(c, data)) if use_in else None,
                                 close_stdin=(lambda: self._attach_eof(c)) if use_in else None)
         if stream:
             session.subscribe()
-        for e in backlog:
-            session.send(e["stream"], e["log"].encode())
+        if logs and path and os.path.exists(path):  # the backlog, in bounded batches
+            batches = jsonfile.iter_entries(path)
+            while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+                for e in batch:
+                    session.send(e["stream"], e["log"].encode())
+                await session.conn.drain()
         return await session.run(stream)
 
     @staticmethod

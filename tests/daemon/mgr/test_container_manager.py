@@ -219,3 +219,23 @@ async def test_records_of_an_older_pouchd_load_and_inspect_shows_no_private_fiel
     await mgr.remove("old1")  # the private fields still drive the removal: backups go too
     assert cid not in env.ctrd.containers and cid not in env.ctrd.snapshots
     await mgr.shutdown()
+
+
+async def test_exec_records_leave_exec_ids_when_they_end_and_stay_bounded(env):
+    from pouch.daemon.ctrd.events import TaskEvent
+    from pouch.daemon.mgr.exec import KEEP_FINISHED
+    c = await env.mgr.create({"Image": "busybox", "Cmd": ["sleep", "9"]}, "ex")
+    await env.mgr.start("ex")
+    execs = [env.mgr.exec_create("ex", {"Cmd": ["true"]}) for _ in range(KEEP_FINISHED + 5)]
+    assert c.meta["ExecIDs"] == [e.id for e in execs]
+    for i, e in enumerate(execs):
+        e.running = True
+        await env.mgr.execs.handle_exit(TaskEvent("/tasks/exit", c.id, e.id, 0, i % 3))
+    assert c.meta["ExecIDs"] is None  # none runs any more
+    kept = [e for e in execs if e.id in env.mgr.execs.execs]
+    assert kept == execs[-KEEP_FINISHED:]  # the newest finished stay inspectable
+    assert env.mgr.exec_inspect(kept[-1].id)["ExitCode"] == (len(execs) - 1) % 3
+    with pytest.raises(NotFound):
+        env.mgr.exec_inspect(execs[0].id)
+    await env.mgr.remove("ex", force=True)
+    assert not env.mgr.execs.execs  # all go with the container
