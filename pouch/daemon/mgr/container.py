@@ -479,11 +479,14 @@ class ContainerManager:
             await self.ctrd.task_kill(c.id, sig)
         except NotFound:
             await self.handle_exit(c.id, 0, None)
+        c.stopping = True  # a kill meanwhile need not wait for the lock (see kill)
         try:
             await asyncio.wait_for(asyncio.shield(fut), timeout if timeout >= 0 else None)
         except asyncio.TimeoutError:
             await _quiet(self.ctrd.task_kill(c.id, _signal.SIGKILL, all=True))
             await self._await_exit(c, fut, 30)
+        finally:
+            c.stopping = False
         self.publish(c, "stop")
 
     @staticmethod
@@ -515,15 +518,24 @@ class ContainerManager:
                 raise SystemError_(f"container {c.id[:12]} did not exit after SIGKILL")
 
     async def kill(self, ref: str, sig: str | int | None) -> Container:
+        """Signal the main process.  While a stop (which holds the lock) waits for the exit, the
+        signal goes at once: `kill` hurries a slow `stop` as in Docker."""
         n = signal_number(sig, _signal.SIGKILL)
+        c = self.get(ref)
+        if c.stopping:
+            await self._kill_unlocked(c, n)
+            return c
         async with self._locked(ref) as c:
-            if not c.running:
-                raise Conflict(f"Cannot kill container: {c.id}: Container {c.id} is not running")
-            if n in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
-                c.private.manual_stop = True
-            await self.ctrd.task_kill(c.id, n, all=n == _signal.SIGKILL)
-            self.publish(c, "kill", {"signal": str(n)})
+            await self._kill_unlocked(c, n)
         return c
+
+    async def _kill_unlocked(self, c: Container, n: int) -> None:
+        if not c.running:
+            raise Conflict(f"Cannot kill container: {c.id}: Container {c.id} is not running")
+        if n in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
+            c.private.manual_stop = True
+        await self.ctrd.task_kill(c.id, n, all=n == _signal.SIGKILL)
+        self.publish(c, "kill", {"signal": str(n)})
 
     async def restart(self, ref: str, timeout: int | None) -> Container:
         async with self._locked(ref) as c:

@@ -100,6 +100,7 @@ class Container:
         self.pending_exit: tuple[int, int | None] | None = None
         self.remove_task: asyncio.Task | None = None  # an auto-remove (--rm) after an exit
         self.upgrading = False
+        self.stopping = False  # a stop holds the lock and waits for the exit
 
     def record(self) -> dict:
         """What the meta store keeps: the Moby fields and the private ones, flat."""

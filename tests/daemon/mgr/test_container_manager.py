@@ -239,3 +239,20 @@ async def test_exec_records_leave_exec_ids_when_they_end_and_stay_bounded(env):
         env.mgr.exec_inspect(execs[0].id)
     await env.mgr.remove("ex", force=True)
     assert not env.mgr.execs.execs  # all go with the container
+
+
+async def test_kill_hurries_a_stop_instead_of_waiting_for_its_lock(env):
+    c = await env.mgr.create({"Image": "busybox", "Cmd": ["sleep", "9"]}, "slow")
+    await env.mgr.start("slow")
+    ignore_term = env.ctrd.task_kill
+
+    async def term_ignored(cid, sig, all=False):
+        if int(sig) != 15:
+            await ignore_term(cid, sig, all)
+
+    env.ctrd.task_kill = term_ignored
+    stop = asyncio.ensure_future(env.mgr.stop("slow", 30))
+    await _settle(lambda: c.stopping)
+    await asyncio.wait_for(env.mgr.kill("slow", "KILL"), 1)
+    await asyncio.wait_for(stop, 2)
+    assert c.status == "exited" and c.state["ExitCode"] == 137 and not c.stopping
