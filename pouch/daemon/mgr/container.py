@@ -11,7 +11,7 @@ parse, call one method and serialize.  ``ref`` is a name, an id or a unique id p
 
 - lookup: ``get(ref) -> Container``, ``list(filters=None, all=True, limit=-1)`` (Moby's ``ps``
   filters: status, name, id, label, ancestor, exited, runtime), ``users_of_image(image_id)``;
-- lifecycle (each takes the container's lock): ``create(body, name)``, ``start``,
+- lifecycle (each but create takes the container's lock): ``create(body, name)``, ``start``,
   ``stop(ref, timeout)``, ``restart(ref, timeout)``, ``kill(ref, signal)``,
   ``remove(ref, force, volumes)``, ``pause``, ``unpause``, ``rename(ref, new)``,
   ``update(ref, body) -> warnings``, ``upgrade(ref, image, cmd, entrypoint)``,
@@ -28,7 +28,10 @@ Locking: one ``asyncio.Lock`` per container (``Container.lock``), taken by every
 ``_locked(ref)``, which also re-checks that the container still exists once the lock is held (a
 start that queued behind ``rm -f`` gets NotFound, never a half-recreated container).  A method
 holding the lock calls only the ``_unlocked`` variants.  Exits (``handle_exit``) do not take the
-lock: a ``stop`` holding it waits for them; auto-remove after an exit runs as its own task.
+lock: a ``stop`` holding it waits for them; auto-remove after an exit runs as its own task (a
+``stop`` of a ``--rm`` container returns once it is gone).  A ``kill`` while a stop waits for
+the exit signals at once rather than queueing behind that stop.  ``create`` takes no lock: the
+container is not visible until its record is complete.
 """
 from __future__ import annotations
 
