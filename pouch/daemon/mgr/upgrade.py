@@ -82,6 +82,8 @@ async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
         log.warning("upgrade of %s to %s failed, rolling back: %s", cid[:12], image, e)
         await _roll_back(mgr, c, old_meta, old_spec, old_image_name, backup, was_running)
         raise
+    if mgr.hooks.disk is not None:  # the old layer's quota fs goes before the layer does
+        await asyncio.to_thread(mgr.hooks.disk.retire, c)
     for key in [backup, *reversed(older)]:  # children before their parents
         await ctrd.snapshot_remove_quietly(key)
     mgr.publish(c, "upgrade")

@@ -1,0 +1,310 @@
+"""The loop backend of disk quota: a sized ext4 image per container or volume, loop-mounted.
+
+For hosts whose kernel has no project quota.  Each owner ("c-<container id>", "v-<volume>")
+gets records under <root>/<owner>/<n>/: `disk.img` (a sparse file of the quota's size),
+`mnt/` (where its ext4 is mounted) and `record.json` (its size and which directories of the
+fs are bind-mounted where: `snap`, holding fs/ and work/, over the snapshot's directory, so that
+overlayfs finds its upper and work dirs on one mount as it requires).
+Writes past the size fail with ENOSPC; the host's free space only shrinks by what was written.
+
+Which filesystem: ext4 without a journal (as fast to make as xfs here, works at any size from
+16 MB, writes next to nothing into the sparse file; holes read as zeros, so the inode tables need
+no init: `noinit_itable`) - when it can grow online, which the kernel allows only with
+CAP_SYS_RESOURCE.  A daemon without that capability (some containers) makes xfs for quotas of
+236 MB and up (xfs_growfs needs only CAP_SYS_ADMIN; mkfs.xfs refuses less than 300 MB), its image
+sized quota + the 64 MB internal log so that `df` shows the quota; smaller quotas stay ext4 and
+cannot grow there (said so when asked).
+
+Nothing leaks: the loop device is attached with autoclear (it goes with its last mount), `remove`
+unmounts binds and the fs and deletes the record, and `sweep` (daemon start-up) removes the
+records of owners that no longer exist - a daemon killed half-way through a create included -
+and mounts again those of live owners that a reboot unmounted.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+
+from . import loopdev
+from .errors import InvalidQuotaSpec, QuotaError
+
+log = logging.getLogger(__name__)
+
+MKFS = {"ext4": ["mkfs.ext4", "-q", "-F", "-b", "4096", "-m", "0", "-O", "^has_journal",
+                 "-E", "lazy_itable_init=1,nodiscard", "-L", "pouchquota"],
+        "xfs": ["mkfs.xfs", "-q", "-f", "-K", "-l", "size=64m", "-L", "pouchquota"]}
+MOUNT_OPTS = {"ext4": "noinit_itable", "xfs": ""}
+XFS_LOG = 64 * 1024 * 1024
+XFS_MIN_IMAGE = 300 * 1024 * 1024
+CAP_SYS_RESOURCE = 24
+MIN_SIZE = 16 * 1024 * 1024
+
+
+def available() -> tuple[bool, str]:
+    """Can this host make loop-backed filesystems? -> (ok, reason)."""
+    if os.geteuid() != 0:
+        return False, "needs root for loop devices"
+    if not os.path.exists("/dev/loop-control"):
+        return False, "no /dev/loop-control (loop driver missing)"
+    if not shutil.which("mkfs.ext4") or not shutil.which("resize2fs"):
+        return False, "mkfs.ext4 / resize2fs not installed (e2fsprogs)"
+    how = "ext4" if can_grow_ext4() else (
+        "xfs, ext4 below 236m (no CAP_SYS_RESOURCE: ext4 cannot grow online)" if shutil.which("xfs_growfs")
+        else "ext4 (no CAP_SYS_RESOURCE and no xfsprogs: quotas cannot grow)")
+    return True, f"a sized filesystem per container and volume on a loop device: {how}"
+
+
+def can_grow_ext4() -> bool:
+    """ext4's online resize ioctl needs CAP_SYS_RESOURCE in the daemon's effective set."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def fs_for(size: int) -> tuple[str, int]:
+    """-> (filesystem, image size) for a quota of `size` bytes on this host."""
+    if can_grow_ext4() or not shutil.which("mkfs.xfs") or size + XFS_LOG < XFS_MIN_IMAGE:
+        return "ext4", size
+    return "xfs", size + XFS_LOG
+
+
+def _fault(point: str) -> None:
+    """Test-only fault point: POUCH_TEST_FAULT=<point> SIGKILLs the daemon right here."""
+    if os.environ.get("POUCH_TEST_FAULT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _mount_points() -> dict[str, str]:
+    """{mount point: source} of the current mount namespace."""
+    out = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            mp = left.split()[4].replace("\\040", " ")
+            out[mp] = right.split()[1] if len(right.split()) > 1 else ""
+    return out
+
+
+class LoopQuota:
+    name = "loop"
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        os.makedirs(root, mode=0o700, exist_ok=True)
+
+    # -- records -----------------------------------------------------------------
+    def _owner_dir(self, owner: str) -> str:
+        if not owner or "/" in owner or owner.startswith("."):
+            raise InvalidQuotaSpec(f"invalid quota owner {owner!r}")
+        return os.path.join(self.root, owner)
+
+    def records(self, owner: str) -> list[str]:
+        d = self._owner_dir(owner)
+        try:
+            names = sorted((n for n in os.listdir(d) if n.isdigit()), key=int)
+        except FileNotFoundError:
+            return []
+        return [os.path.join(d, n) for n in names]
+
+    def owners(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+
+    @staticmethod
+    def _read(rec: str) -> dict:
+        try:
+            with open(os.path.join(rec, "record.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    @staticmethod
+    def _write(rec: str, data: dict) -> None:
+        tmp = os.path.join(rec, "record.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, os.path.join(rec, "record.json"))
+
+    # -- create ------------------------------------------------------------------
+    def create(self, owner: str, size: int, binds: dict[str, str]) -> str:
+        """A `size`-byte fs for `owner`; each {subdir: target} is made in it (owner and mode of
+        the target copied) and bind-mounted on the target.  -> the record's directory."""
+        if size < MIN_SIZE:
+            raise InvalidQuotaSpec(f"disk quota {size} bytes is too small: the loop backend needs at "
+                                   f"least {MIN_SIZE // (1024 * 1024)}m")
+        with self._lock:
+            d = self._owner_dir(owner)
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            n = max([int(os.path.basename(r)) for r in self.records(owner)] + [0]) + 1
+            rec = os.path.join(d, str(n))
+            os.mkdir(rec, 0o700)
+        try:
+            self._make(rec, size, binds)
+        except BaseException:
+            self._remove_record(rec)
+            raise
+        return rec
+
+    def _make(self, rec: str, size: int, binds: dict[str, str]) -> None:
+        image, mnt = os.path.join(rec, "disk.img"), os.path.join(rec, "mnt")
+        os.mkdir(mnt, 0o700)
+        fs, image_size = fs_for(size)
+        self._write(rec, {"size": size, "fs": fs, "binds": binds})  # first: a sweep finds every bind
+        with open(image, "wb") as f:
+            f.truncate(image_size)
+        r = subprocess.run(MKFS[fs] + [image], capture_output=True, text=True)
+        if r.returncode:
+            raise QuotaError(f"mkfs.{fs} for disk quota failed: {r.stderr.strip()}")
+        _fault("quota-after-mkfs")
+        self._mount(rec, fresh=True)
+
+    def _mount(self, rec: str, fresh: bool = False) -> None:
+        image, mnt = os.path.join(rec, "disk.img"), os.path.join(rec, "mnt")
+        data = self._read(rec)
+        fs = data.get("fs", "ext4")
+        dev, fd = loopdev.attach(image)
+        try:
+            loopdev.mount(dev, mnt, fs, 0, MOUNT_OPTS[fs])
+        finally:
+            os.close(fd)  # the mount holds the device now; autoclear frees it with the last umount
+        for sub, target in (data.get("binds") or {}).items():
+            src = os.path.join(mnt, sub)
+            if fresh:  # the same dirs as the target (a snapshot's fs/ and work/), same owner and mode
+                _copy_dir(target, src)
+                for name in os.listdir(target):
+                    if os.path.isdir(os.path.join(target, name)):
+                        _copy_dir(os.path.join(target, name), os.path.join(src, name))
+            if os.path.isdir(src) and os.path.isdir(target):
+                loopdev.bind(src, target)
+
+    # -- queries / changes ----------------------------------------------------------
+    def current(self, owner: str) -> str | None:
+        recs = self.records(owner)
+        return recs[-1] if recs else None
+
+    def usage(self, owner: str) -> dict:
+        rec = self.current(owner)
+        if rec is None:
+            return {}
+        st = os.statvfs(os.path.join(rec, "mnt"))
+        return {"hard_bytes": self._read(rec).get("size", 0),
+                "used_bytes": (st.f_blocks - st.f_bfree) * st.f_frsize,
+                "total_bytes": st.f_blocks * st.f_frsize}
+
+    def resize(self, owner: str, size: int) -> None:
+        """Grow `owner`'s fs online to `size` bytes; a shrink is refused (ext4 cannot shrink while
+        mounted), with what is in use when the new size is below it."""
+        rec = self.current(owner)
+        if rec is None:
+            raise InvalidQuotaSpec("this container has no disk quota to change: the loop backend "
+                                   "sets one only when the container is created")
+        data = self._read(rec)
+        old = int(data.get("size") or 0)
+        if size == old:
+            return
+        if size < old:
+            used = self.usage(owner).get("used_bytes", 0)
+            if size < used:
+                raise InvalidQuotaSpec(f"cannot shrink disk quota to {size} bytes: {used} bytes are in use")
+            raise InvalidQuotaSpec(f"cannot shrink disk quota from {old} to {size} bytes: the loop backend "
+                                   f"only grows a filesystem while it is in use")
+        mnt = os.path.join(rec, "mnt")
+        dev = _mount_points().get(mnt)
+        if not dev or not dev.startswith("/dev/loop"):
+            raise QuotaError(f"disk quota filesystem of {owner} is not mounted")
+        fs = data.get("fs", "ext4")
+        if fs == "ext4" and not can_grow_ext4():
+            raise InvalidQuotaSpec("cannot grow this disk quota online: its ext4 needs CAP_SYS_RESOURCE, "
+                                   "which pouchd does not have (quotas of 236m and more use xfs, which grows)")
+        with open(os.path.join(rec, "disk.img"), "r+b") as f:
+            f.truncate(size + (XFS_LOG if fs == "xfs" else 0))
+        loopdev.set_capacity(dev)
+        cmd = ["resize2fs", dev] if fs == "ext4" else ["xfs_growfs", "-d", mnt]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode:
+            raise QuotaError(f"{cmd[0]} failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
+        data["size"] = size
+        self._write(rec, data)
+
+    # -- removal and recovery ----------------------------------------------------------
+    def remove(self, owner: str) -> None:
+        """Unmount and delete every fs of `owner` (nothing to do if it has none)."""
+        for rec in reversed(self.records(owner)):
+            self._remove_record(rec)
+        try:
+            os.rmdir(self._owner_dir(owner))
+        except OSError:
+            pass
+
+    def retire(self, owner: str, keep_last: bool = True) -> None:
+        """Remove all but `owner`'s newest fs (an upgrade's old writable layer)."""
+        recs = self.records(owner)
+        for rec in reversed(recs[:-1] if keep_last else recs):
+            self._remove_record(rec)
+
+    def _remove_record(self, rec: str) -> None:
+        mnt = os.path.join(rec, "mnt")
+        points = _mount_points()
+        dev = points.get(mnt)
+        for target in (self._read(rec).get("binds") or {}).values():
+            if target in points and (dev is None or points[target] == dev):
+                loopdev.umount(target)
+        if dev is not None:
+            loopdev.umount(mnt)
+            # autoclear detaches the device with its last mount; a leftover (never mounted, a
+            # crash) goes here - only if its backing file is ours
+            if dev.startswith("/dev/loop") and loopdev.backing_file(dev):
+                loopdev.detach_if_ours(dev, rec)
+        for d, f in loopdev.devices_backed_under(rec).items():
+            loopdev.detach_if_ours(d, rec)
+        shutil.rmtree(rec, ignore_errors=True)
+
+    def ensure_mounted(self, owner: str) -> None:
+        """Mount `owner`'s fs (and its binds) again if it is not (after a host reboot)."""
+        rec = self.current(owner)
+        if rec is None or os.path.join(rec, "mnt") in _mount_points():
+            return
+        if not os.path.exists(os.path.join(rec, "disk.img")):
+            return
+        self._mount(rec)
+
+    def sweep(self, live: set[str]) -> list[str]:
+        """Start-up: remove the records of owners not in `live`, mount those of live ones again.
+        -> the owners removed."""
+        gone = []
+        for owner in self.owners():
+            if owner in live:
+                try:
+                    for rec in self.records(owner):
+                        if not os.path.exists(os.path.join(rec, "disk.img")):
+                            self._remove_record(rec)
+                    self.ensure_mounted(owner)
+                except Exception as e:
+                    log.warning("disk quota of %s: cannot mount its filesystem again: %s", owner, e)
+                continue
+            try:
+                self.remove(owner)
+                gone.append(owner)
+            except Exception as e:
+                log.warning("disk quota: cleaning up %s: %s", owner, e)
+        return gone
+
+
+def _copy_dir(like: str, path: str) -> None:
+    st = os.stat(like)
+    os.mkdir(path)
+    os.chown(path, st.st_uid, st.st_gid)
+    os.chmod(path, st.st_mode & 0o7777)
