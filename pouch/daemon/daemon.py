@@ -65,6 +65,7 @@ class Daemon:
             os.makedirs(d, mode=0o711, exist_ok=True)
         cfg.ensure_id()
         self.snapshotter = self._choose_snapshotter()
+        self.quota = self._quota_manager()
         userns_ids = None
         if cfg.userns_remap:
             from pouch.oci.errors import InvalidOciConfig
@@ -101,7 +102,6 @@ class Daemon:
         await self.network.ensure_default_bridge()
         self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"))
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
-        self.quota = self._quota_manager()
         self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),
                                     self.lxcfs, self.quota, lxcfs_default=False)
         self._wire_volume_quota()
@@ -214,8 +214,18 @@ class Daemon:
 
     def _quota_manager(self):
         """The disk-quota backend (pouch.quota.backend), chosen once; None when there is none."""
+        from pouch.quota import QuotaError
         from pouch.quota.backend import choose
-        self.quota_backend = choose(self.cfg.home, self.cfg.quota_backend)
+        try:
+            self.quota_backend = choose(self.cfg.home, self.cfg.quota_backend)
+        except QuotaError as e:  # an explicit backend the host cannot give
+            raise SystemExit(f"pouchd: {e}") from None
+        if self.quota_backend.name == "loop" and self.snapshotter != "overlayfs":
+            why = "the loop quota backend needs the overlayfs snapshotter"
+            if self.cfg.quota_backend == "loop":
+                raise SystemExit(f"pouchd: --quota-backend=loop: {why}")
+            from pouch.quota.backend import QuotaBackend
+            self.quota_backend = QuotaBackend("none", why)
         log.info("disk quota: %s (%s)", self.quota_backend.name, self.quota_backend.reason)
         return self.quota_backend if self.quota_backend.name != "none" else None
 
