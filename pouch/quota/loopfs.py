@@ -26,9 +26,10 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import threading
+
+from pouch.daemon import failpoint
 
 from . import loopdev
 from .errors import InvalidQuotaSpec, QuotaError
@@ -76,12 +77,6 @@ def fs_for(size: int) -> tuple[str, int]:
     if can_grow_ext4() or not shutil.which("mkfs.xfs") or size + XFS_LOG < XFS_MIN_IMAGE:
         return "ext4", size
     return "xfs", size + XFS_LOG
-
-
-def _fault(point: str) -> None:
-    """Test-only fault point: POUCH_TEST_FAULT=<point> SIGKILLs the daemon right here."""
-    if os.environ.get("POUCH_TEST_FAULT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _mount_points() -> dict[str, str]:
@@ -168,7 +163,7 @@ class LoopQuota:
         r = subprocess.run(MKFS[fs] + [image], capture_output=True, text=True)
         if r.returncode:
             raise QuotaError(f"mkfs.{fs} for disk quota failed: {r.stderr.strip()}")
-        _fault("quota-after-mkfs")
+        failpoint.crash("quota-after-mkfs")  # a test kills pouchd here: the sweep must clean up
         self._mount(rec, fresh=True)
 
     def _mount(self, rec: str, fresh: bool = False) -> None:
@@ -254,6 +249,12 @@ class LoopQuota:
         recs = self.records(owner)
         for rec in reversed(recs[:-1] if keep_last else recs):
             self._remove_record(rec)
+
+    def remove_bound_to(self, owner: str, target: str) -> None:
+        """Remove `owner`'s fs that is bound on `target` (a layer about to be removed)."""
+        for rec in self.records(owner):
+            if target in (self._read(rec).get("binds") or {}).values():
+                self._remove_record(rec)
 
     def _remove_record(self, rec: str) -> None:
         mnt = os.path.join(rec, "mnt")

@@ -28,16 +28,7 @@ if not os.path.exists("/bin/busybox"):
 
 def _daemon(extra=None, env=None):
     d = PouchDaemon(extra_args=["--quota-backend", "loop"] + list(extra or []))
-    if env:
-        old = dict(os.environ)
-        os.environ.update(env)
-        try:
-            d.start()
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
-    else:
-        d.start()
+    d.start(env=env)
     return d
 
 
@@ -164,6 +155,21 @@ def test_upgrade_keeps_quota(qd):
     assert _quota_images(qd.home) == [] and _loops_under(qd.base) == []
 
 
+def test_failed_upgrade_rolls_back_with_quota(qd):
+    qd.cli("run", "-d", "--name", "upf", "--disk-quota", "32m", "busybox", "sh", "-c",
+           "trap 'exit 0' TERM; while :; do sleep 1; done", check=True)
+    try:
+        qd.cli("exec", "upf", "touch", "/old", check=True)
+        r = qd.cli("upgrade", "--image", "busybox", "upf", "/no/such/binary", timeout=120)
+        assert r.returncode != 0
+        r = qd.cli("exec", "upf", "sh", "-c", "ls /old && df -k / | tail -1; dd if=/dev/zero of=/x bs=1M count=64")
+        assert "/old" in r.stdout and "No space left on device" in r.stderr, r.stdout + r.stderr
+        assert int(r.stdout.splitlines()[1].split()[1]) <= 32 * 1024
+    finally:
+        qd.cli("rm", "-f", "upf")
+    assert _quota_images(qd.home) == [] and _loops_under(qd.base) == []
+
+
 def test_volume_with_size(qd):
     qd.cli("volume", "create", "--name", "sized", "-o", "size=32m", check=True)
     try:
@@ -183,7 +189,7 @@ def test_volume_with_size(qd):
 def test_crash_between_mkfs_and_mount_leaves_nothing():
     if not _ok:
         pytest.skip(_why)
-    d = _daemon(env={"POUCH_TEST_FAULT": "quota-after-mkfs"})
+    d = _daemon(env={"POUCH_FAILPOINT": "quota-after-mkfs"})
     try:
         d.cli("load", "-i", busybox_archive(), check=True)
         r = d.cli("create", "--disk-quota", "64m", "busybox", "true")

@@ -145,6 +145,28 @@ class DiskQuota:
         if self.loop is not None and c.config.get("DiskQuota"):
             self.loop.retire(container_owner(c.id))
 
+    async def drop_layer(self, c, ctrd) -> None:
+        """A failed upgrade: the quota fs of the container's current layer (about to be removed)."""
+        if self.loop is None or not c.config.get("DiskQuota"):
+            return
+        snap = await self._snapshot_dir(c, ctrd)
+        if snap:
+            await asyncio.to_thread(self.loop.remove_bound_to, container_owner(c.id), snap)
+
+    async def limit_layer(self, c, ctrd) -> None:
+        """A rolled-back upgrade: the container's fresh layer gets its quota again."""
+        if not c.config.get("DiskQuota"):
+            return
+        snap = await self._snapshot_dir(c, ctrd)
+        if snap:
+            await self.apply(c, os.path.join(snap, "fs"))
+
+    @staticmethod
+    async def _snapshot_dir(c, ctrd) -> str | None:
+        from .container import _upperdir
+        upper = _upperdir(await ctrd.snapshot_mounts(c.id))
+        return os.path.dirname(upper) if upper else None
+
     # -- volumes ---------------------------------------------------------------------
     def limit_volume(self, path: str, size: int) -> None:
         """The local driver's size hook: `path` (new and empty) limited to `size` bytes."""
