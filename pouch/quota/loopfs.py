@@ -15,8 +15,13 @@ CAP_SYS_RESOURCE.  A daemon without that capability (some containers) makes xfs 
 sized quota + the 64 MB internal log so that `df` shows the quota; smaller quotas stay ext4 and
 cannot grow there (said so when asked).
 
+mkfs, most of the cost, is mostly off the `run` path: after each create one formatted image of
+that size is made in the background (`.pool/`, at most two sizes kept), and the next container
+of the same size renames it into its record.
+
 Nothing leaks: the loop device is attached with autoclear (it goes with its last mount), `remove`
-unmounts binds and the fs and deletes the record, and `sweep` (daemon start-up) removes the
+unmounts binds and the fs (lazily: the kernel finishes in the background) and deletes the record
+(moved to .trash, deleted by a thread), and `sweep` (daemon start-up) removes the
 records of owners that no longer exist - a daemon killed half-way through a create included -
 and mounts again those of live owners that a reboot unmounted.
 """
@@ -43,6 +48,7 @@ MOUNT_OPTS = {"ext4": "noinit_itable", "xfs": ""}
 XFS_LOG = 64 * 1024 * 1024
 XFS_MIN_IMAGE = 300 * 1024 * 1024
 CAP_SYS_RESOURCE = 24
+POOL_KEYS = 2
 MIN_SIZE = 16 * 1024 * 1024
 
 
@@ -96,6 +102,7 @@ class LoopQuota:
     def __init__(self, root: str) -> None:
         self.root = root
         self._lock = threading.Lock()
+        self._refilling: set = set()
         os.makedirs(root, mode=0o700, exist_ok=True)
 
     # -- records -----------------------------------------------------------------
@@ -114,7 +121,7 @@ class LoopQuota:
 
     def owners(self) -> list[str]:
         try:
-            return sorted(os.listdir(self.root))
+            return sorted(n for n in os.listdir(self.root) if not n.startswith("."))
         except FileNotFoundError:
             return []
 
@@ -158,13 +165,53 @@ class LoopQuota:
         os.mkdir(mnt, 0o700)
         fs, image_size = fs_for(size)
         self._write(rec, {"size": size, "fs": fs, "binds": binds})  # first: a sweep finds every bind
-        with open(image, "wb") as f:
-            f.truncate(image_size)
-        r = subprocess.run(MKFS[fs] + [image], capture_output=True, text=True)
-        if r.returncode:
-            raise QuotaError(f"mkfs.{fs} for disk quota failed: {r.stderr.strip()}")
+        if not self._take_pooled(fs, image_size, image):
+            _mkfs(fs, image_size, image)
         failpoint.crash("quota-after-mkfs")  # a test kills pouchd here: the sweep must clean up
         self._mount(rec, fresh=True)
+        self._refill_soon(fs, image_size)
+
+    # -- the pool: one formatted image ready for the size asked last ----------------------------
+    # mkfs is most of what a quota costs a `run`; the next container of the same size takes a
+    # ready image (a rename) and a new one is made in the background.  At most POOL_KEYS sizes
+    # are kept; a sweep at start-up drops unfinished ones.
+    def _pool_path(self, fs: str, image_size: int) -> str:
+        return os.path.join(self.root, ".pool", f"{fs}-{image_size}.img")
+
+    def _take_pooled(self, fs: str, image_size: int, image: str) -> bool:
+        try:
+            os.rename(self._pool_path(fs, image_size), image)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _refill_soon(self, fs: str, image_size: int) -> None:
+        key = (fs, image_size)
+        with self._lock:
+            if key in self._refilling:
+                return
+            self._refilling.add(key)
+        threading.Thread(target=self._refill, args=key, daemon=True, name="quota-pool").start()
+
+    def _refill(self, fs: str, image_size: int) -> None:
+        try:
+            path = self._pool_path(fs, image_size)
+            if os.path.exists(path):
+                return
+            pool = os.path.dirname(path)
+            os.makedirs(pool, mode=0o700, exist_ok=True)
+            others = sorted((os.path.join(pool, n) for n in os.listdir(pool) if n.endswith(".img")),
+                            key=lambda p: os.stat(p).st_mtime)
+            for old in others[:max(0, len(others) - POOL_KEYS + 1)]:
+                os.unlink(old)
+            tmp = path + ".tmp"
+            _mkfs(fs, image_size, tmp)
+            os.rename(tmp, path)
+        except Exception as e:
+            log.debug("disk quota pool: %s", e)
+        finally:
+            with self._lock:
+                self._refilling.discard((fs, image_size))
 
     def _mount(self, rec: str, fresh: bool = False) -> None:
         image, mnt = os.path.join(rec, "disk.img"), os.path.join(rec, "mnt")
@@ -260,18 +307,30 @@ class LoopQuota:
         mnt = os.path.join(rec, "mnt")
         points = _mount_points()
         dev = points.get(mnt)
+        # lazy unmounts: the mounts leave the namespace at once (so the snapshot's directory is
+        # plain again for containerd), the kernel writes back and frees the fs in the background,
+        # and autoclear then detaches the loop device; the final sync is off the `rm` path
         for target in (self._read(rec).get("binds") or {}).values():
             if target in points and (dev is None or points[target] == dev):
-                loopdev.umount(target)
+                loopdev.umount(target, lazy=True)
         if dev is not None:
-            loopdev.umount(mnt)
-            # autoclear detaches the device with its last mount; a leftover (never mounted, a
-            # crash) goes here - only if its backing file is ours
-            if dev.startswith("/dev/loop") and loopdev.backing_file(dev):
-                loopdev.detach_if_ours(dev, rec)
-        for d, f in loopdev.devices_backed_under(rec).items():
+            loopdev.umount(mnt, lazy=True)
+        # a device never mounted (a crash between attach and mount) or not set to autoclear:
+        # detached here - only if its backing file is ours
+        for d in loopdev.devices_backed_under(rec):
             loopdev.detach_if_ours(d, rec)
-        shutil.rmtree(rec, ignore_errors=True)
+        # the files go in the background (tens of ms on a busy host); a crash leaves them in
+        # .trash for the next sweep
+        trash = os.path.join(self.root, ".trash")
+        os.makedirs(trash, mode=0o700, exist_ok=True)
+        gone = os.path.join(trash, f"{os.path.basename(os.path.dirname(rec))}-{os.path.basename(rec)}-"
+                                   f"{os.urandom(4).hex()}")
+        try:
+            os.rename(rec, gone)
+        except OSError:
+            shutil.rmtree(rec, ignore_errors=True)
+            return
+        threading.Thread(target=shutil.rmtree, args=(gone, True), daemon=True, name="quota-rm").start()
 
     def ensure_mounted(self, owner: str) -> None:
         """Mount `owner`'s fs (and its binds) again if it is not (after a host reboot)."""
@@ -286,6 +345,11 @@ class LoopQuota:
         """Start-up: remove the records of owners not in `live`, mount those of live ones again.
         -> the owners removed."""
         gone = []
+        pool = os.path.join(self.root, ".pool")
+        for name in os.listdir(pool) if os.path.isdir(pool) else []:
+            if name.endswith(".tmp"):  # a refill the crash interrupted
+                os.unlink(os.path.join(pool, name))
+        shutil.rmtree(os.path.join(self.root, ".trash"), ignore_errors=True)
         for owner in self.owners():
             if owner in live:
                 try:
@@ -302,6 +366,14 @@ class LoopQuota:
             except Exception as e:
                 log.warning("disk quota: cleaning up %s: %s", owner, e)
         return gone
+
+
+def _mkfs(fs: str, image_size: int, image: str) -> None:
+    with open(image, "wb") as f:
+        f.truncate(image_size)
+    r = subprocess.run(MKFS[fs] + [image], capture_output=True, text=True)
+    if r.returncode:
+        raise QuotaError(f"mkfs.{fs} for disk quota failed: {r.stderr.strip()}")
 
 
 def _copy_dir(like: str, path: str) -> None:

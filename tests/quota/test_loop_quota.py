@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
+import time
 
 import pytest
 
@@ -59,6 +59,18 @@ def _quota_images(home: str) -> list:
     return out
 
 
+def _clean(d, timeout: float = 15.0) -> bool:
+    """No quota image and no loop device of `d` left (both go in the background after an rm:
+    the image file by a thread, the device when the kernel has finished the lazy unmount)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if _quota_images(d.home) == [] and _loops_under(d.base) == []:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
 def test_info_shows_backend_and_reason(qd):
     r = qd.cli("info", check=True)
     line = [l for l in r.stdout.splitlines() if "Disk Quota" in l]
@@ -77,8 +89,7 @@ def test_rootfs_quota_df_and_enospc(qd):
     written = int(re.search(r"\s(\d+) \w+ +\d+ +[\d:]+ /big", r.stdout).group(1))
     assert 50 * MiB <= written <= 64 * MiB, r.stdout              # stopped near the size
     # --rm: nothing left behind
-    assert _quota_images(qd.home) == []
-    assert _loops_under(qd.base) == []
+    assert _clean(qd)
 
 
 def test_no_quota_pays_nothing_and_bad_quota_refused(qd):
@@ -88,7 +99,7 @@ def test_no_quota_pays_nothing_and_bad_quota_refused(qd):
     assert r.returncode != 0 and "writable layer" in r.stderr
     r = qd.cli("create", "--disk-quota", "1m", "busybox", "true")
     assert r.returncode != 0 and "too small" in r.stderr
-    assert _quota_images(qd.home) == [] and _loops_under(qd.base) == []
+    assert _clean(qd)
     r = qd.cli("update", "--disk-quota", "64m", "plain")
     assert r.returncode != 0 and "without a disk quota" in r.stderr
     qd.cli("rm", "plain", check=True)
@@ -117,7 +128,7 @@ def test_live_growth_and_shrink_refused(qd):
         assert cfg["DiskQuota"] == {"/": "320m"}
     finally:
         qd.cli("rm", "-f", "grow")
-    assert _quota_images(qd.home) == [] and _loops_under(qd.base) == []
+    assert _clean(qd)
 
 
 def test_commit_diff_cp_of_quota_container(qd, tmp_path):
@@ -135,7 +146,7 @@ def test_commit_diff_cp_of_quota_container(qd, tmp_path):
     finally:
         qd.cli("rm", "-f", "qc")
         qd.cli("rmi", "qimg:1")
-    assert _quota_images(qd.home) == [] and _loops_under(qd.base) == []
+    assert _clean(qd)
 
 
 def test_upgrade_keeps_quota(qd):
@@ -149,11 +160,14 @@ def test_upgrade_keeps_quota(qd):
         r = qd.cli("exec", "upq", "sh", "-c", "df -k / | tail -1; ls /old; dd if=/dev/zero of=/x bs=1M count=64")
         assert "No such file" in r.stderr and "No space left on device" in r.stderr, r.stdout + r.stderr
         assert int(r.stdout.splitlines()[0].split()[1]) <= 32 * 1024
-        assert len(_quota_images(qd.home)) == 1          # the old layer's fs went with it
+        deadline = time.monotonic() + 15                 # the old layer's fs went with it
+        while len(_quota_images(qd.home)) != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_quota_images(qd.home)) == 1
     finally:
         qd.cli("rm", "-f", "upq")
         qd.cli("rmi", "busybox:up")
-    assert _quota_images(qd.home) == [] and _loops_under(qd.base) == []
+    assert _clean(qd)
 
 
 def test_failed_upgrade_rolls_back_with_quota(qd):
@@ -168,7 +182,7 @@ def test_failed_upgrade_rolls_back_with_quota(qd):
         assert int(r.stdout.splitlines()[1].split()[1]) <= 32 * 1024
     finally:
         qd.cli("rm", "-f", "upf")
-    assert _quota_images(qd.home) == [] and _loops_under(qd.base) == []
+    assert _clean(qd)
 
 
 def test_volume_with_size(qd):
@@ -183,7 +197,7 @@ def test_volume_with_size(qd):
         assert r.stdout.split() == ["f"] or "f" in r.stdout.split()
     finally:
         qd.cli("volume", "rm", "sized")
-    assert _quota_images(qd.home) == [] and _loops_under(qd.base) == []
+    assert _clean(qd)
     assert not os.path.exists(os.path.join(qd.home, "volumes", "sized"))
 
 
@@ -200,8 +214,7 @@ def test_crash_between_mkfs_and_mount_leaves_nothing():
         assert len(_quota_images(d.home)) == 1                 # the window: image made, not mounted
         d.proc = None
         d.start()                                              # no fault this time
-        assert _quota_images(d.home) == []
-        assert _loops_under(d.base) == []
+        assert _clean(d)
         assert [m for m in _mounts_under(d.home) if "quota" in m or "snapshots" in m] == []
         assert d.cli("ps", "-aq", check=True).stdout.strip() == ""
     finally:
