@@ -202,20 +202,32 @@ def test_volume_with_size(qd):
 
 
 def test_crash_between_mkfs_and_mount_leaves_nothing():
+    """SIGKILL pouchd between mkfs and mount (failpoint); the restarted pouchd removes that
+    image, and leaves alone the quota fs of a container that kept running through the crash."""
     if not _ok:
         pytest.skip(_why)
-    d = _daemon(env={"POUCH_FAILPOINT": "quota-after-mkfs"})
+    d = _daemon()
     try:
         d.cli("load", "-i", busybox_archive(), check=True)
+        d.cli("run", "-d", "--name", "keep", "--disk-quota", "32m", "busybox", "sleep", "600", check=True)
+        d.kill9()
+        d.start(env={"POUCH_FAILPOINT": "quota-after-mkfs"})
         r = d.cli("create", "--disk-quota", "64m", "busybox", "true")
         assert r.returncode != 0
         d.proc.wait(10)
         assert d.proc.returncode == -9                         # SIGKILLed at the fault point
-        assert len(_quota_images(d.home)) == 1                 # the window: image made, not mounted
+        assert len(_quota_images(d.home)) == 2                 # the window: image made, not mounted
         d.proc = None
         d.start()                                              # no fault this time
+        deadline = time.monotonic() + 15
+        while len(_quota_images(d.home)) != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_quota_images(d.home)) == 1 and len(_loops_under(d.base)) == 1
+        assert d.cli("ps", "-q", check=True).stdout.split() != []
+        r = d.cli("exec", "keep", "dd", "if=/dev/zero", "of=/f", "bs=1M", "count=64")
+        assert r.returncode != 0 and "No space left on device" in r.stderr, r.stderr
+        d.cli("rm", "-f", "keep", check=True)
         assert _clean(d)
         assert [m for m in _mounts_under(d.home) if "quota" in m or "snapshots" in m] == []
-        assert d.cli("ps", "-aq", check=True).stdout.strip() == ""
     finally:
         d.cleanup()
