@@ -2,9 +2,10 @@
 
 For hosts whose kernel has no project quota.  Each owner ("c-<container id>", "v-<volume>")
 gets records under <root>/<owner>/<n>/: `disk.img` (a sparse file of the quota's size),
-`mnt/` (where its ext4 is mounted) and `record.json` (its size and which directories of the
-fs are bind-mounted where: `snap`, holding fs/ and work/, over the snapshot's directory, so that
-overlayfs finds its upper and work dirs on one mount as it requires).
+and `record.json` (its size, filesystem and target).  A container's fs is mounted straight on
+its overlay snapshot's directory (the one holding fs/ and work/: overlayfs wants its upper and work
+dirs on one mount), one mount in all; a volume's is mounted on `mnt/` and its `data/` directory
+bound on the volume's directory (so no lost+found shows in the volume).
 Writes past the size fail with ENOSPC; the host's free space only shrinks by what was written.
 
 Which filesystem: ext4 without a journal (as fast to make as xfs here, works at any size from
@@ -20,7 +21,7 @@ that size is made in the background (`.pool/`, at most two sizes kept), and the 
 of the same size renames it into its record.
 
 Nothing leaks: the loop device is attached with autoclear (it goes with its last mount), `remove`
-unmounts binds and the fs (lazily: the kernel finishes in the background) and deletes the record
+unmounts the fs (and its bind) (lazily: the kernel finishes in the background) and deletes the record
 (moved to .trash, deleted by a thread), and `sweep` (daemon start-up) removes the
 records of owners that no longer exist - a daemon killed half-way through a create included -
 and mounts again those of live owners that a reboot unmounted.
@@ -141,9 +142,10 @@ class LoopQuota:
         os.replace(tmp, os.path.join(rec, "record.json"))
 
     # -- create ------------------------------------------------------------------
-    def create(self, owner: str, size: int, binds: dict[str, str]) -> str:
-        """A `size`-byte fs for `owner`; each {subdir: target} is made in it (owner and mode of
-        the target copied) and bind-mounted on the target.  -> the record's directory."""
+    def create(self, owner: str, size: int, target: str, subdir: str = "") -> str:
+        """A `size`-byte fs for `owner` on the (empty but for empty dirs) directory `target`: its
+        root mounted there, or with `subdir` its `subdir` bound there; the target's dirs, owner
+        and mode are copied into it.  -> the record's directory."""
         if size < MIN_SIZE:
             raise InvalidQuotaSpec(f"disk quota {size} bytes is too small: the loop backend needs at "
                                    f"least {MIN_SIZE // (1024 * 1024)}m")
@@ -154,17 +156,17 @@ class LoopQuota:
             rec = os.path.join(d, str(n))
             os.mkdir(rec, 0o700)
         try:
-            self._make(rec, size, binds)
+            self._make(rec, size, target, subdir)
         except BaseException:
             self._remove_record(rec)
             raise
         return rec
 
-    def _make(self, rec: str, size: int, binds: dict[str, str]) -> None:
-        image, mnt = os.path.join(rec, "disk.img"), os.path.join(rec, "mnt")
-        os.mkdir(mnt, 0o700)
+    def _make(self, rec: str, size: int, target: str, subdir: str) -> None:
+        image = os.path.join(rec, "disk.img")
         fs, image_size = fs_for(size)
-        self._write(rec, {"size": size, "fs": fs, "binds": binds})  # first: a sweep finds every bind
+        # first: a sweep finds every mount of it
+        self._write(rec, {"size": size, "fs": fs, "target": target, "subdir": subdir})
         if not self._take_pooled(fs, image_size, image):
             _mkfs(fs, image_size, image)
         failpoint.crash("quota-after-mkfs")  # a test kills pouchd here: the sweep must clean up
@@ -214,23 +216,34 @@ class LoopQuota:
                 self._refilling.discard((fs, image_size))
 
     def _mount(self, rec: str, fresh: bool = False) -> None:
-        image, mnt = os.path.join(rec, "disk.img"), os.path.join(rec, "mnt")
         data = self._read(rec)
-        fs = data.get("fs", "ext4")
-        dev, fd = loopdev.attach(image)
+        fs, target, subdir = data.get("fs", "ext4"), data["target"], data.get("subdir") or ""
+        # the target's shape (a snapshot's fs/ and work/), taken before the mount hides it
+        like = [(n, os.stat(os.path.join(target, n))) for n in os.listdir(target)
+                if os.path.isdir(os.path.join(target, n))] if fresh else []
+        top = os.stat(target)
+        where = os.path.join(rec, "mnt") if subdir else target
+        os.makedirs(where, mode=0o700, exist_ok=True)
+        dev, fd = loopdev.attach(os.path.join(rec, "disk.img"))
         try:
-            loopdev.mount(dev, mnt, fs, 0, MOUNT_OPTS[fs])
+            loopdev.mount(dev, where, fs, 0, MOUNT_OPTS[fs])
         finally:
             os.close(fd)  # the mount holds the device now; autoclear frees it with the last umount
-        for sub, target in (data.get("binds") or {}).items():
-            src = os.path.join(mnt, sub)
-            if fresh:  # the same dirs as the target (a snapshot's fs/ and work/), same owner and mode
-                _copy_dir(target, src)
-                for name in os.listdir(target):
-                    if os.path.isdir(os.path.join(target, name)):
-                        _copy_dir(os.path.join(target, name), os.path.join(src, name))
-            if os.path.isdir(src) and os.path.isdir(target):
-                loopdev.bind(src, target)
+        root = os.path.join(where, subdir) if subdir else where
+        if fresh:
+            if subdir:
+                os.mkdir(root)
+            _copy_attrs(top, root)
+            for name, st in like:
+                os.mkdir(os.path.join(root, name))
+                _copy_attrs(st, os.path.join(root, name))
+        if subdir:
+            loopdev.bind(root, target)
+
+    def _mount_point(self, rec: str) -> str:
+        """Where `rec`'s fs itself is mounted (for statvfs, xfs_growfs)."""
+        data = self._read(rec)
+        return os.path.join(rec, "mnt") if data.get("subdir") else data.get("target", "")
 
     # -- queries / changes ----------------------------------------------------------
     def current(self, owner: str) -> str | None:
@@ -241,7 +254,7 @@ class LoopQuota:
         rec = self.current(owner)
         if rec is None:
             return {}
-        st = os.statvfs(os.path.join(rec, "mnt"))
+        st = os.statvfs(self._mount_point(rec))
         return {"hard_bytes": self._read(rec).get("size", 0),
                 "used_bytes": (st.f_blocks - st.f_bfree) * st.f_frsize,
                 "total_bytes": st.f_blocks * st.f_frsize}
@@ -263,9 +276,9 @@ class LoopQuota:
                 raise InvalidQuotaSpec(f"cannot shrink disk quota to {size} bytes: {used} bytes are in use")
             raise InvalidQuotaSpec(f"cannot shrink disk quota from {old} to {size} bytes: the loop backend "
                                    f"only grows a filesystem while it is in use")
-        mnt = os.path.join(rec, "mnt")
-        dev = _mount_points().get(mnt)
-        if not dev or not dev.startswith("/dev/loop"):
+        mnt = self._mount_point(rec)
+        dev = self._device(rec, _mount_points())
+        if not dev:
             raise QuotaError(f"disk quota filesystem of {owner} is not mounted")
         fs = data.get("fs", "ext4")
         if fs == "ext4" and not can_grow_ext4():
@@ -298,23 +311,30 @@ class LoopQuota:
             self._remove_record(rec)
 
     def remove_bound_to(self, owner: str, target: str) -> None:
-        """Remove `owner`'s fs that is bound on `target` (a layer about to be removed)."""
+        """Remove `owner`'s fs that is mounted on `target` (a layer about to be removed)."""
         for rec in self.records(owner):
-            if target in (self._read(rec).get("binds") or {}).values():
+            if self._read(rec).get("target") == target:
                 self._remove_record(rec)
 
+    @staticmethod
+    def _device(rec: str, points: dict) -> str | None:
+        """The loop device of `rec`'s image if it is mounted where the record says."""
+        for d, _f in loopdev.devices_backed_under(rec).items():
+            if d in points.values():
+                return d
+        return None
+
     def _remove_record(self, rec: str) -> None:
-        mnt = os.path.join(rec, "mnt")
         points = _mount_points()
-        dev = points.get(mnt)
+        data = self._read(rec)
+        dev = self._device(rec, points)
         # lazy unmounts: the mounts leave the namespace at once (so the snapshot's directory is
         # plain again for containerd), the kernel writes back and frees the fs in the background,
         # and autoclear then detaches the loop device; the final sync is off the `rm` path
-        for target in (self._read(rec).get("binds") or {}).values():
-            if target in points and (dev is None or points[target] == dev):
-                loopdev.umount(target, lazy=True)
         if dev is not None:
-            loopdev.umount(mnt, lazy=True)
+            for where in (data.get("target"), os.path.join(rec, "mnt")):
+                if where and points.get(where) == dev:
+                    loopdev.umount(where, lazy=True)
         # a device never mounted (a crash between attach and mount) or not set to autoclear:
         # detached here - only if its backing file is ours
         for d in loopdev.devices_backed_under(rec):
@@ -333,13 +353,16 @@ class LoopQuota:
         threading.Thread(target=shutil.rmtree, args=(gone, True), daemon=True, name="quota-rm").start()
 
     def ensure_mounted(self, owner: str) -> None:
-        """Mount `owner`'s fs (and its binds) again if it is not (after a host reboot)."""
-        rec = self.current(owner)
-        if rec is None or os.path.join(rec, "mnt") in _mount_points():
-            return
-        if not os.path.exists(os.path.join(rec, "disk.img")):
-            return
-        self._mount(rec)
+        """Mount `owner`'s filesystems again where they are not (after a host reboot); older
+        ones too (a rolled-back upgrade's layer under the current one)."""
+        points = None
+        for rec in self.records(owner):
+            data = self._read(rec)
+            if not data.get("target") or not os.path.exists(os.path.join(rec, "disk.img")):
+                continue
+            points = points if points is not None else _mount_points()
+            if self._device(rec, points) is None and os.path.isdir(data["target"]):
+                self._mount(rec)
 
     def sweep(self, live: set[str]) -> list[str]:
         """Start-up: remove the records of owners not in `live`, mount those of live ones again.
@@ -376,8 +399,6 @@ def _mkfs(fs: str, image_size: int, image: str) -> None:
         raise QuotaError(f"mkfs.{fs} for disk quota failed: {r.stderr.strip()}")
 
 
-def _copy_dir(like: str, path: str) -> None:
-    st = os.stat(like)
-    os.mkdir(path)
+def _copy_attrs(st, path: str) -> None:
     os.chown(path, st.st_uid, st.st_gid)
     os.chmod(path, st.st_mode & 0o7777)

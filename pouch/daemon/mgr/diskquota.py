@@ -66,9 +66,8 @@ class DiskQuota:
                                                not os.listdir(os.path.join(snap, n)) for n in os.listdir(snap)):
                 raise InvalidArgument("disk quota with the loop backend needs an empty writable layer "
                                       "(the overlayfs snapshotter)")
-            binds = {"snap": snap}
             try:
-                await asyncio.to_thread(self.loop.create, container_owner(c.id), size, binds)
+                await asyncio.to_thread(self.loop.create, container_owner(c.id), size, snap)
             except InvalidQuotaSpec as e:
                 raise _bad(e) from None
             return
@@ -173,7 +172,7 @@ class DiskQuota:
         from pouch.quota import InvalidQuotaSpec, QuotaError
         try:
             if self.loop is not None:
-                self.loop.create(volume_owner(path), size, {"data": path})
+                self.loop.create(volume_owner(path), size, path, subdir="data")
             else:
                 self.backend.prjquota.set_quota(path, size, volume_owner(path))
         except InvalidQuotaSpec as e:
