@@ -34,6 +34,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 
 from pouch.daemon import failpoint
 
@@ -155,11 +156,14 @@ class LoopQuota:
             n = max([int(os.path.basename(r)) for r in self.records(owner)] + [0]) + 1
             rec = os.path.join(d, str(n))
             os.mkdir(rec, 0o700)
+        t0 = time.perf_counter()
         try:
             self._make(rec, size, target, subdir)
         except BaseException:
             self._remove_record(rec)
             raise
+        log.debug("disk quota %s: %d MB fs on %s in %.1f ms", owner, size >> 20, target,
+                  (time.perf_counter() - t0) * 1000)
         return rec
 
     def _make(self, rec: str, size: int, target: str, subdir: str) -> None:
