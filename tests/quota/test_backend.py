@@ -44,3 +44,17 @@ def test_detach_only_devices_backed_under_the_given_root(tmp_path):
     finally:
         os.close(fd)                                                  # autoclear: gone with the fd
     assert loopdev.backing_file(dev) != str(image)  # (another process may reuse the number)
+
+
+def test_project_quota_targets_follow_mounts():
+    from pouch.daemon.mgr.diskquota import quota_targets
+    mounts = [{"Type": "volume", "Destination": "/data", "Source": "/vols/d/_data", "RW": True},
+              {"Type": "bind", "Destination": "/logs", "Source": "/host/logs", "RW": True},
+              {"Type": "bind", "Destination": "/ro", "Source": "/host/ro", "RW": False},
+              {"Type": "tmpfs", "Destination": "/t", "Source": "", "RW": True}]
+    up = "/snap/fs"
+    assert quota_targets({"/": 10}, up, mounts) == [(up, 10)]
+    assert quota_targets({"/data": 5, "/logs": 6, "/etc": 7}, up, mounts) == \
+        [("/vols/d/_data", 5), ("/host/logs", 6), ("/snap/fs/etc", 7)]
+    assert quota_targets({".*": 9}, up, mounts) == [(up, 9), ("/vols/d/_data", 9), ("/host/logs", 9)]
+    assert quota_targets({"/": 1, ".*": 2}, up, mounts)[0] == (up, 1)          # no directory twice

@@ -35,6 +35,29 @@ def _bad(e) -> InvalidArgument:
     return InvalidArgument(str(e))
 
 
+def quota_targets(sizes: dict, upperdir: str, mounts: list) -> list:
+    """Project quota: DiskQuota {path: bytes} -> [(host directory, bytes)].  "/" is the writable
+    layer; "/path" the source of the volume or bind mounted there (else that directory of the
+    writable layer); ".*" the writable layer and every writable volume and bind.  All of a
+    container's directories share its quota id."""
+    by_dest = {m.get("Destination"): m for m in mounts if m.get("Type") in ("volume", "bind")}
+    out, seen = [], set()
+    for path, size in sizes.items():
+        if path in ("/", ""):
+            targets = [upperdir]
+        elif path == ".*":
+            targets = [upperdir] + [m["Source"] for m in by_dest.values() if m.get("RW", True) and m.get("Source")]
+        elif path in by_dest and by_dest[path].get("Source"):
+            targets = [by_dest[path]["Source"]]
+        else:
+            targets = [os.path.join(upperdir, path.lstrip("/"))]
+        for t in targets:
+            if t not in seen:
+                seen.add(t)
+                out.append((t, size))
+    return out
+
+
 class DiskQuota:
     def __init__(self, backend) -> None:
         self.backend = backend  # pouch.quota.backend.QuotaBackend (name != "none")
@@ -75,8 +98,7 @@ class DiskQuota:
         c.meta["QuotaUpperDir"] = upperdir
         qid = c.config.get("QuotaID")
         qid = int(qid) if qid not in (None, "", "0", "-1") else None
-        for path, size in sizes.items():
-            target = upperdir if path in ROOT_KEYS else os.path.join(upperdir, path.lstrip("/"))
+        for target, size in quota_targets(sizes, upperdir, c.meta.get("Mounts") or []):
             os.makedirs(target, exist_ok=True)
             try:
                 qid = await asyncio.to_thread(qm.set_quota, target, size, c.id, qid)
@@ -116,12 +138,11 @@ class DiskQuota:
             qm = self.backend.prjquota
             ids = qm.ids.ids_of(c.id)
             upper = c.meta.get("QuotaUpperDir")
-            for path, size in sizes.items():
-                if ids and upper:
-                    target = upper if path in ROOT_KEYS else os.path.join(upper, path.lstrip("/"))
+            for target, size in quota_targets(sizes, upper, c.meta.get("Mounts") or []) if upper else []:
+                if ids:
                     used = (await asyncio.to_thread(qm.get_usage, target)).get("used_bytes", 0)
                     if size < used:
-                        raise InvalidArgument(f"cannot shrink disk quota of {path} to {size} bytes: "
+                        raise InvalidArgument(f"cannot shrink disk quota of {target} to {size} bytes: "
                                               f"{used} bytes are in use")
                     await asyncio.to_thread(qm.set_quota, target, size, c.id, ids[0])
         c.config["DiskQuota"] = {**(c.config.get("DiskQuota") or {}),
