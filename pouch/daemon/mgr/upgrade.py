@@ -16,6 +16,7 @@ completes what had, and a container that ran before the upgrade is started again
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import secrets
