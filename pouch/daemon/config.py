@@ -41,6 +41,7 @@ class DaemonConfig:
     cgroup_parent: str = "/pouch"
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
     snapshotter: str = ""                   # overlayfs | native; empty: overlayfs where it works
+    quota_backend: str = "auto"             # disk quota: auto | prjquota | loop | none (pouch.quota.backend)
     bridge_name: str = "p0"
     bip: str = "192.168.5.1/24"             # the default bridge's gateway address and subnet
     id: str = ""
@@ -68,6 +69,7 @@ FILE_KEYS = {
     "p2p_peer": "p2p-peer", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
     "tlskey": "tlskey",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
+    "quota_backend": "quota-backend",
 }
 
 
@@ -102,6 +104,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshotter", choices=["overlayfs", "native"],
                    help="containerd snapshotter for image layers (default: overlayfs, native where overlay "
                         "cannot work)")
+    p.add_argument("--quota-backend", choices=["auto", "prjquota", "loop", "none"],
+                   help="how --disk-quota and volume sizes are enforced: project quota, a sized loop-mounted "
+                        "filesystem per container/volume, or not at all (default auto: prjquota where the "
+                        "home's filesystem has it, else loop)")
     p.add_argument("--bridge-name", help="device of the default bridge network (p0)")
     p.add_argument("--bip", help="gateway address/prefix of the default bridge network (192.168.5.1/24)")
     p.add_argument("--namespace")

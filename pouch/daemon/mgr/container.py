@@ -601,10 +601,10 @@ class ContainerManager:
         c.state["Status"] = "removing"
         await _quiet(self.ctrd.task_delete(c.id))
         await _quiet(self.ctrd.container_delete(c.id))
+        self.sandbox.release_storage(c, volumes)  # first: a quota fs may be mounted in the snapshot
         await _quiet(self.ctrd.snapshot_remove(c.meta.get("SnapshotKey", c.id)))
         for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
             await _quiet(self.ctrd.snapshot_remove(key))
-        self.sandbox.release_storage(c, volumes)
         self.store.delete(BUCKET, c.id)
         self.execs.forget_container(c.id)
         self.containers.pop(c.id, None)
