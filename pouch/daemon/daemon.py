@@ -133,7 +133,13 @@ class Daemon:
         self._events_task = asyncio.get_running_loop().create_task(
             self.containers.run_events(self.watcher.queue))
         await self.containers.restore()
-        await self.network.restore([c.id for c in self.containers.list() if c.running])
+        self.cri = None
+        if cfg.enable_cri:  # the CRI's managers on containerd namespace k8s.io (pouch.cri.service)
+            from pouch.cri.service import CriFace
+            self.cri = CriFace(self, address)
+            await self.cri.init()
+        await self.network.restore([c.id for c in self.containers.list() if c.running]
+                                   + (self.cri.live_ids() if self.cri else []))
         self.volumes.restore(set(self.containers.containers))
         await self.containers.start_restart_policy_containers()
 
@@ -154,6 +160,8 @@ class Daemon:
         for addr in cfg.listen:
             await self._listen(runner, addr)
         self.runners.append(runner)
+        if self.cri is not None:
+            await self.cri.serve()
         log.info("pouchd is ready (containerd %s)", address)
 
     def _container_root_ids(self) -> tuple[int, int]:
@@ -268,6 +276,8 @@ class Daemon:
         log.info("pouchd shutting down (containers keep running)")
         for r in self.runners:
             await r.cleanup()
+        if getattr(self, "cri", None) is not None:
+            await self.cri.shutdown()
         await self.containers.shutdown()
         await self.sandbox.shutdown()
         if self.lxcfs:
