@@ -58,6 +58,7 @@ state = "{base}/state"
   address = "{self.sock}.ttrpc"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{pause}"
+  restrict_oom_score_adj = true
   stream_server_port = "{free_port()}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"

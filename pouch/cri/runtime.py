@@ -58,13 +58,14 @@ def _match_labels(selector, labels: dict) -> bool:
 
 
 class RuntimeService:
-    def __init__(self, containers, execs, images, runtimes, network, puller, sandbox_image: str,
+    def __init__(self, containers, execs, images, runtimes, hooks, puller, sandbox_image: str,
                  stats_period: int, version: str, stream=None) -> None:
         self.containers = containers      # ContainerManager on namespace k8s.io
         self.execs = execs                # its ExecManager
         self.images = images              # ImageManager on k8s.io
         self.runtimes = runtimes
-        self.net = network                # cni.PodNetwork
+        self.hooks = hooks                # hooks.PodHooks: attaches pods to the CNI network at start
+        self.net = hooks.pod_network      # cni.PodNetwork
         self.puller = puller
         self.sandbox_image = sandbox_image
         self.version = version
@@ -150,22 +151,17 @@ class RuntimeService:
         body = translate.sandbox_body(cfg, self.sandbox_image, runtime)
         c = await self.containers.create(body, name)
         c.meta["CRI"] = {"config": _enc(cfg), "handler": runtime, "ip": "", "ready": False}
+        if not host_net:  # what PodHooks gives CNI when the infra container starts
+            c.meta["CRI"]["pod"] = {"name": cfg.metadata.name, "namespace": cfg.metadata.namespace,
+                                    "uid": cfg.metadata.uid}
+            c.meta["CRI"]["ports"] = [{"hostPort": p.host_port, "containerPort": p.container_port,
+                                       "protocol": pb.Protocol.Name(p.protocol).lower(), "hostIP": p.host_ip}
+                                      for p in cfg.port_mappings if p.host_port > 0]
         self.containers.save(c)
-        attached = False
         try:
             await self.containers.start(c.id)
-            if not host_net:
-                netns = c.meta["NetworkSettings"]["SandboxKey"]
-                ports = [{"hostPort": p.host_port, "containerPort": p.container_port,
-                          "protocol": pb.Protocol.Name(p.protocol).lower(), "hostIP": p.host_ip}
-                         for p in cfg.port_mappings if p.host_port > 0]
-                attached = True
-                c.meta["CRI"]["ip"] = await self.net.add(c.id, netns, {
-                    "name": cfg.metadata.name, "namespace": cfg.metadata.namespace, "uid": cfg.metadata.uid}, ports)
-                c.meta["CRI"]["netns"] = netns
         except BaseException:
-            if attached:
-                await _quiet(self.net.delete(c.id, c.meta["NetworkSettings"].get("SandboxKey", "")))
+            await _quiet(self.hooks.detach_pod(c))
             await _quiet(self.containers.remove(c.id, force=True))
             raise
         c.meta["CRI"]["ready"] = True
@@ -186,10 +182,8 @@ class RuntimeService:
         return pb.StopPodSandboxResponse()
 
     async def _teardown_net(self, c) -> None:
-        if _cri(c).get("netns") or _cri(c).get("ip"):
-            await self.net.delete(c.id, _cri(c).get("netns", ""))
-            c.meta["CRI"].update(ip="", netns="")
-            self.containers.save(c)
+        await self.hooks.detach_pod(c)
+        self.containers.save(c)
 
     async def RemovePodSandbox(self, req, ctx):
         try:

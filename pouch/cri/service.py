@@ -33,9 +33,9 @@ class CriFace:
         from pouch.daemon.mgr.exec import ExecManager
         from pouch.daemon.mgr.image import ImageManager
         from pouch.daemon.mgr.pull import ContentSink, Puller
-        from pouch.daemon.mgr.sandbox import SandboxHooks
 
         from .cni import PodNetwork
+        from .hooks import PodHooks
 
         d, cfg = self.d, self.d.cfg
         self.ctrd = Ctrd(self.address, NAMESPACE, d.snapshotter)
@@ -43,16 +43,16 @@ class CriFace:
         self.watcher.start()
         self.images = ImageManager(self.ctrd, d.events, os.path.join(cfg.home, "tmp"))
         self.puller = Puller(self.images, d.registry, ContentSink(self.ctrd))
-        hooks = SandboxHooks(d.network, d.volumes, os.path.join(cfg.home, "containers"), d.lxcfs, d.quota,
-                             lxcfs_default=False)
+        self.net = PodNetwork(cfg.cni_conf_dir, cfg.cni_bin_dir, os.path.join(cfg.home, "cri", "cni-cache"))
+        self.net.load()
+        hooks = PodHooks(self.net, d.network, d.volumes, os.path.join(cfg.home, "containers"), d.lxcfs, d.quota,
+                         lxcfs_default=False)
         self.hooks = hooks
         self.containers = ContainerManager(d.store, self.ctrd, self.images, d.events, cfg.home, cfg.run_dir,
                                            d.runtimes, hooks, "/k8s.io", hooks_dirs=list(cfg.hooks_dirs),
                                            bucket=BUCKET)
         self.execs = ExecManager(self.containers, self.ctrd, d.events, os.path.join(cfg.run_dir, "fifo"))
         self.containers.exec_exit_handler = self.execs.handle_exit
-        self.net = PodNetwork(cfg.cni_conf_dir, cfg.cni_bin_dir, os.path.join(cfg.home, "cri", "cni-cache"))
-        self.net.load()
         await asyncio.wait_for(self.watcher.connected.wait(), 20)
         await self.images.restore()
         self._events = asyncio.get_running_loop().create_task(self.containers.run_events(self.watcher.queue))
@@ -79,7 +79,7 @@ class CriFace:
         snap_root = os.path.join(d.containerd.root if d.containerd else cfg.home,
                                  f"io.containerd.snapshotter.v1.{d.snapshotter}")
         self.stream = await self._start_stream(StreamRuntime(self.containers, self.execs, self._sandbox_netns))
-        self.runtime = RuntimeService(self.containers, self.execs, self.images, d.runtimes, self.net, self.puller,
+        self.runtime = RuntimeService(self.containers, self.execs, self.images, d.runtimes, self.hooks, self.puller,
                                       cfg.sandbox_image, cfg.cri_stats_collect_period, pouch.__version__,
                                       self.stream)
         self.runtime.snapshot_root = snap_root

@@ -131,7 +131,10 @@ def sandbox_body(cfg: pb.PodSandboxConfig, image: str, runtime: str) -> dict:
         if sc.HasField("run_as_group"):
             user += f":{sc.run_as_group.value}"
     return {"Image": image, "Hostname": "" if host_net else (cfg.hostname or cfg.metadata.name),
-            "User": user,
+            "User": user, "SpecAnnotation": {
+                "io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-name": cfg.metadata.name,
+                "io.kubernetes.cri.sandbox-namespace": cfg.metadata.namespace,
+                "io.kubernetes.cri.sandbox-uid": cfg.metadata.uid},
             "Labels": _labels(cfg.labels, cfg.annotations, "sandbox"), "HostConfig": host}
 
 
@@ -193,6 +196,11 @@ def container_body(cfg: pb.ContainerConfig, sandbox_id: str, sandbox_cfg: pb.Pod
         "Entrypoint": list(cfg.command) or None, "Env": env, "WorkingDir": cfg.working_dir,
         "Tty": cfg.tty, "OpenStdin": cfg.stdin, "StdinOnce": cfg.stdin_once, "User": user,
         "Labels": _labels(cfg.labels, cfg.annotations, "container", {SANDBOX_ID: sandbox_id}),
+        # the runc v2 shim groups containers by this annotation: one shim per pod, as with containerd's CRI
+        "SpecAnnotation": {"io.kubernetes.cri.container-type": "container",
+                           "io.kubernetes.cri.sandbox-id": sandbox_id,
+                           "io.kubernetes.cri.container-name": cfg.metadata.name,
+                           "io.kubernetes.cri.image-name": cfg.image.image},
         "HostConfig": host,
     }
     if body["Entrypoint"] is None and body["Cmd"] is not None:
