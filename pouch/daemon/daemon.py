@@ -145,7 +145,8 @@ class Daemon:
 
         app = server_app.build_app([
             system_routes.routes(self.system, self.events),
-            container_routes.routes(self.containers, self.stats),
+            container_routes.routes(self.containers, self.stats,
+                                    self.cri.containers.list if self.cri is not None else None),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
             image_routes.routes(self.images, self.containers.users_of_image),

@@ -72,6 +72,9 @@ def test_kubelet_pod_lifecycle(cri_env, tmp_path):
     st = cri.rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
     assert st.state == pb.CONTAINER_RUNNING and st.started_at > 0 and st.image_ref == ref
     assert st.log_path == str(tmp_path / "main/0.log")
+    shown = cri_env.daemon.cli("ps", "-a", "-q", "--no-trunc", "--filter", "label=io.kubernetes.cri.type").stdout.split()
+    assert sorted(shown) == sorted([cid, pod_id])  # pouch ps shows CRI objects only when asked
+    assert cri_env.daemon.cli("ps", "-a", "-q").stdout.split() == []
 
     r = _exec(cri, cid, ["sh", "-c", "echo $GREETING; pwd; hostname; echo err >&2; exit 3"])
     assert r.stdout.decode().split("\n")[:3] == ["hi there", "/tmp", "life"]

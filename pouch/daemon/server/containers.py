@@ -18,7 +18,12 @@ from .hijack import DetachScanner, detach_sequence, frame, hijack
 from .validate import check_create_body
 
 
-def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
+CRI_LABEL = "io.kubernetes.cri.type"  # `ps --filter label=io.kubernetes.cri.type[=...]` lists CRI pods too
+
+
+def routes(mgr: ContainerManager, stats, cri_containers=None) -> list[tuple[str, str, object]]:
+    """``cri_containers``: a callable listing the CRI's containers (namespace k8s.io), shown by
+    GET /containers/json only when a label filter names io.kubernetes.cri.type."""
     async def create(request: web.Request):
         body = await read_json(request)
         check_create_body(body)
@@ -30,7 +35,11 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         show_all = qbool(request, "all")
         limit = qint(request, "limit", -1)
         out = []
-        for c in mgr.list():
+        listed = mgr.list()
+        if cri_containers is not None and any(
+                f.split("=", 1)[0] == CRI_LABEL for f in filters.get("label", [])):
+            listed = sorted(listed + cri_containers(), key=lambda c: c.meta["Created"], reverse=True)
+        for c in listed:
             if not show_all and not c.running and "status" not in filters and limit in (-1, 0, None):
                 continue
             if not _match(c, filters):
