@@ -88,8 +88,9 @@ class CriEnv:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cri_env():
+    """One CRI-enabled pouchd for every CRI test module (each test removes its own pods)."""
     why = _missing_for_daemon()
     if why:
         pytest.skip(why)
