@@ -157,7 +157,8 @@ def container_body(cfg: pb.ContainerConfig, sandbox_id: str, sandbox_cfg: pb.Pod
     else:
         pid_mode = ""
     host = {
-        "NetworkMode": peer, "IpcMode": "host" if pod_ns.ipc == pb.NODE else peer,
+        "NetworkMode": "host" if pod_ns.network == pb.NODE else peer,
+        "IpcMode": "host" if pod_ns.ipc == pb.NODE else peer,
         "UTSMode": "host" if pod_ns.network == pb.NODE else peer, "PidMode": pid_mode,
         "Runtime": runtime, "CgroupParent": sandbox_cfg.linux.cgroup_parent or "",
         "Privileged": sc.privileged, "ReadonlyRootfs": sc.readonly_rootfs,
