@@ -209,3 +209,23 @@ def test_pods_survive_pouchd_restart(cri_env):
         assert r.exit_code == 0 and ip in r.stdout.decode()
     finally:
         _remove_pod(cri, pod_id)
+
+
+def test_runtime_handler_crun(cri_env):
+    import shutil
+    if not shutil.which("crun"):
+        pytest.skip("crun is not installed (apt-get install crun)")
+    cri = cri_env.cri
+    pb = cri.pb
+    cri.img.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=cri_env.busybox)))
+    cfg = cri.pod_config("crunpod")
+    pod = cri.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg, runtime_handler="crun")).pod_sandbox_id
+    try:
+        assert cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod)).status.runtime_handler == "crun"
+        cid = _container(cri, pod, cfg, "c", cri_env.busybox, ["sleep", "1000"])
+        cri.rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+        info = cri.rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid, verbose=True)).info["info"]
+        assert '"runtimeType": "crun"' in info
+        assert _exec(cri, cid, ["echo", "ok"]).stdout == b"ok\n"
+    finally:
+        _remove_pod(cri, pod)
