@@ -396,7 +396,7 @@ class RuntimeService:
                 (out if item[0] == "stdout" else err).extend(item[1])
             await e.done.wait()
         try:
-            await self.execs.start(e)
+            await self.execs.start(e.id)
         except InvalidArgument as exc:  # no such executable: the shell's answer
             return pb.ExecSyncResponse(stderr=str(exc).encode(), exit_code=e.exit_code or 127)
         try:

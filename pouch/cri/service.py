@@ -30,7 +30,6 @@ class CriFace:
         from pouch.daemon.ctrd.client import Ctrd
         from pouch.daemon.ctrd.events import EventWatcher
         from pouch.daemon.mgr.container import ContainerManager
-        from pouch.daemon.mgr.exec import ExecManager
         from pouch.daemon.mgr.image import ImageManager
         from pouch.daemon.mgr.pull import ContentSink, Puller
 
@@ -46,13 +45,12 @@ class CriFace:
         self.net = PodNetwork(cfg.cni_conf_dir, cfg.cni_bin_dir, os.path.join(cfg.home, "cri", "cni-cache"))
         self.net.load()
         hooks = PodHooks(self.net, d.network, d.volumes, os.path.join(cfg.home, "containers"), d.lxcfs, d.quota,
-                         lxcfs_default=False)
+                         lxcfs_default=False, lookup=lambda ref: self.containers.get(ref))
         self.hooks = hooks
         self.containers = ContainerManager(d.store, self.ctrd, self.images, d.events, cfg.home, cfg.run_dir,
-                                           d.runtimes, hooks, "/k8s.io", hooks_dirs=list(cfg.hooks_dirs),
+                                           d.runtimes, hooks, "/k8s.io", oci_hooks_dirs=list(cfg.hooks_dirs),
                                            bucket=BUCKET)
-        self.execs = ExecManager(self.containers, self.ctrd, d.events, os.path.join(cfg.run_dir, "fifo"))
-        self.containers.exec_exit_handler = self.execs.handle_exit
+        self.execs = self.containers.execs
         await asyncio.wait_for(self.watcher.connected.wait(), 20)
         await self.images.restore()
         self._events = asyncio.get_running_loop().create_task(self.containers.run_events(self.watcher.queue))
@@ -78,7 +76,7 @@ class CriFace:
         d, cfg = self.d, self.d.cfg
         snap_root = os.path.join(d.containerd.root if d.containerd else cfg.home,
                                  f"io.containerd.snapshotter.v1.{d.snapshotter}")
-        self.stream = await self._start_stream(StreamRuntime(self.containers, self.execs, self._sandbox_netns))
+        self.stream = await self._start_stream(StreamRuntime(self.containers, self._sandbox_netns))
         self.runtime = RuntimeService(self.containers, self.execs, self.images, d.runtimes, self.hooks, self.puller,
                                       cfg.sandbox_image, cfg.cri_stats_collect_period, pouch.__version__,
                                       self.stream)

@@ -2,9 +2,10 @@
 
 The streaming server (pouch.cri.streaming) speaks kubectl's and crictl's
 SPDY/WebSocket channel protocols and calls this runtime with plain asyncio
-streams; the work itself goes through the CRI's container and exec managers
-(the same exec path as ``pouch exec``), and port forwarding connects to the
-port from inside the pod's network namespace.
+streams.  Exec and attach go through the CRI container manager's own
+``exec_start`` / ``attach`` (one AttachSession, as for the HTTP face): ``_Conn``
+presents the streams as the session's client connection.  Port forwarding
+connects to the port from inside the pod's network namespace.
 """
 from __future__ import annotations
 
@@ -14,69 +15,89 @@ import os
 import socket
 import threading
 
-from pouch.errtypes import Conflict, NotFound
+from pouch.errtypes import NotFound
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+class _Conn:
+    """An AttachSession client over the streaming server's stdin reader and stdout/stderr writers."""
+
+    def __init__(self, stdin: asyncio.StreamReader | None, stdout, stderr) -> None:
+        self.input: asyncio.Queue = asyncio.Queue()
+        self.out = {"stdout": stdout, "stderr": stderr}
+        self.pending: list[tuple[str, bytes]] = []
+        self.closed = False
+        self._pump = asyncio.ensure_future(self._read(stdin)) if stdin is not None else None
+
+    async def _read(self, stdin: asyncio.StreamReader) -> None:
+        while True:
+            data = await stdin.read(65536)
+            self.input.put_nowait(data or None)
+            if not data:
+                return
+
+    def write(self, stream: str, data: bytes) -> None:
+        self.pending.append((stream, data))
+
+    async def drain(self) -> None:
+        while self.pending:
+            stream, data = self.pending.pop(0)
+            target = self.out.get(stream) or self.out["stdout"]
+            if target is None:
+                continue
+            try:
+                await target.write(data)
+            except (ConnectionError, OSError):
+                self.closed = True
+                return
+
+    def close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+
+
 class StreamRuntime:
-    def __init__(self, containers, execs, sandbox_netns) -> None:
-        self.containers = containers
-        self.execs = execs
-        self.sandbox_netns = sandbox_netns  # sandbox id -> netns path ("" for a host-network pod)
+    def __init__(self, containers, sandbox_netns) -> None:
+        self.containers = containers          # the CRI's ContainerManager
+        self.sandbox_netns = sandbox_netns    # sandbox id -> netns path ("" host network, None unknown)
 
     async def exec(self, container_id, cmd, stdin, stdout, stderr, tty, resize) -> int:
-        c = self.containers.get(container_id)
-        e = self.execs.create(c.id, {"Cmd": list(cmd), "AttachStdin": stdin is not None,
-                                     "AttachStdout": stdout is not None, "AttachStderr": stderr is not None,
-                                     "Tty": bool(tty)})
-        q: asyncio.Queue = asyncio.Queue()
-        e.attached.add(q)
-        helpers: list[asyncio.Task] = []
+        mgr = self.containers
+        e = mgr.exec_create(container_id, {"Cmd": list(cmd), "AttachStdin": stdin is not None,
+                                           "AttachStdout": stdout is not None,
+                                           "AttachStderr": stderr is not None, "Tty": bool(tty)})
+        conn = _Conn(stdin, stdout, stderr)
+
+        async def open_stream(_tty: bool):
+            return conn
+        sizer = asyncio.ensure_future(_resize(resize, lambda w, h: mgr.exec_resize(e.id, h, w))) \
+            if resize is not None else None
         try:
-            await self.execs.start(e)
-            if stdin is not None:
-                helpers.append(asyncio.ensure_future(self._pump_stdin(stdin, e.io.write_stdin,
-                                                                      lambda: self.execs.close_stdin(e))))
-            if resize is not None:
-                helpers.append(asyncio.ensure_future(self._resize(resize, lambda w, h: self.execs.resize(e, h, w))))
-            await _pump_out(q, stdout, stderr)
+            await mgr.exec_start(e.id, open_stream)
             await e.done.wait()
             return int(e.exit_code or 0)
         finally:
-            for t in helpers:
-                t.cancel()
-            self.execs.execs.pop(e.id, None)
+            if sizer is not None:
+                sizer.cancel()
+            await conn.drain()
 
     async def attach(self, container_id, stdin, stdout, stderr, tty, resize) -> None:
-        c = self.containers.get(container_id)
-        if not c.running or c.io is None:
-            raise Conflict(f"container {c.id} is not running")
-        q: asyncio.Queue = asyncio.Queue()
-        c.attached.add(q)
-        helpers: list[asyncio.Task] = []
-        try:
-            if stdin is not None and c.io.has_stdin:
-                io = c.io
+        mgr = self.containers
+        conn = _Conn(stdin, stdout, stderr)
 
-                async def close():
-                    if not c.config.get("StdinOnce"):
-                        return
-                    io.close_stdin()
-                    try:
-                        await self.containers.ctrd.task_close_stdin(c.id)
-                    except Exception:
-                        pass
-                helpers.append(asyncio.ensure_future(self._pump_stdin(stdin, io.write_stdin, close)))
-            if resize is not None:
-                helpers.append(asyncio.ensure_future(self._resize(
-                    resize, lambda w, h: self.containers.ctrd.task_resize(c.id, w, h))))
-            await _pump_out(q, stdout, stderr)
+        async def open_stream(_tty: bool):
+            return conn
+        sizer = asyncio.ensure_future(_resize(resize, lambda w, h: mgr.resize(container_id, h, w))) \
+            if resize is not None else None
+        try:
+            await mgr.attach(container_id, open_stream, stdin=stdin is not None, stdout=stdout is not None,
+                             stderr=stderr is not None)
         finally:
-            c.attached.discard(q)
-            for t in helpers:
-                t.cancel()
+            if sizer is not None:
+                sizer.cancel()
+            await conn.drain()
 
     async def port_forward(self, sandbox_id, port, reader, writer) -> None:
         path = self.sandbox_netns(sandbox_id)
@@ -96,55 +117,32 @@ class StreamRuntime:
                 w2.write_eof()
             except OSError:
                 pass
-
-        async def down():
+        t_up = asyncio.ensure_future(up())
+        try:
             while True:
                 data = await r2.read(65536)
                 if not data:
                     break
                 await writer.write(data)
-        t_up = asyncio.ensure_future(up())
-        try:
-            await down()
         finally:
             t_up.cancel()
             w2.close()
 
-    @staticmethod
-    async def _pump_stdin(stdin: asyncio.StreamReader, write, close) -> None:
-        while True:
-            data = await stdin.read(65536)
-            if not data:
-                break
-            await write(data)
-        await close()
 
-    @staticmethod
-    async def _resize(queue: asyncio.Queue, apply) -> None:
-        while True:
-            w, h = await queue.get()
-            try:
-                await apply(int(w), int(h))
-            except Exception:
-                pass
-
-
-async def _pump_out(q: asyncio.Queue, stdout, stderr) -> None:
+async def _resize(queue: asyncio.Queue, apply) -> None:
     while True:
-        item = await q.get()
-        if item is None:
-            return
-        name, data = item
-        target = stderr if name == "stderr" and stderr is not None else stdout
-        if target is not None:
-            await target.write(data)
+        w, h = await queue.get()
+        try:
+            await apply(int(w), int(h))
+        except Exception:  # not running yet, or gone: the next size will do
+            pass
 
 
 async def _connect(netns_path: str, port: int) -> socket.socket:
     """A TCP connection to 127.0.0.1:port made inside the network namespace at ``netns_path``
     (by a short-lived thread that joins it; the socket keeps the namespace it was made in)."""
-    fut = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
+    fut = loop.create_future()
 
     def run():
         try:
