@@ -62,7 +62,9 @@ def _security_opts(seccomp: pb.SecurityProfile | None, seccomp_path: str, apparm
             opts.append("seccomp=unconfined")
         elif seccomp.profile_type == pb.SecurityProfile.Localhost:
             opts.append("seccomp=" + _localhost(seccomp.localhost_ref, "seccomp"))
-    elif seccomp_path:
+    elif not seccomp_path:
+        opts.append("seccomp=unconfined")  # CRI: no profile given means unconfined (kubelet names RuntimeDefault)
+    else:
         if seccomp_path == "unconfined":
             opts.append("seccomp=unconfined")
         elif seccomp_path.startswith("localhost/"):
@@ -130,7 +132,9 @@ def sandbox_body(cfg: pb.PodSandboxConfig, image: str, runtime: str) -> dict:
         user = str(sc.run_as_user.value)
         if sc.HasField("run_as_group"):
             user += f":{sc.run_as_group.value}"
-    return {"Image": image, "Hostname": "" if host_net else (cfg.hostname or cfg.metadata.name),
+    if len(cfg.hostname) > 63:
+        raise InvalidArgument(f"hostname {cfg.hostname[:20]}...: at most 63 characters")
+    return {"Image": image, "Hostname": "" if host_net else cfg.hostname,
             "User": user, "SpecAnnotation": {
                 "io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-name": cfg.metadata.name,
                 "io.kubernetes.cri.sandbox-namespace": cfg.metadata.namespace,

@@ -1,6 +1,8 @@
 """Log drivers: where container output is kept (json-file, syslog, none, cri)."""
 from __future__ import annotations
 
+import os
+
 from pouch.errtypes import InvalidArgument
 
 DRIVERS = ("json-file", "syslog", "none", "cri")
@@ -21,5 +23,5 @@ def make_logger(driver: str, options: dict[str, str], container_id: str, log_pat
         from .crilog import CriLogger
         if not options.get("path", "").startswith("/"):
             raise InvalidArgument("the cri log driver needs an absolute path option")
-        return CriLogger(options["path"])
+        return CriLogger(options["path"], create=log_path != os.devnull)  # devnull: create validating
     raise InvalidArgument(f"log driver {driver!r} is not supported ({', '.join(DRIVERS)})")

@@ -14,10 +14,12 @@ from .jsonfile import PARTIAL_MAX, rfc3339nano
 
 
 class CriLogger:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, create: bool = True) -> None:
         self.path = path
         self._f = None
         self._partial: dict[str, bytes] = {}
+        if create:  # kubelet (and critest) read the file as soon as the container has started
+            self._file()
 
     def _file(self):
         if self._f is None:
