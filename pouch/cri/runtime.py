@@ -73,6 +73,7 @@ class RuntimeService:
         self.stats = CriStats(containers, containers.ctrd, stats_period)
         self.snapshot_root = ""
         self._pod_locks: dict[str, asyncio.Lock] = {}
+        self._configs: dict[str, tuple[str, object]] = {}  # container id -> (encoded, decoded) config
 
     # -- lookups -----------------------------------------------------------------------------
     def _get(self, ref: str, kind: str, what: str):
@@ -97,6 +98,15 @@ class RuntimeService:
     def _pod_containers(self, sid: str) -> list:
         return [c for c in self.containers.containers.values()
                 if _is(c, "container") and _cri(c).get("sandbox") == sid]
+
+    def _config(self, c, cls):
+        """The CRI config a container was made with, decoded once (List* answer from this cache)."""
+        text = _cri(c)["config"]
+        hit = self._configs.get(c.id)
+        if hit is None or hit[0] is not text:
+            hit = (text, _dec(cls, text))
+            self._configs[c.id] = hit
+        return hit[1]
 
     def _lock(self, sid: str) -> asyncio.Lock:
         return self._pod_locks.setdefault(sid, asyncio.Lock())
@@ -196,13 +206,15 @@ class RuntimeService:
             await self._teardown_net(c)
             await self.containers.remove(c.id, force=True)
         self._pod_locks.pop(c.id, None)
+        for cid in [k for k in self._configs if k not in self.containers.containers]:
+            self._configs.pop(cid, None)
         return pb.RemovePodSandboxResponse()
 
     def _sandbox_state(self, c) -> int:
         return pb.SANDBOX_READY if c.running and _cri(c).get("ready") else pb.SANDBOX_NOTREADY
 
     def _sandbox_status(self, c) -> pb.PodSandboxStatus:
-        cfg = _dec(pb.PodSandboxConfig, _cri(c)["config"])
+        cfg = self._config(c, pb.PodSandboxConfig)
         ns = cfg.linux.security_context.namespace_options
         return pb.PodSandboxStatus(
             id=c.id, metadata=cfg.metadata, state=self._sandbox_state(c), created_at=_ns(c.meta["Created"]),
@@ -218,7 +230,7 @@ class RuntimeService:
             info["info"] = json.dumps({"pid": c.state.get("Pid", 0), "image": self.sandbox_image,
                                        "runtimeHandler": _cri(c).get("handler", ""),
                                        "netns": _cri(c).get("netns", ""),
-                                       "config": json.loads(_msg_json(_dec(pb.PodSandboxConfig, _cri(c)["config"])))})
+                                       "config": json.loads(_msg_json(self._config(c, pb.PodSandboxConfig)))})
         return pb.PodSandboxStatusResponse(status=self._sandbox_status(c), info=info, timestamp=time.time_ns())
 
     async def ListPodSandbox(self, req, ctx):
@@ -232,7 +244,7 @@ class RuntimeService:
             state = self._sandbox_state(c)
             if f.HasField("state") and f.state.state != state:
                 continue
-            cfg = _dec(pb.PodSandboxConfig, _cri(c)["config"])
+            cfg = self._config(c, pb.PodSandboxConfig)
             if f.label_selector and not _match_labels(f.label_selector, cfg.labels):
                 continue
             out.append(pb.PodSandbox(id=c.id, metadata=cfg.metadata, state=state, created_at=_ns(c.meta["Created"]),
@@ -244,7 +256,7 @@ class RuntimeService:
     async def CreateContainer(self, req, ctx):
         sb = self.sandbox(req.pod_sandbox_id)
         cfg = req.config
-        sbcfg = _dec(pb.PodSandboxConfig, _cri(sb)["config"])
+        sbcfg = self._config(sb, pb.PodSandboxConfig)
         name = translate.container_name(cfg.metadata, sbcfg.metadata)
         if name in self.containers.names:
             raise AlreadyExists(f"container {name} already exists ({self.containers.names[name]})")
@@ -294,6 +306,7 @@ class RuntimeService:
         except NotFound:
             return pb.RemoveContainerResponse()
         await self.containers.remove(c.id, force=True)
+        self._configs.pop(c.id, None)
         return pb.RemoveContainerResponse()
 
     @staticmethod
@@ -325,14 +338,14 @@ class RuntimeService:
                 continue
             if f.HasField("state") and f.state.state != self._state(c):
                 continue
-            cfg = _dec(pb.ContainerConfig, _cri(c)["config"])
+            cfg = self._config(c, pb.ContainerConfig)
             if f.label_selector and not _match_labels(f.label_selector, cfg.labels):
                 continue
             out.append(self._brief(c, cfg))
         return pb.ListContainersResponse(containers=out)
 
     def _status(self, c) -> pb.ContainerStatus:
-        cfg = _dec(pb.ContainerConfig, _cri(c)["config"])
+        cfg = self._config(c, pb.ContainerConfig)
         s = c.state
         st = self._state(c)
         reason = message = ""
@@ -354,7 +367,7 @@ class RuntimeService:
         if req.verbose:
             info["info"] = json.dumps({"pid": c.state.get("Pid", 0), "sandboxID": _cri(c)["sandbox"],
                                        "runtimeType": c.host_config.get("Runtime", ""),
-                                       "config": json.loads(_msg_json(_dec(pb.ContainerConfig, _cri(c)["config"])))})
+                                       "config": json.loads(_msg_json(self._config(c, pb.ContainerConfig)))})
         return pb.ContainerStatusResponse(status=self._status(c), info=info)
 
     async def UpdateContainerResources(self, req, ctx):
@@ -362,7 +375,7 @@ class RuntimeService:
         changes = translate.resources(req.linux)
         if changes:
             await self.containers.update(c.id, changes)
-        cfg = _dec(pb.ContainerConfig, _cri(c)["config"])
+        cfg = self._config(c, pb.ContainerConfig)
         cfg.linux.resources.MergeFrom(req.linux)
         c.meta["CRI"]["config"] = _enc(cfg)
         self.containers.save(c)
@@ -447,7 +460,7 @@ class RuntimeService:
 
     # -- stats -----------------------------------------------------------------------------------
     def _attributes(self, c) -> pb.ContainerAttributes:
-        cfg = _dec(pb.ContainerConfig, _cri(c)["config"])
+        cfg = self._config(c, pb.ContainerConfig)
         return pb.ContainerAttributes(id=c.id, metadata=cfg.metadata, labels=dict(cfg.labels),
                                       annotations=dict(cfg.annotations))
 
@@ -468,14 +481,14 @@ class RuntimeService:
                 continue
             if f.pod_sandbox_id and not _cri(c).get("sandbox", "").startswith(f.pod_sandbox_id):
                 continue
-            cfg = _dec(pb.ContainerConfig, _cri(c)["config"])
+            cfg = self._config(c, pb.ContainerConfig)
             if f.label_selector and not _match_labels(f.label_selector, cfg.labels):
                 continue
             out.append(await self._container_stats(c))
         return pb.ListContainerStatsResponse(stats=out)
 
     async def _pod_stats(self, sb) -> pb.PodSandboxStats:
-        cfg = _dec(pb.PodSandboxConfig, _cri(sb)["config"])
+        cfg = self._config(sb, pb.PodSandboxConfig)
         attrs = pb.PodSandboxAttributes(id=sb.id, metadata=cfg.metadata, labels=dict(cfg.labels),
                                         annotations=dict(cfg.annotations))
         linux = pb.LinuxPodSandboxStats()
@@ -514,7 +527,7 @@ class RuntimeService:
                 continue
             if f.id and not c.id.startswith(f.id):
                 continue
-            cfg = _dec(pb.PodSandboxConfig, _cri(c)["config"])
+            cfg = self._config(c, pb.PodSandboxConfig)
             if f.label_selector and not _match_labels(f.label_selector, cfg.labels):
                 continue
             out.append(await self._pod_stats(c))
