@@ -134,13 +134,21 @@ class Daemon:
             self.containers.run_events(self.watcher.queue))
         await asyncio.to_thread(self._sweep_quota)  # before restore starts any container
         await self.containers.restore()
-        await self.network.restore([c.id for c in self.containers.list() if c.running])
-        self.volumes.restore(set(self.containers.containers))
+        self.cri = None
+        if cfg.enable_cri:  # the CRI's managers on containerd namespace k8s.io (pouch.cri.service)
+            from pouch.cri.service import CriFace
+            self.cri = CriFace(self, address)
+            await self.cri.init()
+        await self.network.restore([c.id for c in self.containers.list() if c.running]
+                                   + (self.cri.live_ids() if self.cri else []))
+        self.volumes.restore(set(self.containers.containers)
+                             | (set(self.cri.containers.containers) if self.cri else set()))
         await self.containers.start_restart_policy_containers()
 
         app = server_app.build_app([
             system_routes.routes(self.system, self.events),
-            container_routes.routes(self.containers, self.stats),
+            container_routes.routes(self.containers, self.stats,
+                                    self.cri.containers.list if self.cri is not None else None),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
             image_routes.routes(self.images, self.containers.users_of_image,
@@ -156,6 +164,8 @@ class Daemon:
         for addr in cfg.listen:
             await self._listen(runner, addr)
         self.runners.append(runner)
+        if self.cri is not None:
+            await self.cri.serve()
         log.info("pouchd is ready (containerd %s)", address)
 
     def _container_root_ids(self) -> tuple[int, int]:
@@ -296,6 +306,8 @@ class Daemon:
         log.info("pouchd shutting down (containers keep running)")
         for r in self.runners:
             await r.cleanup()
+        if getattr(self, "cri", None) is not None:
+            await self.cri.shutdown()
         await self.containers.shutdown()
         await self.sandbox.shutdown()
         if self.lxcfs:
