@@ -41,9 +41,17 @@ class DaemonConfig:
     cgroup_parent: str = "/pouch"
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
     snapshotter: str = ""                   # overlayfs | native; empty: overlayfs where it works
+    quota_backend: str = "auto"             # disk quota: auto | prjquota | loop | none (pouch.quota.backend)
     bridge_name: str = "p0"
     bip: str = "192.168.5.1/24"             # the default bridge's gateway address and subnet
     id: str = ""
+    enable_cri: bool = False                # serve the Kubernetes CRI (runtime.v1) on listen_cri
+    listen_cri: str = "unix:///var/run/pouchcri.sock"
+    sandbox_image: str = "registry.k8s.io/pause:3.9"
+    cni_bin_dir: str = "/usr/lib/cni"
+    cni_conf_dir: str = "/etc/cni/net.d"
+    stream_server_port: int = 10010         # CRI exec/attach/port-forward URLs (127.0.0.1)
+    cri_stats_collect_period: int = 10      # seconds between writable-layer usage scans
 
     def ensure_id(self) -> None:
         path = os.path.join(self.home, "engine-id")
@@ -68,6 +76,10 @@ FILE_KEYS = {
     "p2p_peer": "p2p-peer", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
     "tlskey": "tlskey",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
+    "quota_backend": "quota-backend",
+    "enable_cri": "enable-cri", "listen_cri": "listen-cri", "sandbox_image": "sandbox-image",
+    "cni_bin_dir": "cni-bin-dir", "cni_conf_dir": "cni-conf-dir",
+    "stream_server_port": "stream-server-port", "cri_stats_collect_period": "cri-stats-collect-period",
 }
 
 
@@ -102,9 +114,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshotter", choices=["overlayfs", "native"],
                    help="containerd snapshotter for image layers (default: overlayfs, native where overlay "
                         "cannot work)")
+    p.add_argument("--quota-backend", choices=["auto", "prjquota", "loop", "none"],
+                   help="how --disk-quota and volume sizes are enforced: project quota, a sized loop-mounted "
+                        "filesystem per container/volume, or not at all (default auto: prjquota where the "
+                        "home's filesystem has it, else loop)")
     p.add_argument("--bridge-name", help="device of the default bridge network (p0)")
     p.add_argument("--bip", help="gateway address/prefix of the default bridge network (192.168.5.1/24)")
     p.add_argument("--namespace")
+    p.add_argument("--enable-cri", action="store_true", default=None,
+                   help="serve the Kubernetes CRI (runtime.v1) for kubelet on --listen-cri")
+    p.add_argument("--listen-cri", help="CRI socket (default unix:///var/run/pouchcri.sock)")
+    p.add_argument("--sandbox-image", help="image of pods' infra containers (default registry.k8s.io/pause:3.9)")
+    p.add_argument("--cni-bin-dir", help="CNI plugin binaries for pods (default /usr/lib/cni)")
+    p.add_argument("--cni-conf-dir", help="CNI network configuration for pods (default /etc/cni/net.d)")
+    p.add_argument("--stream-server-port", type=int, help="port of the CRI streaming server (default 10010)")
+    p.add_argument("--cri-stats-collect-period", type=int,
+                   help="seconds between the CRI's writable-layer usage scans (default 10)")
     p.add_argument("-v", "--version", action="store_true")
     return p
 
@@ -157,6 +182,8 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         val = getattr(cfg, key)
         if not isinstance(val, int) or isinstance(val, bool) or val < 1:
             raise ConfigError(f"invalid --{key.replace('_', '-')} {val!r}: want a positive integer")
+    if cfg.enable_cri and not cfg.listen_cri.startswith("unix://"):
+        raise ConfigError(f"invalid --listen-cri {cfg.listen_cri!r}: want unix:///path")
     if args.containerd_binary:
         cfg.containerd_binary = args.containerd_binary
     return cfg, args

@@ -73,8 +73,9 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 class ContainerManager:
     def __init__(self, store: MetaStore, ctrd: Ctrd, images: ImageManager, events: EventExchange,
                  home: str, run_dir: str, runtimes, sandbox, cgroup_parent: str = "/pouch",
-                 oci_hooks_dirs: list[str] | None = None, userns=None) -> None:
+                 oci_hooks_dirs: list[str] | None = None, userns=None, bucket: str = BUCKET) -> None:
         self.store = store
+        self.bucket = bucket  # meta store bucket: "containers"; the CRI's manager (k8s.io) has its own
         self.ctrd = ctrd
         self.images = images
         self.events = events
@@ -138,7 +139,7 @@ class ContainerManager:
 
     def save(self, c: Container) -> None:
         if self.containers.get(c.id) is c:  # never resurrect a removed container's record
-            self.store.put(BUCKET, c.id, c.record())
+            self.store.put(self.bucket, c.id, c.record())
 
     def publish(self, c: Container, action: str, extra: dict | None = None) -> None:
         attrs = {"name": c.name, "image": c.config.get("Image", "")}
@@ -244,7 +245,7 @@ class ContainerManager:
         extra_mounts, netns = await self.sandbox.prepare(c, img, layer_dirs)
         await self.sandbox.apply_quota(c, _upperdir(mounts))
         spec, warnings = build_spec(cid, config, host, img.config.get("config") or {}, layer_dirs, extra_mounts,
-                                    self.cgroup_parent, netns, self._namespace_paths(host))
+                                    self.cgroup_path_parent(host), netns, self._namespace_paths(host))
         if self.userns:
             self.userns.apply(spec, os.path.join(self.root, cid))
         applied = oci_hooks.apply(spec, self.oci_hooks_dirs)
@@ -259,7 +260,7 @@ class ContainerManager:
         self.containers.pop(cid, None)
         if self.names.get(c.name) == cid:
             self.names.pop(c.name, None)
-        self.store.delete(BUCKET, cid)
+        self.store.delete(self.bucket, cid)
         if "ctrd" in created:
             await _quiet(self.ctrd.container_delete(cid))
         if "hooks" in created:
@@ -274,6 +275,11 @@ class ContainerManager:
         async with self._locked(ref) as c:
             await self._start_unlocked(c)
         return c
+
+    def cgroup_path_parent(self, host: dict) -> str:
+        """The cgroup a container's own cgroup goes under: HostConfig.CgroupParent (a CRI pod's) or
+        the daemon's --cgroup-parent."""
+        return host.get("CgroupParent") or self.cgroup_parent
 
     async def _start_unlocked(self, c: Container) -> None:
         if c.status in ("running", "paused"):
@@ -616,11 +622,11 @@ class ContainerManager:
         c.state["Status"] = "removing"
         await _quiet(self.ctrd.task_delete(c.id))
         await _quiet(self.ctrd.container_delete(c.id))
+        self.sandbox.release_storage(c, volumes)  # first: a quota fs may be mounted in the snapshot
         await _quiet(self.ctrd.snapshot_remove(c.private.snapshot_key))
         for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
             await _quiet(self.ctrd.snapshot_remove(key))
-        self.sandbox.release_storage(c, volumes)
-        self.store.delete(BUCKET, c.id)
+        self.store.delete(self.bucket, c.id)
         self.execs.forget_container(c.id)
         self.containers.pop(c.id, None)
         if self.names.get(c.name) == c.id:
@@ -668,7 +674,7 @@ class ContainerManager:
             oci = await self.sandbox.update_resources(c, resources)
             from pouch.oci import update_cgroup, update_throttles
             if c.running:
-                cg_path = f"{self.cgroup_parent}/{c.id}"
+                cg_path = f"{self.cgroup_path_parent(host)}/{c.id}"
                 if self.runtimes.get(host.get("Runtime")).live_update:
                     await self.ctrd.task_update(c.id, oci)
                     # runc update leaves blkio throttles alone
@@ -688,7 +694,7 @@ class ContainerManager:
     async def restore(self) -> None:
         """Load containers from the meta store and adopt their live tasks."""
         tasks = {t.id: t for t in await self.ctrd.task_list()}
-        for cid, meta in self.store.list(BUCKET):
+        for cid, meta in self.store.list(self.bucket):
             c = Container.from_record(meta)
             self.containers[cid] = c
             self.names[c.name] = cid
