@@ -37,8 +37,13 @@ def inspect_objects(client, names, kind=None):
             except NotFound as exc:
                 last = exc
         else:
-            errors.append("no such %s: %s" % (kind or "container or image", name) if not kind else str(last))
+            # as Pouch prints it: the daemon's JSON error body after "Fetch object error: "
+            errors.append("Fetch object error: " + json.dumps({"message": _message(last)}, separators=(",", ":")))
     return found, errors
+
+
+def _message(exc):
+    return getattr(exc, "explanation", None) or getattr(exc, "message", None) or str(exc)
 
 
 def print_objects(objs, fmt):
@@ -49,7 +54,7 @@ def print_objects(objs, fmt):
             for obj in objs:
                 print(tpl.render(obj))
         except TemplateError as exc:
-            raise CLIError("template: %s" % exc)
+            raise CLIError("Template parsing error: template: %s" % exc)
     else:
         print(json.dumps(objs, indent=4))
 
@@ -58,5 +63,5 @@ def run_inspect(ctx, args):
     objs, errors = inspect_objects(ctx.client, args.names, args.type)
     print_objects(objs, args.format)
     if errors:
-        raise CLIError("; ".join(errors))
+        raise CLIError("\nError: ".join(errors))
     return 0

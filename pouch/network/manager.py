@@ -117,7 +117,7 @@ class NetworkManager:
             return hits[0]
         if len(hits) > 1:
             raise InvalidNetworkConfig(f"network id prefix {name_or_id!r} is ambiguous")
-        raise NetworkNotFound(f"network {name_or_id} not found")
+        raise NetworkNotFound(f"network {name_or_id} not found", "network", name_or_id)
 
     async def create(self, name: str, driver: str = "bridge", subnet: str = "", gateway: str = "",
                      ip_range: str = "", options: dict[str, str] | None = None,

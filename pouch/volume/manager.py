@@ -71,7 +71,7 @@ class VolumeManager:
         try:
             return self.volumes[name]
         except KeyError:
-            raise VolumeNotFound(f"volume {name} not found") from None
+            raise VolumeNotFound(f"get {name}: no such volume", "volume", name) from None
 
     def list(self, filters: dict[str, list[str]] | None = None) -> list[Volume]:
         """Volumes by name; filters: name (substring), driver, label (k or k=v), dangling (true|false)."""
@@ -114,7 +114,7 @@ class VolumeManager:
         if v is None:
             if force:
                 return
-            raise VolumeNotFound(f"volume {name} not found")
+            raise VolumeNotFound(f"get {name}: no such volume", "volume", name)
         if v.refs:
             raise VolumeInUse(f"remove {name}: volume is in use - [{', '.join(v.refs)}]", list(v.refs))
         self._driver(v.driver).remove(v.name, v.mountpoint, v.options)

@@ -31,7 +31,7 @@ from . import restart as restart_policy
 from .container_model import ZERO_TIME, Container, now_rfc3339, parse_rfc3339
 from .image import ImageManager
 from .io import ProcessIO
-from .spec import build_spec, rootfs_layer_dirs, signal_number
+from .spec import build_spec, merge_env, rootfs_layer_dirs, signal_number
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class ContainerManager:
             return hits[0]
         if len(hits) > 1:
             raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
-        raise NotFound(f"No such container: {ref}")
+        raise NotFound(f"No such container: {ref}", "container", ref)
 
     def list(self) -> list[Container]:
         return sorted(self.containers.values(), key=lambda c: c.meta["Created"], reverse=True)
@@ -112,6 +112,9 @@ class ContainerManager:
                                f'"{self.names[name]}". You have to remove (or rename) that container '
                                f'to be able to reuse that name.')
         img = self.images.get(image_ref)
+        cid = _specific_id(config.pop("SpecificID", None) or "", self.containers)
+        # the image's Env is part of the container's (inspect shows PATH), as Docker and Pouch do
+        config["Env"] = merge_env((img.config.get("config") or {}).get("Env") or [], config.get("Env") or [])
         host["RestartPolicy"] = restart_policy.validate(host.get("RestartPolicy"), bool(host.get("AutoRemove")))
         runtime = host.get("Runtime") or self.runtimes.default
         if runtime not in self.runtimes.names():
@@ -137,9 +140,6 @@ class ContainerManager:
             signal_number(config["StopSignal"])
         host.setdefault("NetworkMode", "default")
 
-        cid = secrets.token_hex(32)
-        while cid in self.containers:
-            cid = secrets.token_hex(32)
         if not name:
             name = cid[:6]
             while name in self.names:
@@ -188,6 +188,7 @@ class ContainerManager:
         mounts = await self.ctrd.snapshot_prepare(cid, parent, labels={"containerd.io/gc.root": now_rfc3339()})
         created.append("snapshot")
         layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
+        c.meta["GraphDriverData"] = _graph_driver_data(mounts_to_dicts(mounts))
         created.append("hooks")  # prepare may fail half-way: release what it took
         extra_mounts, netns = await self.hooks.prepare(c, img, layer_dirs)
         await self.hooks.apply_quota(c, _upperdir(mounts))
@@ -221,7 +222,9 @@ class ContainerManager:
     async def start(self, ref: str) -> Container:
         c = self.get(ref)
         async with c.lock:
-            if c.status in ("running", "paused"):
+            if c.status == "paused":
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if c.status == "running":
                 raise NotModified("container already started")
             if c.status == "removing":
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
@@ -650,6 +653,34 @@ class ContainerManager:
             if c.restart_task:
                 c.restart_task.cancel()
             self._close_io(c, remove=False)
+
+
+def _specific_id(want: str, taken) -> str:
+    """A caller's 64-hex container id (Pouch's SpecificID), checked; or a fresh random one."""
+    if not want:
+        cid = secrets.token_hex(32)
+        while cid in taken:
+            cid = secrets.token_hex(32)
+        return cid
+    if not isinstance(want, str) or len(want) != 64:
+        raise InvalidArgument("Container id length should be 64")
+    if any(ch not in "0123456789abcdef" for ch in want):
+        raise InvalidArgument("The characters of container id should be in '0123456789abcdef'")
+    if want in taken:
+        raise Conflict(f"container id: {want}: already existed")
+    return want
+
+
+def _graph_driver_data(mounts: list[dict]) -> dict:
+    """Inspect's GraphDriver.Data: the overlay's directories (or the bind's source)."""
+    for m in mounts:
+        if m["type"] == "overlay":
+            opts = dict(o.split("=", 1) for o in m["options"] if "=" in o)
+            return {"LowerDir": opts.get("lowerdir", ""), "UpperDir": opts.get("upperdir", ""),
+                    "WorkDir": opts.get("workdir", "")}
+        if m["type"] == "bind":
+            return {"UpperDir": m["source"]}
+    return {}
 
 
 def _upperdir(mounts) -> str | None:

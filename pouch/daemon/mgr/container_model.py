@@ -95,8 +95,10 @@ class Container:
         m["State"] = dict(self.state)
         m["Config"] = dict(self.config)
         m["HostConfig"] = dict(self.host_config)
-        for k in ("SnapshotKey", "ManualStop", "ImageName", "Internal", "Upgrading", "UpgradeBackups"):
+        for k in ("SnapshotKey", "ManualStop", "ImageName", "Internal", "Upgrading", "UpgradeBackups",
+                  "GraphDriverData"):
             m.pop(k, None)
+        m["GraphDriver"] = {"Name": self.meta.get("Driver", ""), "Data": self.meta.get("GraphDriverData") or {}}
         m.setdefault("Mounts", [])
         m.setdefault("NetworkSettings", {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",
                                          "MacAddress": "", "SandboxKey": ""})

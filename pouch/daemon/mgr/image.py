@@ -170,16 +170,16 @@ class ImageManager:
         try:
             r = parse_reference(ref)
         except Exception:
-            raise NotFound(f"No such image: {ref}") from None
+            raise NotFound(f"No such image: {ref}", "image", ref) from None
         if r.digest:
             for img in self.by_id.values():
                 if r.digest in (img.manifest_digest, img.index_digest) and any(n.startswith(r.name + ":") or n.startswith(r.name + "@")
                                                            for n in img.names):
                     return img
-            raise NotFound(f"No such image: {ref}")
+            raise NotFound(f"No such image: {ref}", "image", ref)
         iid = self.by_name.get(str(r))
         if iid is None:
-            raise NotFound(f"No such image: {ref}")
+            raise NotFound(f"No such image: {ref}", "image", ref)
         return self.by_id[iid]
 
     def list(self) -> list[Image]:

@@ -1,7 +1,8 @@
 """The HTTP server: the route table, API-version prefixes, and the one error mapping.
 
 Every route is served both bare (``/containers/json``) and under a version
-prefix (``/v1.41/containers/json``).  Errors raised anywhere below are typed
+prefix (``/v1.41/containers/json``); the version middleware picks the face
+(pouch.daemon.server.face: bare and /v1.24 are Pouch's, /v1.25+ Moby's).  Errors raised anywhere below are typed
 (anything with an ``http_status``) and turn into ``{"message": ...}`` with that
 status here, and only here.
 """
@@ -14,6 +15,8 @@ import re
 from aiohttp import web
 
 from pouch.api.version import API_VERSION, MIN_API_VERSION
+
+from .face import FACE, choose, face
 
 log = logging.getLogger(__name__)
 _VERSION_RE = re.compile(r"^/v(\d+\.\d+)(/.*)$")
@@ -41,6 +44,7 @@ async def errors_middleware(request: web.Request, handler):
         if status == 304:
             return web.Response(status=304)
         msg = getattr(e, "message", None) or str(e) or e.__class__.__name__
+        msg = face(request).error_text(e, msg.strip().splitlines()[0] if msg.strip() else msg)
         return json_response({"message": msg}, status)
 
 
@@ -54,8 +58,10 @@ async def version_middleware(request: web.Request, handler):
     if v and _version_tuple(v) > _version_tuple(API_VERSION):
         return json_response({"message": f"client version {v} is too new. Maximum supported API "
                                          f"version is {API_VERSION}"}, 400)
+    request[FACE] = choose(v)
     resp = await handler(request)
     if isinstance(resp, web.StreamResponse) and not resp.prepared:
+        # the newest version, whatever the face: the docker CLI negotiates from /_ping's header
         resp.headers["Api-Version"] = API_VERSION
         resp.headers["Server"] = "pouchd"
     return resp

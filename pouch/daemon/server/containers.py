@@ -14,6 +14,7 @@ from ..mgr.changes import container_changes
 from ..mgr.container import ContainerManager
 from ..mgr.upgrade import upgrade
 from .app import json_response, qbool, qfilters, qint, read_json
+from .face import face
 from .hijack import DetachScanner, detach_sequence, frame, hijack
 from .validate import check_create_body
 
@@ -23,25 +24,26 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         body = await read_json(request)
         check_create_body(body)
         c = await mgr.create(body, request.query.get("name"))
-        return json_response({"Id": c.id, "Warnings": c.warnings}, 201)
+        return json_response(face(request).container_created(c), 201)
 
     async def list_(request: web.Request):
         filters = qfilters(request)
         show_all = qbool(request, "all")
         limit = qint(request, "limit", -1)
         out = []
+        view = face(request).container_summary
         for c in mgr.list():
             if not show_all and not c.running and "status" not in filters and limit in (-1, 0, None):
                 continue
             if not _match(c, filters):
                 continue
-            out.append(c.summary())
+            out.append(view(c.summary()))
         if limit and limit > 0:
             out = out[:limit]
         return json_response(out)
 
     async def inspect(request: web.Request):
-        return json_response(mgr.get(request.match_info["id"]).inspect())
+        return json_response(face(request).container_inspect(mgr.get(request.match_info["id"]).inspect()))
 
     async def start(request: web.Request):
         await mgr.start(request.match_info["id"])
@@ -299,7 +301,7 @@ def _match(c, filters: dict[str, list[str]]) -> bool:
         if not values:
             continue
         if key == "status":
-            ok = c.status in values
+            ok = c.status in values or (c.status == "exited" and "stopped" in values)
         elif key == "name":
             ok = any(v.lstrip("/") in c.name for v in values)
         elif key == "id":

@@ -11,6 +11,7 @@ from pouch.errtypes import InvalidArgument
 
 from ..mgr.image import ImageManager, created_seconds, image_summary
 from .app import json_response, qbool, qfilters
+from .face import face
 
 
 def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
@@ -52,6 +53,7 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
     async def list_(request: web.Request):
         filters = qfilters(request)
         out = []
+        view = face(request).image_summary
         for img in images.list():
             ref_f = filters.get("reference")
             if ref_f and not any(_ref_match(t, r) for t in img.repo_tags for r in ref_f):
@@ -59,7 +61,7 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
             dangling = filters.get("dangling")
             if dangling and (dangling[0] in ("true", "1")) != (not img.repo_tags):
                 continue
-            out.append(image_summary(img, len(users_of(img.id))))
+            out.append(view(image_summary(img, len(users_of(img.id))), img))
         out.sort(key=lambda i: i["Created"], reverse=True)
         return json_response(out)
 
@@ -91,7 +93,8 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
         name = request.match_info["name"]
         img = images.get(name)
         out = await images.remove(name, qbool(request, "force"), users_of(img.id))
-        return json_response(out)
+        status, body = face(request).image_removed(out)
+        return web.Response(status=status) if body is None else json_response(body, status)
 
     async def save(request: web.Request):
         names = request.query.getall("names", [])

@@ -1,0 +1,208 @@
+"""The Pouch face's contract: PouchContainer's answers (apis/swagger.yml, docs/commandline) at
+/v1.24 and on bare paths, checked through raw HTTP and through the `pouch` CLI.
+
+The Moby face of the same points is in test_contract_moby.py.
+"""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+V = "/v1.24"
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def names(pouchd):
+    made: list[str] = []
+    yield made
+    for n in made:
+        pouchd.cli("rm", "-f", n)
+
+
+def _run(pouchd, names, *args) -> str:
+    n = _name("pc")
+    names.append(n)
+    pouchd.cli("run", "-d", "--name", n, *args, "busybox", "sleep", "300", check=True)
+    return n
+
+
+def _create(pouchd, names, *cmd) -> str:
+    n = _name("pc")
+    names.append(n)
+    pouchd.cli("create", "--name", n, "busybox", *(cmd or ("true",)), check=True)
+    return n
+
+
+# -- status codes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("prefix", [V, ""])
+def test_conflicts_are_409_and_no_ops_304(pouchd, names, prefix):
+    run = _run(pouchd, names)
+    created = _create(pouchd, names)
+    api = pouchd.api
+    assert api("DELETE", f"{prefix}/containers/{run}")[0] == 409            # rm running, no force
+    assert api("POST", f"{prefix}/containers/{created}/exec", {"Cmd": ["ls"]})[0] == 409
+    assert api("POST", f"{prefix}/containers/{created}/pause")[0] == 409
+    assert api("POST", f"{prefix}/containers/{created}/resize?h=10&w=10")[0] == 409
+    assert api("POST", f"{prefix}/containers/{created}/stop")[0] == 304     # no-op stop
+    assert api("POST", f"{prefix}/containers/{run}/start")[0] == 304         # no-op start
+    assert api("POST", f"{prefix}/containers/{run}/pause")[0] == 204
+    try:
+        status, body = api("POST", f"{prefix}/containers/{run}/start")
+        assert status == 409 and "paused" in body["message"]                 # start paused
+        assert api("DELETE", f"{prefix}/containers/{run}")[0] == 409        # rm paused, no force
+        assert api("POST", f"{prefix}/containers/{run}/exec", {"Cmd": ["ls"]})[0] == 409
+    finally:
+        api("POST", f"{prefix}/containers/{run}/unpause")
+    status, body = api("DELETE", f"{prefix}/images/busybox:latest")        # image in use
+    assert status == 409 and "being used" in body["message"]
+    status, body = api("GET", f"{prefix}/containers/json?filters=" + '%7B%22bogus%22%3A%5B%22x%22%5D%7D')
+    assert status == 400 and "bogus" in body["message"]
+    status, body = api("GET", f"{prefix}/containers/json?filters=notjson")
+    assert status == 400
+    status, body = api("POST", f"{prefix}/networks/create", {})
+    assert status == 400 and "name" in body["message"]
+
+
+def test_conflicts_through_the_cli(pouchd, names):
+    run = _run(pouchd, names)
+    created = _create(pouchd, names)
+    r = pouchd.cli("rm", run)
+    assert r.returncode == 1 and "running container" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = pouchd.cli("exec", created, "ls")
+    assert r.returncode != 0 and "not running" in r.stderr
+    r = pouchd.cli("pause", created)
+    assert r.returncode == 1 and "not running" in r.stderr
+    pouchd.cli("pause", run, check=True)
+    try:
+        r = pouchd.cli("start", run)
+        assert r.returncode == 1 and "cannot start a paused container" in r.stderr
+    finally:
+        pouchd.cli("unpause", run, check=True)
+    r = pouchd.cli("rmi", "busybox:latest")
+    assert r.returncode == 1 and "being used" in r.stderr
+    r = pouchd.cli("ps", "-f", "bogus=1")
+    assert r.returncode == 1 and "bogus" in r.stderr
+
+
+def test_rmi_is_204_without_a_body(pouchd):
+    for prefix in (V, ""):
+        assert pouchd.cli("tag", "busybox:latest", "contract/rmi:t1").returncode == 0
+        status, body = pouchd.api("DELETE", f"{prefix}/images/contract/rmi:t1")
+        assert (status, body) == (204, None)
+    assert pouchd.cli("tag", "busybox:latest", "contract/rmi:t2").returncode == 0
+    r = pouchd.cli("rmi", "contract/rmi:t2")
+    assert r.returncode == 0 and r.stdout.strip() == "contract/rmi:t2"
+    assert pouchd.api("GET", f"{V}/images/contract/rmi:t2/json")[0] == 404
+
+
+# -- shapes --------------------------------------------------------------------------------------
+def test_inspect_ps_and_create_shapes(pouchd, names):
+    n = _name("pc")
+    names.append(n)
+    status, created = pouchd.api("POST", f"{V}/containers/create?name={n}", {"Image": "busybox", "Cmd": ["true"]})
+    assert status == 201 and created["Name"] == n and len(created["Id"]) == 64
+    status, info = pouchd.api("GET", f"{V}/containers/{n}/json")
+    assert info["Name"] == n and info["State"]["Status"] == "created"
+    assert info["LogPath"] == ""                      # no log before the first start
+    assert info["ExecIDs"] is None and info["HostConfig"]["LogConfig"]["Config"] is None
+    assert info["GraphDriver"]["Name"] == info["Driver"] and info["GraphDriver"]["Data"]["UpperDir"]
+    assert any(e.startswith("PATH=") for e in info["Config"]["Env"])
+    pouchd.cli("start", n, check=True)
+    pouchd.api("POST", f"{V}/containers/{n}/wait")
+    status, info = pouchd.api("GET", f"/containers/{n}/json")
+    assert info["State"]["Status"] == "stopped" and info["LogPath"].endswith("-json.log")
+    status, lst = pouchd.api("GET", f"{V}/containers/json?all=1")
+    mine = [c for c in lst if c["Id"] == info["Id"]][0]
+    assert mine["Names"] == [n] and mine["State"] == "stopped" and mine["Status"].startswith("Stopped (0)")
+    # the Moby face of the same container
+    status, moby = pouchd.api("GET", f"/v1.41/containers/{n}/json")
+    assert moby["Name"] == "/" + n and moby["State"]["Status"] == "exited"
+    # and the CLI, which speaks the Pouch face
+    r = pouchd.cli("inspect", "-f", "{{.Name}} {{.State.Status}}", n)
+    assert r.stdout.strip() == f"{n} stopped"
+    r = pouchd.cli("ps", "-a", "-f", f"name={n}")
+    assert f"Stopped (0)" in r.stdout and "Exited" not in r.stdout
+    r = pouchd.cli("ps", "-a", "-f", "status=stopped", "-q", "--no-trunc")
+    assert info["Id"] in r.stdout.split()
+
+
+def test_image_list_carries_config(pouchd):
+    status, imgs = pouchd.api("GET", f"{V}/images/json")
+    bb = [i for i in imgs if "busybox:latest" in (i["RepoTags"] or [])][0]
+    assert isinstance(bb["Config"], dict) and bb["Config"].get("Cmd")
+    status, imgs = pouchd.api("GET", "/v1.41/images/json")
+    assert all("Config" not in i for i in imgs)
+
+
+def test_version_and_info_as_pouch_fills_them(pouchd):
+    status, v = pouchd.api("GET", f"{V}/version")
+    assert status == 200
+    assert set(v) == {"Version", "ApiVersion", "GitCommit", "GoVersion", "Os", "Arch", "KernelVersion", "BuildTime"}
+    assert v["ApiVersion"] == "1.24"
+    assert pouchd.api("GET", "/version")[1] == v
+    r = pouchd.cli("version")
+    lines = dict(line.split(":", 1) for line in r.stdout.splitlines())
+    assert [k for k in lines] == ["GoVersion", "KernelVersion", "Os", "Version", "APIVersion", "Arch",
+                                  "BuildTime", "GitCommit"]
+    assert lines["APIVersion"].strip() == v["ApiVersion"] and lines["Version"].strip() == v["Version"]
+    status, info = pouchd.api("GET", f"{V}/info")
+    for key in ("ContainersStopped", "PouchRootDir", "LxcfsEnabled", "CriEnabled", "DefaultRegistry",
+                "VolumeDrivers", "ListenAddresses"):
+        assert key in info, key
+    assert "DockerRootDir" not in info
+
+
+# -- extensions --------------------------------------------------------------------------------
+def test_specific_id(pouchd, names):
+    want = uuid.uuid4().hex + uuid.uuid4().hex
+    n = _name("pc")
+    names.append(n)
+    status, body = pouchd.api("POST", f"{V}/containers/create?name={n}",
+                              {"Image": "busybox", "Cmd": ["true"], "SpecificID": want})
+    assert status == 201 and body["Id"] == want
+    before = _ids(pouchd)
+    for bad, why in ((want[:10], "length"), ("Z" * 64, "characters"), (want, "already")):
+        status, body = pouchd.api("POST", f"{V}/containers/create",
+                                  {"Image": "busybox", "Cmd": ["true"], "SpecificID": bad})
+        assert status in (400, 409) and why in body["message"], body
+    assert _ids(pouchd) == before
+
+
+def test_inspect_errors_as_pouch_prints_them(pouchd):
+    r = pouchd.cli("inspect", "nope-" + uuid.uuid4().hex[:6])
+    assert r.returncode == 1
+    line = r.stderr.strip()
+    assert line.startswith("Error: Fetch object error: {\"message\":") and "not found" in line
+    status, body = pouchd.api("GET", f"{V}/containers/nope/json")
+    assert (status, body) == (404, {"message": "container nope: not found"})
+
+
+def test_missing_objects_in_both_faces(pouchd):
+    for kind, path in (("container", "/containers/nope/json"), ("image", "/images/nope/json"),
+                       ("volume", "/volumes/nope"), ("network", "/networks/nope")):
+        status, body = pouchd.api("GET", V + path)
+        assert status == 404 and body["message"] == f"{kind} nope: not found"
+    assert pouchd.api("GET", "/v1.41/containers/nope/json")[1]["message"] == "No such container: nope"
+    assert pouchd.api("GET", "/v1.41/images/nope/json")[1]["message"] == "No such image: nope"
+    assert pouchd.api("GET", "/v1.41/volumes/nope")[1]["message"] == "get nope: no such volume"
+    assert pouchd.api("GET", "/v1.41/networks/nope")[1]["message"] == "network nope not found"
+
+
+def test_refusals_are_one_line_and_change_nothing(pouchd):
+    before = _ids(pouchd)
+    for body in ({"Image": "busybox", "SpecificID": 5}, {"Image": "busybox", "HostConfig": {"Memory": "x"}},
+                 {"Image": "no-such-image-here"}):
+        status, reply = pouchd.api("POST", f"{V}/containers/create", body)
+        assert 400 <= status < 500 and "\n" not in reply["message"].strip()
+    assert _ids(pouchd) == before
+
+
+def _ids(pouchd) -> set[str]:
+    return {c["Id"] for c in pouchd.api("GET", f"{V}/containers/json?all=1")[1]}
