@@ -63,5 +63,5 @@ def run_inspect(ctx, args):
     objs, errors = inspect_objects(ctx.client, args.names, args.type)
     print_objects(objs, args.format)
     if errors:
-        raise CLIError("\nError: ".join(errors))
+        raise CLIError("; ".join(errors))
     return 0

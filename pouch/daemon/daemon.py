@@ -36,7 +36,9 @@ from .mgr.push import Pusher
 from .mgr.sandbox import SandboxHooks
 from .mgr.stats import StatsCollector
 from .mgr.system import SystemManager
+from .metrics import Metrics
 from .server import app as server_app
+from .server import metrics as metrics_routes
 from .server import archive as archive_routes
 from .server import containers as container_routes
 from .server import execs as exec_routes
@@ -137,7 +139,11 @@ class Daemon:
         self.volumes.restore(set(self.containers.containers))
         await self.containers.start_restart_policy_containers()
 
+        metrics = Metrics()
+        v = await self.system.version()
+        metrics.set_engine(v["Version"], v["GitCommit"], v["KernelVersion"])
         app = server_app.build_app([
+            metrics_routes.routes(metrics),
             system_routes.routes(self.system, self.events),
             container_routes.routes(self.containers, self.stats),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
@@ -147,7 +153,7 @@ class Daemon:
             commit_routes.routes(self.images, self.containers),
             network_routes.routes(self.network, self.containers),
             volume_routes.routes(self.volumes),
-        ])
+        ], metrics)
         runner = web.AppRunner(app, access_log=log if cfg.debug else None, handle_signals=False,
                                shutdown_timeout=1.0)
         await runner.setup()

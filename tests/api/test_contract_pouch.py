@@ -5,6 +5,7 @@ The Moby face of the same points is in test_contract_moby.py.
 """
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -206,3 +207,103 @@ def test_refusals_are_one_line_and_change_nothing(pouchd):
 
 def _ids(pouchd) -> set[str]:
     return {c["Id"] for c in pouchd.api("GET", f"{V}/containers/json?all=1")[1]}
+
+
+def test_label_filters(pouchd, names):
+    a = _run(pouchd, names, "-l", "tier=web")
+    b = _run(pouchd, names, "-l", "tier=db")
+    c = _run(pouchd, names)
+
+    def ps(*flt):
+        r = pouchd.cli("ps", *[x for f in flt for x in ("-f", f)], "--format", "{{.Names}}")
+        assert r.returncode == 0, r.stderr
+        return set(r.stdout.split()) & {a, b, c}
+    assert ps("label=tier=web") == {a}
+    assert ps("label=tier!=web") == {b}
+    assert ps("label=tier") == {a, b}
+    status, body = pouchd.api("GET", f"{V}/containers/json?filters=" + '%7B%22label%22%3A%5B%22tier!%3Dweb%22%5D%7D')
+    assert status == 200 and {x["Names"][0] for x in body} & {a, b, c} == {b}
+
+
+def test_metrics_in_prometheus_text(pouchd, names):
+    _create(pouchd, names)
+    status, text = pouchd.api("GET", "/metrics")
+    assert status == 200
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    got = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            got[key] = float(value)
+    assert got['engine_daemon_container_actions_counter_total{action="create"}'] >= 1
+    assert got['engine_daemon_container_success_actions_counter_total{action="create"}'] >= 1
+    assert got['engine_daemon_container_actions_seconds_count{action="create"}'] >= 1
+    assert any(k.startswith("engine_daemon_engine_info{") for k in got)
+    assert "# TYPE engine_daemon_image_actions_seconds histogram" in text
+
+
+def test_images_save_by_name_and_load_with_a_name(pouchd, tmp_path):
+    import io
+    import tarfile
+    s = __import__("socket").socket(__import__("socket").AF_UNIX)
+    s.connect(pouchd.sock)
+    s.sendall(f"GET {V}/images/save?name=busybox:latest HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+    buf = b""
+    while chunk := s.recv(1 << 16):
+        buf += chunk
+    s.close()
+    head, _, body = buf.partition(b"\r\n\r\n")
+    assert head.split()[1] == b"200"
+    with tarfile.open(fileobj=io.BytesIO(body)) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))
+        assert manifest[0]["RepoTags"] == ["busybox:latest"]
+    # an archive whose image has no name: `pouch load -i FILE NAME` names it
+    unnamed = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(body)) as src, tarfile.open(fileobj=unnamed, mode="w") as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None
+            if m.name == "manifest.json":
+                man = json.loads(data)
+                man[0]["RepoTags"] = None
+                data = json.dumps(man).encode()
+                m.size = len(data)
+            if m.name == "repositories":
+                continue
+            dst.addfile(m, io.BytesIO(data) if data is not None else None)
+    arch = tmp_path / "unnamed.tar"
+    arch.write_bytes(unnamed.getvalue())
+    r = pouchd.cli("load", "-i", str(arch), "contract/loaded:v1")
+    assert r.returncode == 0, r.stderr
+    try:
+        assert "contract/loaded:v1" in r.stdout
+        assert pouchd.api("GET", f"{V}/images/contract/loaded:v1/json")[0] == 200
+    finally:
+        pouchd.cli("rmi", "contract/loaded:v1")
+    r = pouchd.cli("load", "-i", str(arch), "Bad Name")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_help_and_top_with_ps_options(pouchd, names):
+    r = pouchd.cli("help")
+    assert r.returncode == 0 and "help" in r.stdout and "Commands:" in r.stdout
+    r = pouchd.cli("help", "ps")
+    assert r.returncode == 0 and r.stdout.startswith("Usage: pouch ps")
+    n = _run(pouchd, names)
+    r = pouchd.cli("top", n, "-aux")
+    assert r.returncode == 0, r.stderr
+    title = r.stdout.splitlines()[0].split()
+    assert "%CPU" in title and "RSS" in title and "sleep 300" in r.stdout
+
+
+@pytest.mark.parametrize("argv", [("run", "-it", "busybox", "sh"), ("exec", "-it", "{run}", "sh"),
+                                  ("start", "-ai", "{created}")])
+def test_terminals_need_a_tty(pouchd, names, argv):
+    run = _run(pouchd, names)
+    created = _name("pc")
+    names.append(created)
+    pouchd.cli("create", "-it", "--name", created, "busybox", "sh", check=True)
+    before = _ids(pouchd)
+    r = pouchd.cli(*[a.format(run=run, created=created) for a in argv], input="", timeout=10)
+    assert r.returncode == 1 and r.stderr.strip() == "Error: the input device is not a TTY"
+    assert _ids(pouchd) == before
+    assert pouchd.api("GET", f"{V}/containers/{created}/json")[1]["State"]["Status"] == "created"

@@ -71,11 +71,14 @@ async def not_found(request: web.Request) -> web.Response:
     return json_response({"message": f"page not found: {request.method} {request.path}"}, 404)
 
 
-def build_app(route_groups: list[list[tuple[str, str, object]]]) -> web.Application:
+def build_app(route_groups: list[list[tuple[str, str, object]]], metrics=None) -> web.Application:
+    """The app; ``metrics`` (pouch.daemon.metrics.Metrics) counts and times Pouch's actions."""
     app = web.Application(middlewares=[version_middleware, errors_middleware],
                           client_max_size=1 << 40, handler_args={"max_field_size": 65536})
     for group in route_groups:
         for method, path, handler in group:
+            if metrics is not None:
+                handler = metrics.instrument(method, path, handler)
             app.router.add_route(method, path, handler)
             app.router.add_route(method, r"/v{api_version:\d+\.\d+}" + path, handler)
     app.router.add_route("*", "/{tail:.*}", not_found)

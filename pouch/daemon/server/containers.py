@@ -307,9 +307,7 @@ def _match(c, filters: dict[str, list[str]]) -> bool:
         elif key == "id":
             ok = any(c.id.startswith(v) for v in values)
         elif key == "label":
-            labels = c.config.get("Labels") or {}
-            ok = all((labels.get(v.split("=", 1)[0]) == v.split("=", 1)[1]) if "=" in v else v in labels
-                     for v in values)
+            ok = all(_label_match(c.config.get("Labels") or {}, v) for v in values)
         elif key == "ancestor":
             ok = any(v in (c.config.get("Image"), c.meta.get("Image")) or c.meta.get("Image", "")[7:].startswith(v)
                      for v in values)
@@ -322,6 +320,17 @@ def _match(c, filters: dict[str, list[str]]) -> bool:
         if not ok:
             return False
     return True
+
+
+def _label_match(labels: dict, cond: str) -> bool:
+    """``k``, ``k=v``, or Pouch's ``k!=v`` (k set to another value)."""
+    if "!=" in cond:
+        k, v = cond.split("!=", 1)
+        return k in labels and labels[k] != v
+    if "=" in cond:
+        k, v = cond.split("=", 1)
+        return labels.get(k) == v
+    return cond in labels
 
 
 def _int(v: str, name: str) -> int:

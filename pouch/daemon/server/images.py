@@ -25,7 +25,7 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
     async def load(request: web.Request):
         path = await _spool(request)
         try:
-            lines = await images.load_archive(path)
+            lines = await images.load_archive(path, name=request.query.get("name") or None)
         finally:
             os.unlink(path)
         body = "".join(json.dumps({"stream": l + "\n"}) + "\n" for l in lines)
@@ -97,7 +97,7 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
         return web.Response(status=status) if body is None else json_response(body, status)
 
     async def save(request: web.Request):
-        names = request.query.getall("names", [])
+        names = request.query.getall("names", []) + request.query.getall("name", [])  # Moby's, Pouch's
         if "name" in request.match_info:
             names = [request.match_info["name"]]
         if not names:
@@ -125,6 +125,7 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
         ("POST", "/images/create", create),
         ("GET", "/images/json", list_),
         ("GET", "/images/get", save),
+        ("GET", "/images/save", save),
         ("GET", "/images/{name:.+}/get", save),
         ("GET", "/images/{name:.+}/json", inspect),
         ("GET", "/images/{name:.+}/history", history),
