@@ -18,6 +18,7 @@ from aiohttp import web
 from pouch.network.manager import NetworkManager
 from pouch.oci.cgroups import bind_free_v1_controllers
 from pouch.registry import CredentialStore, RegistryClient, RegistryConfig
+from pouch.registry.config import LOOPBACK_INSECURE
 from pouch.runtime.registry import RuntimeRegistry
 from pouch.volume.manager import VolumeManager
 
@@ -101,12 +102,14 @@ class Daemon:
         await self.network.init()
         await self.network.ensure_default_bridge()
         self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"))
+        self.volumes.on_event = lambda action, name, attrs: self.events.publish("volume", action, name, attrs)
+        self.network.on_event = lambda action, nid, attrs: self.events.publish("network", action, nid, attrs)
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
         self.quota = self._quota_manager()
         self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),
                                     self.lxcfs, self.quota, lxcfs_default=False)
         self.registry = RegistryClient(
-            RegistryConfig(insecure_registries=list(cfg.insecure_registries),
+            RegistryConfig(insecure_registries=[*LOOPBACK_INSECURE, *cfg.insecure_registries],
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
                            max_concurrent_downloads=cfg.max_concurrent_downloads, p2p_peer=cfg.p2p_peer,
                            max_concurrent_uploads=cfg.max_concurrent_uploads),

@@ -25,6 +25,8 @@ class VolumeManager:
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.store = VolumeStore(root)
+        # (action, name, attributes) for each create/destroy: pouchd publishes them as events
+        self.on_event = None
         self.drivers = {"local": LocalDriver(root, size_limiter)}
         self.volumes: dict[str, Volume] = {v.name: v for v in self.store.all()}
         self._lock = asyncio.Lock()
@@ -65,7 +67,12 @@ class VolumeManager:
                    created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.store.put(v)
         self.volumes[name] = v
+        self._emit("create", name, {"driver": driver})
         return v
+
+    def _emit(self, action: str, name: str, attrs: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(action, name, attrs)
 
     def get(self, name: str) -> Volume:
         try:
@@ -120,6 +127,7 @@ class VolumeManager:
         self._driver(v.driver).remove(v.name, v.mountpoint, v.options)
         self.store.delete(name)
         self.volumes.pop(name, None)
+        self._emit("destroy", name, {"driver": v.driver})
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         """Remove every unused volume (matching filters); return (names, bytes reclaimed)."""

@@ -307,3 +307,43 @@ def test_terminals_need_a_tty(pouchd, names, argv):
     assert r.returncode == 1 and r.stderr.strip() == "Error: the input device is not a TTY"
     assert _ids(pouchd) == before
     assert pouchd.api("GET", f"{V}/containers/{created}/json")[1]["State"]["Status"] == "created"
+
+
+# -- output formats (docs/commandline) --------------------------------------------------------------
+def test_tables_as_documented(pouchd, names):
+    n = _run(pouchd, names)
+    vol = _name("pv")
+    pouchd.cli("volume", "create", vol, check=True)
+    try:
+        tables = {
+            "ps": (pouchd.cli("ps").stdout, ["Name", "ID", "Status", "Created", "Image", "Runtime"]),
+            "images": (pouchd.cli("images").stdout, ["IMAGE ID", "IMAGE NAME", "SIZE"]),
+            "volume ls": (pouchd.cli("volume", "ls").stdout, ["DRIVER", "VOLUME NAME"]),
+            "network ls": (pouchd.cli("network", "ls").stdout, ["NETWORK ID", "NAME", "DRIVER", "SCOPE"]),
+        }
+        for what, (out, head) in tables.items():
+            lines = out.split("\n")
+            assert lines[-1] == "" and all(line == line.rstrip() for line in lines), (what, out)
+            assert [h.strip() for h in lines[0].split("   ") if h.strip()] == head, (what, lines[0])
+        assert any(line.split()[0] == n for line in tables["ps"][0].splitlines()[1:])
+        assert pouchd.cli("volume", "ls", "-q").stdout.splitlines()[0] == "VOLUME NAME"
+        assert vol in pouchd.cli("volume", "ls", "-q").stdout.splitlines()
+        r = pouchd.cli("volume", "ls", "-q", "--size")
+        assert r.returncode == 1 and "Conflicting options" in r.stderr
+    finally:
+        pouchd.cli("volume", "rm", vol)
+
+
+def test_events_text_and_exec_exit_codes(pouchd, names):
+    import time
+    since = str(int(time.time()) - 1)
+    n = _run(pouchd, names)
+    r = pouchd.cli("events", "--since", since, "--until", str(int(time.time()) + 1))
+    line = next(l for l in r.stdout.splitlines() if " container start " in l and f"name={n}" in l)
+    stamp, kind, action, actor, attrs = line.split(" ", 4)
+    assert stamp[:4].isdigit() and "T" in stamp and (kind, action, len(actor)) == ("container", "start", 64)
+    assert attrs.startswith("(") and attrs.endswith(")")
+    r = pouchd.cli("exec", n, "/no/such/binary")
+    assert r.returncode == 127 and len(r.stderr.strip().splitlines()) == 1
+    r = pouchd.cli("exec", n, "/etc/passwd")
+    assert r.returncode == 126
