@@ -48,13 +48,16 @@ def _message(exc):
 
 def print_objects(objs, fmt):
     if fmt:
-        from pouch.cli.formatter import Template, TemplateError
-        try:
+        from pouch.cli.formatter import Struct, Template, TemplateError
+        try:  # both texts as Pouch prints them
             tpl = Template(fmt)
-            for obj in objs:
-                print(tpl.render(obj))
         except TemplateError as exc:
-            raise CLIError("Template parsing error: template: %s" % exc)
+            raise CLIError("Parse template String error: %s" % exc)
+        try:
+            for obj in objs:
+                print(tpl.render(Struct(obj) if isinstance(obj, dict) else obj))
+        except TemplateError as exc:
+            raise CLIError("Template parsing error: %s" % exc)
     else:
         print(json.dumps(objs, indent=4))
 

@@ -183,6 +183,13 @@ def test_inspect_errors_as_pouch_prints_them(pouchd):
     assert line.startswith("Error: Fetch object error: {\"message\":") and "not found" in line
     status, body = pouchd.api("GET", f"{V}/containers/nope/json")
     assert (status, body) == (404, {"message": "container nope: not found"})
+    r = pouchd.cli("inspect", "-f", "{{.Name", "busybox:latest")
+    assert (r.returncode, r.stderr) == (1, "Error: Parse template String error: template: :1: unclosed action\n")
+    r = pouchd.cli("inspect", "-f", "{{.NoSuchField}}", "busybox:latest")
+    assert r.returncode == 1 and r.stderr.startswith("Error: Template parsing error: template: ") \
+        and "can't evaluate field NoSuchField" in r.stderr
+    r = pouchd.cli("inspect", "-f", "{{.Config.Labels.nope}}", "busybox:latest")
+    assert r.returncode == 0 and r.stdout.strip() in ("<no value>", "")   # a map, not a struct
 
 
 def test_missing_objects_in_both_faces(pouchd):
