@@ -20,7 +20,7 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from pouch.errtypes import Forbidden
 
@@ -493,8 +493,13 @@ class NetworkManager:
                 out.append((os.path.join(d, fn), cid))
         return out
 
-    async def leftovers(self, live: Iterable[str] = ()) -> list[str]:
-        """Everything pouch's networking still holds for containers not in `live` (empty = clean)."""
+    async def leftovers(self, live: Iterable[str] = (), gone_bridges: Iterable[str] = (),
+                        owns: Callable[[str], bool] | None = None) -> list[str]:
+        """What this manager's networking still holds for containers not in `live` (empty =
+        clean): sandbox records, netns, CNI cache, IPAM reservations, veths on its bridges, the
+        CNI iptables rules of its networks for containers `owns` accepts (all when None), and
+        any pouch rule left for one of `gone_bridges` (bridges of networks since removed).
+        Another daemon's networks, bridges and rules on the same host are not counted."""
         live = set(live)
         out = [f"sandbox record {c}" for c in self.sandboxes if c not in live]
         out += [f"netns {c}" for c in netns.list_ids(self.netns_dir) if c not in live]
@@ -513,12 +518,13 @@ class NetworkManager:
             if n > expected.get(br, 0):
                 out.append(f"{n - expected.get(br, 0)} veth(s) on bridge {br}")
         names = {n.name for n in self.networks.values()}
+        gone = set(gone_bridges) - bridges
         for line in (await iptables.save()).splitlines():
             m = re.search(r'name: \\?"([^"\\]+)\\?" id: \\?"([^"\\]+)\\?"', line)
-            if m and m.group(1) in names and m.group(2) not in live:
+            if m and m.group(1) in names and m.group(2) not in live and (owns is None or owns(m.group(2))):
                 out.append(f"iptables: {line.strip()}")
             m = re.search(r'pouch net (\S+?)"?\s', line + " ")
-            if m and m.group(1) not in bridges and not os.path.exists(f"/sys/class/net/{m.group(1)}"):
+            if m and m.group(1) in gone:
                 out.append(f"iptables: {line.strip()}")
         return out
 
