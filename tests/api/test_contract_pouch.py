@@ -354,3 +354,17 @@ def test_events_text_and_exec_exit_codes(pouchd, names):
     assert r.returncode == 127 and len(r.stderr.strip().splitlines()) == 1
     r = pouchd.cli("exec", n, "/etc/passwd")
     assert r.returncode == 126
+
+
+def test_logs_details_and_tty_logs(pouchd, names):
+    n = _name("pc")
+    names.append(n)
+    pouchd.cli("run", "--name", n, "-l", "app=web", "-e", "STAGE=prod", "--log-opt", "labels=app",
+               "--log-opt", "env=STAGE", "busybox", "echo", "hello", check=True)
+    assert pouchd.cli("logs", n).stdout == "hello\n"
+    assert pouchd.cli("logs", "--details", n).stdout == "STAGE=prod,app=web hello\n"
+    t = _name("pc")
+    names.append(t)
+    pouchd.cli("run", "-t", "--name", t, "busybox", "sh", "-c", "echo a; echo b", check=True)
+    r = pouchd.cli("logs", t, input=b"")
+    assert r.stdout == b"a\r\nb\r\n"

@@ -312,7 +312,7 @@ class ContainerManager:
     @staticmethod
     def _logger(c: Container):
         cfg = c.host_config["LogConfig"]
-        return make_logger(cfg["Type"], cfg["Config"], c.id, c.meta["LogPath"])
+        return make_logger(cfg["Type"], cfg["Config"], c.id, c.meta["LogPath"], log_attrs(c.config, cfg["Config"]))
 
     def _open_io(self, c: Container, logger) -> ProcessIO:
         io = ProcessIO(os.path.join(self.fifo_root, c.id), c.tty, bool(c.config.get("OpenStdin")),
@@ -669,6 +669,21 @@ class ContainerManager:
             if c.restart_task:
                 c.restart_task.cancel()
             self._close_io(c, remove=False)
+
+
+def log_attrs(config: dict, opts: dict) -> dict[str, str]:
+    """The ``labels``/``env`` log options: the container's labels and env values they name, kept
+    with every json-file entry (``logs --details`` shows them)."""
+    out: dict[str, str] = {}
+    labels = config.get("Labels") or {}
+    for k in filter(None, (opts.get("labels") or "").split(",")):
+        if k in labels:
+            out[k] = labels[k]
+    env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+    for k in filter(None, (opts.get("env") or "").split(",")):
+        if k in env:
+            out[k] = env[k]
+    return out
 
 
 def _specific_id(want: str, taken) -> str:

@@ -142,6 +142,7 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         tail_s = request.query.get("tail", "all")
         tail = -1 if tail_s in ("all", "") else _int(tail_s, "tail")
         ts = qbool(request, "timestamps")
+        details = qbool(request, "details")
         follow = qbool(request, "follow")
         resp = web.StreamResponse(status=200, headers={
             "Content-Type": "application/vnd.docker.raw-stream" if c.tty
@@ -153,6 +154,8 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
             if e.get("stream") not in want:
                 return
             data = e["log"].encode()
+            if details and e.get("attrs"):  # as Pouch: sorted k=v,k=v then a space
+                data = ",".join(f"{k}={v}" for k, v in sorted(e["attrs"].items())).encode() + b" " + data
             if ts:
                 data = e["time"].encode() + b" " + data
             await resp.write(data if c.tty else frame(e["stream"], data))
