@@ -146,7 +146,7 @@ class NetworkManager:
                     if t.overlaps(ipaddress.IPv4Network(subnet)):
                         raise NetworkConflict(f"subnet {subnet} overlaps with network subnet {t}")
             else:
-                subnet = self._auto_subnet(taken)
+                subnet = self._auto_subnet(taken + await asyncio.to_thread(bridgedrv.host_routes))
                 subnet, gateway, ip_range = bridgedrv.complete_addressing(subnet, "", "")
             nid = _new_id()
             brname = options.get(bridgedrv.OPT_BRIDGE_NAME) or "pbr-" + nid[:11]
@@ -165,8 +165,7 @@ class NetworkManager:
         self._emit("create", net)
         return net
 
-    def _auto_subnet(self, taken: list[ipaddress.IPv4Network]) -> str:
-        avoid = taken + bridgedrv.host_routes()
+    def _auto_subnet(self, avoid: list[ipaddress.IPv4Network]) -> str:
         for p in AUTO_POOLS:
             cand = ipaddress.IPv4Network(p)
             if not any(cand.overlaps(a) for a in avoid):

@@ -11,7 +11,6 @@ import uuid
 import pytest
 
 from pouch.network import bridge as bridgedrv
-from pouch.network import netns
 from pouch.network.manager import NetworkManager
 
 CNI_DIR = "/usr/lib/cni"
