@@ -127,7 +127,7 @@ class ContainerManager:
         c = self.get(ref)
         async with c.lock:
             if self.containers.get(c.id) is not c:
-                raise NotFound(f"No such container: {ref}")
+                raise NotFound(f"No such container: {ref}", "container", ref)
             yield c
 
     def users_of_image(self, image_id: str) -> list[str]:
