@@ -38,9 +38,9 @@ def run_version(ctx, args):
         from pouch.cli.formatter import render
         print(render(args.format, info))
         return 0
-    keys = [k for k in VERSION_FIELDS if k in info] + \
-           [k for k in info if k not in VERSION_FIELDS and not isinstance(info[k], (dict, list))]
-    print_table([[k + ":", info[k]] for k in keys], pad=1)
+    # Pouch's CLI prints its Go field names: the API's ApiVersion is shown as APIVersion
+    info.setdefault("APIVersion", info.get("ApiVersion", ""))
+    print_table([[k + ":", info.get(k, "")] for k in VERSION_FIELDS], pad=1)
     return 0
 
 

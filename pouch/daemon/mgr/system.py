@@ -7,6 +7,7 @@ import time
 
 import pouch
 from pouch.api.version import API_VERSION, MIN_API_VERSION
+from pouch.registry.config import LOOPBACK_INSECURE
 
 
 class SystemManager:
@@ -74,7 +75,7 @@ class SystemManager:
             "Runtimes": {n: {"path": p} for n, p in self.runtimes.items()},
             "DefaultRuntime": self.cfg.default_runtime, "LiveRestoreEnabled": True,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"InsecureRegistryCIDRs": list(self.cfg.insecure_registries), "IndexConfigs": {},
+            "RegistryConfig": {"InsecureRegistryCIDRs": [*LOOPBACK_INSECURE, *self.cfg.insecure_registries], "IndexConfigs": {},
                                "Mirrors": list(self.cfg.registry_mirrors)},
             "P2PPeer": self.cfg.p2p_peer,
             "SecurityOptions": ["name=seccomp,profile=default"] if feats.get("Seccomp") else [],
