@@ -126,6 +126,9 @@ def test_hosts_pull_through_the_swarm_and_the_registry_serves_each_layer_once(p2
     assert all(s["bytesFromRegistry"] == 0 and s["p2pFailures"] == 0 for s in stats), stats
     info = p2p.daemons[0].cli("info").stdout
     assert f"P2P Peer: {p2p.peers[0]}" in info
+    s0 = stats[0]
+    assert (f"P2P Bytes: from peers {s0['bytesFromPeers']}, from the supernode {s0['bytesFromSupernode']}, "
+            f"from the registry 0; P2P failures 0") in info, info
 
 
 def test_path_shaped_digests_and_unlisted_registries_are_refused(p2p):
