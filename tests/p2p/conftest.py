@@ -10,14 +10,16 @@ import time
 from pathlib import Path
 
 
-def make_ca(d: Path, names: list[str], cn: str = "pouch-p2p-test-ca") -> dict[str, tuple[str, str]]:
-    """A CA in ``d`` and a cert+key per name (serverAuth and clientAuth, SAN 127.0.0.1 and *)."""
+def make_ca(d: Path, names: list[str], cn: str = "pouch-p2p-test-ca", ips: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
+    """A CA in ``d`` and a cert+key per name (serverAuth and clientAuth, SAN 127.0.0.1, ``ips``
+    and *)."""
     d.mkdir(parents=True, exist_ok=True)
     run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa: E731
     run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2", "-subj", f"/CN={cn}")
     ext = d / "ext"
-    ext.write_text("subjectAltName=DNS:*,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    sans = ",".join(["DNS:*", "DNS:localhost", "IP:127.0.0.1", *(f"IP:{ip}" for ip in ips)])
+    ext.write_text(f"subjectAltName={sans}\nextendedKeyUsage=serverAuth,clientAuth\n")
     out = {}
     for n in names:
         run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
