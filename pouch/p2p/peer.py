@@ -237,10 +237,11 @@ class Peer:
         h = self.swarm.add(name, metainfo, self.swarm_dir)
         if self.swarm.file_size(h) != dl.size:
             raise RuntimeError(f"metainfo size {self.swarm.file_size(h)} differs from the registry's {dl.size}")
-        self.swarm.connect(name, [seed] + await self._announce(digest))
+        known = [seed] + await self._announce(digest)
+        self.swarm.connect(name, known)
         pieces, i = h.torrent_file().num_pieces(), 0
         hasher = origin.hasher(digest)
-        last_progress, last_announce = time.monotonic(), time.monotonic()
+        last_progress = last_announce = last_connect = time.monotonic()
         got: dict[tuple, int] = {}  # bytes per swarm member
         fd, part = tempfile.mkstemp(dir=self.blobs_dir, prefix=name + ".", suffix=".part")
         try:
@@ -262,9 +263,13 @@ class Peer:
                     now = time.monotonic()
                     if now - last_progress > self.stall_s:
                         raise TimeoutError(f"no piece for {self.stall_s:.0f} s")
-                    if now - last_announce > 2:
-                        self.swarm.connect(name, [seed] + await self._announce(digest))
+                    if now - last_announce > 3:
+                        known = [seed] + await self._announce(digest)
+                        self.swarm.connect(name, known)
                         last_announce = now
+                    elif now - last_connect > 0.25 and not h.status().num_peers:
+                        self.swarm.connect(name, known)  # a first connect can come too early: retry soon
+                        last_connect = now
                     await asyncio.sleep(0.01)
             if dl.ready != dl.size or hasher.hexdigest() != check_digest(digest)[1]:
                 raise RuntimeError("pieces assembled from the swarm do not match the digest")
