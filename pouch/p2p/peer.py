@@ -227,12 +227,14 @@ class Peer:
 
     async def _from_swarm(self, dl: Download, registry: str, repo: str, digest: str) -> None:
         name = blob_name(digest)
+        t0 = time.monotonic()
         async with self.session.post(f"{self.supernode}/blobs", ssl=self._ssl(),
                                      json={"registry": registry, "repository": repo, "digest": digest}) as r:
             if r.status != 200:
                 raise RuntimeError(f"supernode answered {r.status}: {(await r.text())[:200]}")
             body = await r.json()
         metainfo, seed_port = base64.b64decode(body["torrent"]), int(body["seed"])
+        t_meta = time.monotonic()
         seed = (urlsplit(self.supernode).hostname, seed_port)
         h = self.swarm.add(name, metainfo, self.swarm_dir)
         if self.swarm.file_size(h) != dl.size:
@@ -241,13 +243,16 @@ class Peer:
         self.swarm.connect(name, known)
         pieces, i = h.torrent_file().num_pieces(), 0
         hasher = origin.hasher(digest)
-        last_progress = last_announce = last_connect = time.monotonic()
+        last_progress = last_announce = time.monotonic()
         got: dict[tuple, int] = {}  # bytes per swarm member
         fd, part = tempfile.mkstemp(dir=self.blobs_dir, prefix=name + ".", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
+                done, arrived = self.swarm.done[name], self.swarm.events[name]
+                last_check = time.monotonic()
                 while i < pieces:
-                    if h.have_piece(i):
+                    arrived.clear()
+                    if i in done:
                         data = await self.swarm.read_piece(name, i)
                         f.write(data)
                         f.flush()
@@ -258,19 +263,27 @@ class Peer:
                         for p in h.get_peer_info():  # seeds drop each other once done: sample now
                             got[tuple(p.ip)] = max(got.get(tuple(p.ip), 0), p.total_download)
                         continue
+                    try:
+                        await asyncio.wait_for(arrived.wait(), 0.25)
+                    except asyncio.TimeoutError:
+                        pass
+                    now = time.monotonic()
+                    if now - last_check < 0.25:
+                        continue
+                    last_check = now  # libtorrent's state, asked at most 4 times a second
+                    if h.have_piece(i):
+                        done.add(i)  # finished before we listened (a resumed torrent)
+                        continue
                     if h.status().errc.value():
                         raise RuntimeError(f"libtorrent: {h.status().errc.message()}")
-                    now = time.monotonic()
                     if now - last_progress > self.stall_s:
                         raise TimeoutError(f"no piece for {self.stall_s:.0f} s")
                     if now - last_announce > 3:
                         known = [seed] + await self._announce(digest)
                         self.swarm.connect(name, known)
                         last_announce = now
-                    elif now - last_connect > 0.25 and not h.status().num_peers:
+                    elif not h.status().num_peers:
                         self.swarm.connect(name, known)  # a first connect can come too early: retry soon
-                        last_connect = now
-                    await asyncio.sleep(0.01)
             if dl.ready != dl.size or hasher.hexdigest() != check_digest(digest)[1]:
                 raise RuntimeError("pieces assembled from the swarm do not match the digest")
             final = os.path.join(self.blobs_dir, name)
@@ -286,6 +299,7 @@ class Peer:
         self.stats_["bytesFromPeers"] += max(0, h.status().total_payload_download - from_seed)
         dl.advance(final, dl.size)
         self._evict(name)
+        log.info("%s: metainfo in %.2f s, pieces in %.2f s", digest, t_meta - t0, time.monotonic() - t_meta)
 
     async def _announce(self, digest: str) -> list[tuple[str, int]]:
         try:

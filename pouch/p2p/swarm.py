@@ -54,12 +54,15 @@ class Swarm:
             "max_out_request_queue": 1500, "max_allowed_in_request_queue": 2000,
             "connections_limit": 400, "unchoke_slots_limit": 32,
             "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.storage_notification
-            | lt.alert.category_t.status_notification,
+            | lt.alert.category_t.status_notification | lt.alert.category_t.piece_progress_notification,
             "user_agent": "pouch-p2p",
         }
         self.session = lt.session(settings)
         self.handles: dict[str, lt.torrent_handle] = {}  # blob name -> handle
         self.reads: dict[tuple[str, int], asyncio.Future] = {}
+        self.names: dict[str, str] = {}             # info-hash -> blob name
+        self.done: dict[str, set[int]] = {}         # blob name -> pieces finished (verified)
+        self.events: dict[str, asyncio.Event] = {}  # set when a piece of the blob finishes
         self.hash_failures = 0
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -77,6 +80,11 @@ class Swarm:
                         fut.set_exception(OSError(a.error.message()))
                     else:
                         fut.set_result(bytes(a.buffer))
+            elif isinstance(a, lt.piece_finished_alert):
+                name = self.names.get(str(a.handle.info_hashes().get_best()))
+                if name in self.done:
+                    self.done[name].add(a.piece_index)
+                    self.events[name].set()
             elif isinstance(a, lt.hash_failed_alert):
                 self.hash_failures += 1
 
@@ -113,6 +121,9 @@ class Swarm:
         if not seed:
             params.flags |= lt.torrent_flags.sequential_download
         h = self.session.add_torrent(params)
+        self.names[str(h.info_hashes().get_best())] = name
+        self.done[name] = set()
+        self.events[name] = asyncio.Event()
         if self.tls:
             h.set_ssl_certificate(self.tls.cert, self.tls.key, "")
             h.clear_error()  # libtorrent 2 flags the (unused, ECDHE) DH parameter file we do not give
@@ -121,6 +132,8 @@ class Swarm:
 
     def remove(self, name: str, delete_files: bool = False) -> None:
         h = self.handles.pop(name, None)
+        self.done.pop(name, None)
+        self.events.pop(name, None)
         if h is not None and h.is_valid():
             self.session.remove_torrent(h, lt.session.delete_files if delete_files else 0)
 
