@@ -465,8 +465,8 @@ def peer_stats(b: Bench, hosts: list[str]) -> dict:
 
 
 def report(label: str, r: dict, clean: float, extra: str) -> None:
-    print(f"  {label}: {r['wall']:.2f} s (+{r['wall'] - clean:.2f} s), {r['verified']}/{r['hosts']} hosts "
-          f"verified, egress {r['egress_copies']:.3f} copies; {extra}", flush=True)
+    print(f"  {label}: {r['wall']:.2f} s ({r['wall'] - clean:+.2f} s against the clean run), "
+          f"{r['verified']}/{r['hosts']} hosts verified, egress {r['egress_copies']:.3f} copies; {extra}", flush=True)
 
 
 if __name__ == "__main__":
