@@ -114,6 +114,7 @@ class Daemon:
             RegistryConfig(insecure_registries=[*LOOPBACK_INSECURE, *cfg.insecure_registries],
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
                            max_concurrent_downloads=cfg.max_concurrent_downloads, p2p_peer=cfg.p2p_peer,
+                           p2p_tls=(cfg.p2p_ca, cfg.p2p_cert, cfg.p2p_key) if cfg.p2p_ca else None,
                            max_concurrent_uploads=cfg.max_concurrent_uploads),
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
         self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd))
@@ -130,7 +131,7 @@ class Daemon:
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
                                     features=lambda: features, remount_lxcfs=self._remount_lxcfs,
-                                    volumes=self.volumes)
+                                    volumes=self.volumes, p2p_stats=self.registry.p2p_stats)
         self.stats = StatsCollector(cgroup_parent=cfg.cgroup_parent)
 
         await asyncio.wait_for(self.watcher.connected.wait(), 20)

@@ -37,6 +37,7 @@ class RegistryConfig:
     upload_chunk_size: int | None = None  # None: monolithic upload; else chunked PATCHes of this size
     mirror_down_seconds: float = 30.0
     p2p_peer: str = ""  # base URL of the local P2P peer (pouch.p2p.peer): first stop for every registry
+    p2p_tls: tuple[str, str, str] | None = None  # (CA, cert, key): mutual TLS with an https:// p2p_peer
 
     def __post_init__(self) -> None:
         self._hosts: set[str] = set()
