@@ -23,6 +23,7 @@ from pouch.errtypes import (Conflict, InvalidArgument, NotFound, NotModified, Po
                             SystemError_)
 
 from ..ctrd.client import Ctrd, mounts_to_dicts, runc_options
+from ..ctrd.errors import runtime_message
 from ..ctrd.events import TaskEvent
 from ..events.exchange import EventExchange
 from ..logger import make_logger
@@ -226,8 +227,16 @@ class ContainerManager:
             if c.status == "removing":
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
             c.meta["ManualStop"] = False
-            await self._start_task(c)
-        return c
+            try:
+                await self._start_task(c)
+                return c
+            except Exception as e:
+                if not (c.host_config.get("AutoRemove") and not c.running):
+                    raise
+                failure = e
+        # `run --rm` whose start failed: nothing is left behind (as moby does)
+        await _quiet(self.remove(c.id, force=True, volumes=True))
+        raise failure
 
     def _namespace_paths(self, host: dict) -> dict[str, str | None]:
         """--pid/--ipc/--uts: 'host' shares the host's, 'container:<x>' joins a running container's."""
@@ -285,12 +294,15 @@ class ContainerManager:
             self._close_io(c)
             code = 127 if "not found" in e.message or "no such file" in e.message else 126 \
                 if "permission denied" in e.message else 128
-            c.set_stopped(code, e.message)
+            msg = runtime_message(e.message)
+            c.set_stopped(code, msg)
             self.save(c)
             await _quiet(self.hooks.after_stop(c))
             if "executable file not found" in e.message or "no such file or directory" in e.message \
                     or "permission denied" in e.message:
-                raise InvalidArgument(_runtime_message(e.message)) from None
+                raise InvalidArgument(msg) from None
+            e.message = msg
+            e.args = (msg,)
             raise
         except BaseException:
             self._close_io(c)
@@ -412,7 +424,7 @@ class ContainerManager:
             raise NotModified("container already stopped")
         if timeout is None:
             timeout = c.config.get("StopTimeout")
-            timeout = 10 if timeout is None else int(timeout)
+            timeout = 10 if timeout is None or int(timeout) < 0 else int(timeout)
         sig = signal_number(c.config.get("StopSignal"))
         fut = self._exit_future(c)
         if c.status == "paused":
@@ -422,7 +434,7 @@ class ContainerManager:
         except NotFound:
             await self.handle_exit(c.id, 0, None)
         try:
-            await asyncio.wait_for(asyncio.shield(fut), timeout if timeout >= 0 else None)
+            await asyncio.wait_for(asyncio.shield(fut), max(timeout, 0))
         except asyncio.TimeoutError:
             await _quiet(self.ctrd.task_kill(c.id, _signal.SIGKILL, all=True))
             await self._await_exit(c, fut, 30)
@@ -660,11 +672,6 @@ def _upperdir(mounts) -> str | None:
         if m.type == "bind":
             return m.source
     return None
-
-
-def _runtime_message(msg: str) -> str:
-    m = re.search(r'exec: "[^"]*": [^:]+$|exec: "[^"]*": [^"]*?(?=: unknown|$)', msg)
-    return m.group(0) if m else msg
 
 
 async def _quiet(aw) -> None:

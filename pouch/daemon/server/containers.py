@@ -18,6 +18,10 @@ from .hijack import DetachScanner, detach_sequence, frame, hijack
 from .validate import check_create_body
 
 
+# A stop/restart answers within t seconds plus the SIGKILL grace: no request waits for ever.
+STOP_TIMEOUT_MAX = 3600
+
+
 def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
     async def create(request: web.Request):
         body = await read_json(request)
@@ -48,11 +52,11 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         return web.Response(status=204)
 
     async def stop(request: web.Request):
-        await mgr.stop(request.match_info["id"], qint(request, "t"))
+        await mgr.stop(request.match_info["id"], qint(request, "t", lo=0, hi=STOP_TIMEOUT_MAX))
         return web.Response(status=204)
 
     async def restart(request: web.Request):
-        await mgr.restart(request.match_info["id"], qint(request, "t"))
+        await mgr.restart(request.match_info["id"], qint(request, "t", lo=0, hi=STOP_TIMEOUT_MAX))
         return web.Response(status=204)
 
     async def kill(request: web.Request):

@@ -29,6 +29,7 @@ from ..mgr.prune import prune_images
 from ..mgr.pull import Puller, to_reference
 from ..mgr.push import Pusher
 from .app import json_response, qfilters, qint, read_json
+from .validate import field
 
 log = logging.getLogger(__name__)
 Emit = Callable[[dict], None]
@@ -153,10 +154,10 @@ def routes(pusher: Pusher, registry: RegistryClient, images: ImageManager, users
 
     async def auth(request: web.Request):
         body = await read_json(request)
-        user, password = body.get("username") or "", body.get("password") or ""
+        user, password = field(body, "username", str, ""), field(body, "password", str, "")
         if not user or not password:
             raise InvalidArgument("username and password are required")
-        host = registry_host(body.get("serveraddress") or "")
+        host = registry_host(field(body, "serveraddress", str, ""))
         status = await registry.login(host, user, password)
         return json_response({"Status": status, "IdentityToken": ""})
 
