@@ -228,9 +228,11 @@ class Daemon:
         elif addr.startswith("tcp://"):
             host, _, port = addr[len("tcp://"):].rpartition(":")
             tls = self._server_tls()
-            if tls is None and host not in ("127.0.0.1", "localhost", "[::1]"):
-                log.warning("listening on %s without TLS: anyone who reaches it controls this host "
-                            "(use --tlsverify --tlscacert --tlscert --tlskey)", addr)
+            if not self.cfg.tlsverify:  # config refused this unless --insecure-tcp was given
+                log.warning("--insecure-tcp: listening on %s without client authentication: anyone who can "
+                            "connect (%s) has root on this host; use --tlsverify --tlscacert --tlscert --tlskey",
+                            addr, "every local user and any script a browser runs" if host in
+                            ("127.0.0.1", "localhost", "[::1]") else "the whole network")
             site = web.TCPSite(runner, host or "127.0.0.1", int(port), ssl_context=tls)
             await site.start()
         else:
