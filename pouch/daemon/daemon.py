@@ -25,6 +25,7 @@ from .config import DaemonConfig
 from .containerd import Containerd
 from .ctrd.client import Ctrd
 from .ctrd.events import EventWatcher
+from .mgr.reconcile import Reconciler
 from .events.exchange import EventExchange
 from .meta.store import MetaStore
 from .mgr.archive import ContainerArchive
@@ -134,11 +135,14 @@ class Daemon:
             self.containers.run_events(self.watcher.queue))
         await self.containers.restore()
         await self.network.restore([c.id for c in self.containers.list() if c.running])
+        self.reconciler = Reconciler(self.containers, self.network, self.ctrd, cfg.cgroup_parent)
+        await self.reconciler.repair(startup=True)
+        self.containers.on_resync = self.reconciler.repair  # after every containerd reconnect
         self.volumes.restore(set(self.containers.containers))
         await self.containers.start_restart_policy_containers()
 
         app = server_app.build_app([
-            system_routes.routes(self.system, self.events),
+            system_routes.routes(self.system, self.events, self.reconciler),
             container_routes.routes(self.containers, self.stats),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),

@@ -230,6 +230,17 @@ class Ctrd:
         with contextlib.suppress(Exception):
             await self.snapshot_remove(key)
 
+    async def snapshot_list(self) -> list:
+        """Every snapshot of this snapshotter (Info: name, parent, kind, labels)."""
+        out = []
+        try:
+            async for r in self.snapshots.List(s_pb.ListSnapshotsRequest(snapshotter=self.snapshotter),
+                                               metadata=self.md(), timeout=60):
+                out.extend(r.info)
+        except grpc.aio.AioRpcError as e:
+            raise translate(e) from None
+        return out
+
     async def snapshot_usage(self, key: str) -> tuple[int, int]:
         r = await self.call(self.snapshots.Usage, s_pb.UsageRequest(snapshotter=self.snapshotter, key=key))
         return r.size, r.inodes

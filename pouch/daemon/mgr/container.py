@@ -25,7 +25,7 @@ from pouch.errtypes import (Conflict, InvalidArgument, NotFound, NotModified, Po
 from .. import failpoint
 from ..ctrd.client import Ctrd, mounts_to_dicts, runc_options
 from ..ctrd.errors import runtime_message
-from ..ctrd.events import TaskEvent
+from ..ctrd.events import RESYNC, TaskEvent
 from ..events.exchange import EventExchange
 from ..logger import make_logger
 from ..meta.store import MetaStore
@@ -60,6 +60,7 @@ class ContainerManager:
         self.hooks_dirs = list(hooks_dirs or [])  # OCI hook files (pouch.oci.hooks)
         hooks.lookup = self.get
         self.exec_exit_handler = None
+        self.on_resync = None  # the reconciler's repair, run after containerd reconnects
         self.userns = None  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
@@ -353,6 +354,8 @@ class ContainerManager:
                 elif ev.exec_id:
                     if self.exec_exit_handler:
                         await self.exec_exit_handler(ev)
+                    if ev.topic == RESYNC and self.on_resync is not None:  # containerd is back
+                        asyncio.get_running_loop().create_task(self.on_resync())
                 else:
                     await self.handle_exit(ev.container_id, ev.pid, ev.exit_status)
             except Exception:
