@@ -30,7 +30,6 @@ from .events.exchange import EventExchange
 from .meta.store import MetaStore
 from .mgr.archive import ContainerArchive
 from .mgr.container import ContainerManager
-from .mgr.exec import ExecManager
 from .mgr.image import ImageManager
 from .mgr.pull import ContentSink, Puller
 from .mgr.push import Pusher
@@ -103,7 +102,8 @@ class Daemon:
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
         self.quota = self._quota_manager()
         self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),
-                                    self.lxcfs, self.quota, lxcfs_default=False)
+                                    self.lxcfs, self.quota, lxcfs_default=False,
+                                    lookup=lambda ref: self.containers.get(ref))
         self.registry = RegistryClient(
             RegistryConfig(insecure_registries=list(cfg.insecure_registries),
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
@@ -112,16 +112,14 @@ class Daemon:
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
         self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd))
         self.pusher = Pusher(self.images, self.registry)
-        self.images.pull = registry_routes.pull_handler(self.puller, self.registry)
-        self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,
-                                           cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent,
-                                           hooks_dirs=list(cfg.hooks_dirs))
-        self.execs = ExecManager(self.containers, self.ctrd, self.events,
-                                 os.path.join(cfg.run_dir, "fifo"))
-        self.containers.exec_exit_handler = self.execs.handle_exit
+        userns = None
         if userns_ids is not None:
             from .mgr.userns import UsernsRemap
-            self.containers.userns = UsernsRemap(userns_ids, self.ctrd)
+            userns = UsernsRemap(userns_ids, self.ctrd)
+        self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,
+                                           cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent,
+                                           oci_hooks_dirs=list(cfg.hooks_dirs), userns=userns)
+        self.execs = self.containers.execs
         features = self._features(userns_ids)
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
@@ -146,7 +144,8 @@ class Daemon:
             container_routes.routes(self.containers, self.stats),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
-            image_routes.routes(self.images, self.containers.users_of_image),
+            image_routes.routes(self.images, self.containers.users_of_image,
+                                pull=registry_routes.pull_handler(self.puller, self.registry)),
             registry_routes.routes(self.pusher, self.registry, self.images, self.containers.users_of_image),
             commit_routes.routes(self.images, self.containers),
             network_routes.routes(self.network, self.containers),
@@ -247,14 +246,8 @@ class Daemon:
         cfg = self.cfg
         if not cfg.tlscert:
             return None
-        import ssl
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(cfg.tlscert, cfg.tlskey)
-        if cfg.tlsverify:
-            ctx.load_verify_locations(cfg.tlscacert)
-            ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
+        from .server.tls import server_context
+        return server_context(cfg.tlscert, cfg.tlskey, cfg.tlscacert, cfg.tlsverify)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -240,7 +240,7 @@ class Reconciler:
                 await _quiet(mgr.ctrd.task_kill(cid, signal.SIGKILL, all=True))
                 await _wait_stopped(mgr.ctrd, cid)
                 await _quiet(mgr.ctrd.task_delete(cid))
-                await _quiet(mgr.hooks.after_stop(c))
+                await _quiet(mgr.sandbox.after_stop(c))
         elif v.kind == "no-ip" and c is not None:
             await self._reattach(c)
         elif v.kind == "orphan-task":
@@ -265,7 +265,7 @@ class Reconciler:
         mgr = self.containers
         try:
             await self.network.release(c.id)
-            await mgr.hooks.reattach(c)
+            await mgr.sandbox.reattach(c)
             mgr.save(c)
             log.info("reconcile: %s attached to its network again", c.id[:12])
         except Exception as e:

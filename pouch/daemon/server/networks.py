@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pouch.errtypes import Conflict, InvalidArgument
-from pouch.network.manager import EndpointConfig, NetworkManager, endpoint_settings
+from pouch.errtypes import InvalidArgument
+from pouch.network.manager import NetworkManager
 
 from .app import json_response, qfilters, read_json
 from .validate import field, str_map
@@ -50,32 +50,18 @@ def routes(networks: NetworkManager, containers) -> list[tuple[str, str, object]
 
     async def connect(request: web.Request):
         body = await read_json(request)
-        c = containers.get(_container_ref(body))
-        net = networks.get(request.match_info["id"])
-        if not c.running:
-            raise Conflict(f"container {c.id} is not running")
-        ns = (c.meta.get("NetworkSettings") or {}).get("SandboxKey")
-        if not ns:
-            raise Conflict(f"container {c.id} has no network namespace of its own (host or container mode)")
         ep_cfg = field(body, "EndpointConfig", dict, {})
         aliases = field(ep_cfg, "Aliases", list, [], "EndpointConfig")
         if not all(isinstance(a, str) for a in aliases):
             raise InvalidArgument("invalid EndpointConfig.Aliases: expected a list of strings")
         ip = field(field(ep_cfg, "IPAMConfig", dict, {}, "EndpointConfig"), "IPv4Address", str, "",
                    "EndpointConfig.IPAMConfig")
-        ep = await networks.attach(c.id, ns, net.name, EndpointConfig(
-            container_name=c.name, hostname=c.config.get("Hostname") or "", aliases=list(aliases), ip=ip))
-        c.meta["NetworkSettings"].setdefault("Networks", {})[net.name] = endpoint_settings(ep)
-        containers.save(c)
+        await containers.connect(_container_ref(body), request.match_info["id"], list(aliases), ip)
         return web.Response(status=200)
 
     async def disconnect(request: web.Request):
         body = await read_json(request)
-        c = containers.get(_container_ref(body))
-        net = networks.get(request.match_info["id"])
-        await networks.detach(c.id, net.name)
-        (c.meta.get("NetworkSettings") or {}).get("Networks", {}).pop(net.name, None)
-        containers.save(c)
+        await containers.disconnect(_container_ref(body), request.match_info["id"])
         return web.Response(status=200)
 
     return [
