@@ -84,6 +84,7 @@ class Daemon:
         self.watcher.start()
         self.events = EventExchange()
         self.store = MetaStore(os.path.join(cfg.home, "meta", "meta.db"))
+        self.store.start_retrying()
         self.runtimes = RuntimeRegistry(default=cfg.default_runtime)
         for flag in cfg.add_runtime:
             self.runtimes.add_flag(flag)

@@ -135,9 +135,14 @@ class ContainerManager:
     def users_of_image(self, image_id: str) -> list[str]:
         return [c.id for c in self.containers.values() if c.meta.get("Image") == image_id]
 
-    def save(self, c: Container) -> None:
+    def save(self, c: Container, eventually: bool = False) -> None:
+        """Persist ``c``; ``eventually``: a full disk must not fail the caller (an exit, a removal),
+        the store keeps the record and writes it once there is room."""
         if self.containers.get(c.id) is c:  # never resurrect a removed container's record
-            self.store.put(BUCKET, c.id, c.meta)
+            if eventually:
+                self.store.put_eventually(BUCKET, c.id, c.meta)
+            else:
+                self.store.put(BUCKET, c.id, c.meta)
 
     def publish(self, c: Container, action: str, extra: dict | None = None) -> None:
         attrs = {"name": c.name, "image": c.config.get("Image", "")}
@@ -431,7 +436,7 @@ class ContainerManager:
         c.set_stopped(int(status))
         c.state["OOMKilled"] = oom
         await _quiet(self.sandbox.after_stop(c))
-        self.save(c)
+        self.save(c, eventually=True)
         self.publish(c, "die", {"exitCode": str(status)})
         for f in c.exit_waiters:
             if not f.done():
@@ -447,7 +452,7 @@ class ContainerManager:
                                          c.meta.get("ManualStop", False)):
             delay = restart_policy.backoff(c.meta.get("RestartCount", 0), ran)
             c.set_restarting()
-            self.save(c)
+            self.save(c, eventually=True)
             c.restart_task = asyncio.get_running_loop().create_task(self._restart_later(c, delay))
 
     async def _restart_later(self, c: Container, delay: float) -> None:
@@ -622,7 +627,7 @@ class ContainerManager:
         for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
             await _quiet(self.ctrd.snapshot_remove(key))
         self.sandbox.release_storage(c, volumes)
-        self.store.delete(BUCKET, c.id)
+        self.store.delete_eventually(BUCKET, c.id)  # a full disk must not leave it "Removing"
         self.execs.forget_container(c.id)
         self.containers.pop(c.id, None)
         if self.names.get(c.name) == c.id:
