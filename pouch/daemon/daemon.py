@@ -137,6 +137,7 @@ class Daemon:
         self.reconciler = Reconciler(self.containers, self.network, self.ctrd, cfg.cgroup_parent)
         await self.reconciler.repair(startup=True)
         self.containers.on_resync = self.reconciler.repair  # after every containerd reconnect
+        self.reconciler.start_periodic()
         self.volumes.restore(set(self.containers.containers))
         await self.containers.start_restart_policy_containers()
 
@@ -266,6 +267,8 @@ class Daemon:
 
     async def shutdown(self) -> None:
         log.info("pouchd shutting down (containers keep running)")
+        if getattr(self, "reconciler", None) is not None:
+            self.reconciler.stop()
         for r in self.runners:
             await r.cleanup()
         await self.containers.shutdown()

@@ -17,7 +17,7 @@ is gone gets its exit (so restart policies apply), a running one that lost its n
 attached again (else stopped), orphans are removed.  pouchd runs ``repair`` at start-up
 (``startup=True``, before any create can be in flight) and after every containerd reconnect
 (then an orphan containerd container or snapshot is removed only when no create of that id is
-in flight, i.e. its directory is gone).  Containers with an operation in flight
+in flight, i.e. its directory is gone), and every 10 s for what two checks in a row found.  Containers with an operation in flight
 (their lock held) are left alone.  One ``Reconciler`` serves one containerd namespace.
 """
 from __future__ import annotations
@@ -63,6 +63,7 @@ class Reconciler:
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.cgroup_root = cgroup_root
         self._lock = asyncio.Lock()
+        self._periodic: asyncio.Task | None = None
 
     # -- what is -----------------------------------------------------------------------------
     def _busy(self, c) -> bool:
@@ -196,11 +197,35 @@ class Reconciler:
         return out
 
     # -- repair --------------------------------------------------------------------------------
-    async def repair(self, startup: bool = False) -> list[Violation]:
-        """Fix what ``check`` finds; returns (and logs) what was found."""
+    def start_periodic(self, interval: float = 10.0) -> None:
+        """Repair, every ``interval`` s, what two checks in a row found (a shim killed under a
+        running container, a cgroup a dead shim left): what is only in flight is left alone."""
+        async def loop():
+            seen: set[Violation] = set()
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    now = set(await self.check())
+                    if now & seen:
+                        await self.repair(only=now & seen)
+                    seen = now
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # containerd away: the reconnect's repair covers it
+                    log.debug("reconcile: periodic check: %s", e)
+        self._periodic = asyncio.get_running_loop().create_task(loop())
+
+    def stop(self) -> None:
+        if self._periodic is not None:
+            self._periodic.cancel()
+
+    async def repair(self, startup: bool = False, only: set[Violation] | None = None) -> list[Violation]:
+        """Fix what ``check`` finds (of ``only``, when given); returns (and logs) what was found."""
         async with self._lock:
             world = await self._world()
             found = self._violations(world, set()) + await self._network_violations(world)
+            if only is not None:
+                found = [v for v in found if v in only]
             for v in found:
                 log.warning("reconcile: %s %s: %s", v.kind, v.subject[:12], v.detail)
             for v in found:
