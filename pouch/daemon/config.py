@@ -31,6 +31,9 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
     p2p_peer: str = ""                      # local P2P peer (pouch.p2p.peer) every pull tries first
+    p2p_ca: str = ""                        # with p2p_cert/p2p_key: mutual TLS with an https:// p2p_peer
+    p2p_cert: str = ""
+    p2p_key: str = ""
     max_concurrent_downloads: int = 3       # per pull, like dockerd
     max_concurrent_uploads: int = 5
     tlsverify: bool = False                 # TCP listeners require client certificates from tlscacert
@@ -42,9 +45,17 @@ class DaemonConfig:
     cgroup_parent: str = "/pouch"
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
     snapshotter: str = ""                   # overlayfs | native; empty: overlayfs where it works
+    quota_backend: str = "auto"             # disk quota: auto | prjquota | loop | none (pouch.quota.backend)
     bridge_name: str = "p0"
     bip: str = "192.168.5.1/24"             # the default bridge's gateway address and subnet
     id: str = ""
+    enable_cri: bool = False                # serve the Kubernetes CRI (runtime.v1) on listen_cri
+    listen_cri: str = "unix:///var/run/pouchcri.sock"
+    sandbox_image: str = "registry.k8s.io/pause:3.9"
+    cni_bin_dir: str = "/usr/lib/cni"
+    cni_conf_dir: str = "/etc/cni/net.d"
+    stream_server_port: int = 10010         # CRI exec/attach/port-forward URLs (127.0.0.1)
+    cri_stats_collect_period: int = 10      # seconds between writable-layer usage scans
 
     def ensure_id(self) -> None:
         path = os.path.join(self.home, "engine-id")
@@ -66,9 +77,13 @@ FILE_KEYS = {
     "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
     "userns_remap": "userns-remap", "max_concurrent_downloads": "max-concurrent-downloads",
     "max_concurrent_uploads": "max-concurrent-uploads", "hooks_dirs": "hooks-dir",
-    "p2p_peer": "p2p-peer", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
+    "p2p_peer": "p2p-peer", "p2p_ca": "p2p-ca", "p2p_cert": "p2p-cert", "p2p_key": "p2p-key", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
     "tlskey": "tlskey", "insecure_tcp": "insecure-tcp",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
+    "quota_backend": "quota-backend",
+    "enable_cri": "enable-cri", "listen_cri": "listen-cri", "sandbox_image": "sandbox-image",
+    "cni_bin_dir": "cni-bin-dir", "cni_conf_dir": "cni-conf-dir",
+    "stream_server_port": "stream-server-port", "cri_stats_collect_period": "cri-stats-collect-period",
 }
 
 
@@ -88,6 +103,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
     p.add_argument("--p2p-peer", help="URL of the local P2P peer (python -m pouch.p2p.peer): pulls go "
                    "through it first, straight to the registry if it fails")
+    p.add_argument("--p2p-ca", help="cluster CA the P2P peer's certificate is signed by (https:// --p2p-peer)")
+    p.add_argument("--p2p-cert", help="pouchd's client certificate for the P2P peer (signed by the cluster CA)")
+    p.add_argument("--p2p-key", help="its private key")
     p.add_argument("--max-concurrent-downloads", type=int, help="layers downloaded at once (default 3)")
     p.add_argument("--max-concurrent-uploads", type=int, help="layers uploaded at once by push (default 5)")
     p.add_argument("--hooks-dir", dest="hooks_dirs", action="append",
@@ -106,9 +124,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshotter", choices=["overlayfs", "native"],
                    help="containerd snapshotter for image layers (default: overlayfs, native where overlay "
                         "cannot work)")
+    p.add_argument("--quota-backend", choices=["auto", "prjquota", "loop", "none"],
+                   help="how --disk-quota and volume sizes are enforced: project quota, a sized loop-mounted "
+                        "filesystem per container/volume, or not at all (default auto: prjquota where the "
+                        "home's filesystem has it, else loop)")
     p.add_argument("--bridge-name", help="device of the default bridge network (p0)")
     p.add_argument("--bip", help="gateway address/prefix of the default bridge network (192.168.5.1/24)")
     p.add_argument("--namespace")
+    p.add_argument("--enable-cri", action="store_true", default=None,
+                   help="serve the Kubernetes CRI (runtime.v1) for kubelet on --listen-cri")
+    p.add_argument("--listen-cri", help="CRI socket (default unix:///var/run/pouchcri.sock)")
+    p.add_argument("--sandbox-image", help="image of pods' infra containers (default registry.k8s.io/pause:3.9)")
+    p.add_argument("--cni-bin-dir", help="CNI plugin binaries for pods (default /usr/lib/cni)")
+    p.add_argument("--cni-conf-dir", help="CNI network configuration for pods (default /etc/cni/net.d)")
+    p.add_argument("--stream-server-port", type=int, help="port of the CRI streaming server (default 10010)")
+    p.add_argument("--cri-stats-collect-period", type=int,
+                   help="seconds between the CRI's writable-layer usage scans (default 10)")
     p.add_argument("-v", "--version", action="store_true")
     return p
 
@@ -150,6 +181,10 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         raise ConfigError(f"invalid --bip {cfg.bip!r}: want an address with a prefix, like 192.168.5.1/24") from None
     if cfg.p2p_peer and not cfg.p2p_peer.startswith(("http://", "https://")):
         raise ConfigError(f"invalid --p2p-peer {cfg.p2p_peer!r}: want http://host:port")
+    if len({bool(cfg.p2p_ca), bool(cfg.p2p_cert), bool(cfg.p2p_key)}) != 1:
+        raise ConfigError("--p2p-ca, --p2p-cert and --p2p-key go together")
+    if cfg.p2p_ca and not cfg.p2p_peer.startswith("https://"):
+        raise ConfigError("--p2p-ca/--p2p-cert/--p2p-key need an https:// --p2p-peer")
     if bool(cfg.tlscert) != bool(cfg.tlskey):
         raise ConfigError("--tlscert and --tlskey go together")
     if cfg.tlsverify and not (cfg.tlscacert and cfg.tlscert):
@@ -166,6 +201,8 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         val = getattr(cfg, key)
         if not isinstance(val, int) or isinstance(val, bool) or val < 1:
             raise ConfigError(f"invalid --{key.replace('_', '-')} {val!r}: want a positive integer")
+    if cfg.enable_cri and not cfg.listen_cri.startswith("unix://"):
+        raise ConfigError(f"invalid --listen-cri {cfg.listen_cri!r}: want unix:///path")
     if args.containerd_binary:
         cfg.containerd_binary = args.containerd_binary
     return cfg, args

@@ -15,9 +15,11 @@ import signal
 
 from aiohttp import web
 
+from pouch.errtypes import InvalidArgument
 from pouch.network.manager import NetworkManager
 from pouch.oci.cgroups import bind_free_v1_controllers
 from pouch.registry import CredentialStore, RegistryClient, RegistryConfig
+from pouch.registry.config import LOOPBACK_INSECURE
 from pouch.runtime.registry import RuntimeRegistry
 from pouch.volume.manager import VolumeManager
 
@@ -36,7 +38,9 @@ from .mgr.push import Pusher
 from .mgr.sandbox import SandboxHooks
 from .mgr.stats import StatsCollector
 from .mgr.system import SystemManager
+from .metrics import Metrics
 from .server import app as server_app
+from .server import metrics as metrics_routes
 from .server import archive as archive_routes
 from .server import containers as container_routes
 from .server import execs as exec_routes
@@ -64,6 +68,7 @@ class Daemon:
             os.makedirs(d, mode=0o711, exist_ok=True)
         cfg.ensure_id()
         self.snapshotter = self._choose_snapshotter()
+        self.quota = self._quota_manager()
         userns_ids = None
         if cfg.userns_remap:
             from pouch.oci.errors import InvalidOciConfig
@@ -100,15 +105,18 @@ class Daemon:
         await self.network.init()
         await self.network.ensure_default_bridge()
         self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"))
+        self.volumes.on_event = lambda action, name, attrs: self.events.publish("volume", action, name, attrs)
+        self.network.on_event = lambda action, nid, attrs: self.events.publish("network", action, nid, attrs)
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
-        self.quota = self._quota_manager()
         self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),
                                     self.lxcfs, self.quota, lxcfs_default=False,
                                     lookup=lambda ref: self.containers.get(ref))
+        self._wire_volume_quota()
         self.registry = RegistryClient(
-            RegistryConfig(insecure_registries=list(cfg.insecure_registries),
+            RegistryConfig(insecure_registries=[*LOOPBACK_INSECURE, *cfg.insecure_registries],
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
                            max_concurrent_downloads=cfg.max_concurrent_downloads, p2p_peer=cfg.p2p_peer,
+                           p2p_tls=(cfg.p2p_ca, cfg.p2p_cert, cfg.p2p_key) if cfg.p2p_ca else None,
                            max_concurrent_uploads=cfg.max_concurrent_uploads),
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
         self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd))
@@ -125,25 +133,39 @@ class Daemon:
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
                                     features=lambda: features, remount_lxcfs=self._remount_lxcfs,
-                                    volumes=self.volumes)
+                                    volumes=self.volumes, p2p_stats=self.registry.p2p_stats)
         self.stats = StatsCollector(cgroup_parent=cfg.cgroup_parent)
 
         await asyncio.wait_for(self.watcher.connected.wait(), 20)
         await self.images.restore()
         self._events_task = asyncio.get_running_loop().create_task(
             self.containers.run_events(self.watcher.queue))
+        await asyncio.to_thread(self._sweep_quota)  # before restore starts any container
         await self.containers.restore()
-        await self.network.restore([c.id for c in self.containers.list() if c.running])
-        self.reconciler = Reconciler(self.containers, self.network, self.ctrd, cfg.cgroup_parent)
+        self.cri = None
+        if cfg.enable_cri:  # the CRI's managers on containerd namespace k8s.io (pouch.cri.service)
+            from pouch.cri.service import CriFace
+            self.cri = CriFace(self, address)
+            await self.cri.init()
+        await self.network.restore([c.id for c in self.containers.list() if c.running]
+                                   + (self.cri.live_ids() if self.cri else []))
+        self.volumes.restore(set(self.containers.containers)
+                             | (set(self.cri.containers.containers) if self.cri else set()))
+        self.reconciler = Reconciler(self.containers, self.network, self.ctrd, cfg.cgroup_parent,
+                                     other_live=(lambda: self.cri.live_ids()) if self.cri else None)
         await self.reconciler.repair(startup=True)
         self.containers.on_resync = self.reconciler.repair  # after every containerd reconnect
         self.reconciler.start_periodic()
-        self.volumes.restore(set(self.containers.containers))
         await self.containers.start_restart_policy_containers()
 
+        metrics = Metrics()
+        v = await self.system.version()
+        metrics.set_engine(v["Version"], v["GitCommit"], v["KernelVersion"])
         app = server_app.build_app([
+            metrics_routes.routes(metrics),
             system_routes.routes(self.system, self.events, self.reconciler),
-            container_routes.routes(self.containers, self.stats),
+            container_routes.routes(self.containers, self.stats,
+                                    self.cri.containers.list if self.cri is not None else None),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
             image_routes.routes(self.images, self.containers.users_of_image,
@@ -152,13 +174,15 @@ class Daemon:
             commit_routes.routes(self.images, self.containers),
             network_routes.routes(self.network, self.containers),
             volume_routes.routes(self.volumes),
-        ])
+        ], metrics)
         runner = web.AppRunner(app, access_log=log if cfg.debug else None, handle_signals=False,
                                shutdown_timeout=1.0)
         await runner.setup()
         for addr in cfg.listen:
             await self._listen(runner, addr)
         self.runners.append(runner)
+        if self.cri is not None:
+            await self.cri.serve()
         log.info("pouchd is ready (containerd %s)", address)
 
     def _container_root_ids(self) -> tuple[int, int]:
@@ -170,6 +194,7 @@ class Daemon:
         """What `pouch info` reports: detected kernel features plus what this daemon enabled."""
         from pouch.sysinfo import detect
         features = detect.collect(self.cfg.home, self.runtimes)
+        features["DiskQuota"] = self.quota_backend.info()
         features["Lxcfs"] = {"Enabled": self.lxcfs is not None, "Binary": features.get("Lxcfs")}
         features["Snapshotter"] = {"Name": self.snapshotter,
                                    "Detail": self.snapshotter_reason or "overlayfs works"}
@@ -214,12 +239,43 @@ class Daemon:
         return done
 
     def _quota_manager(self):
-        from pouch.quota import QuotaManager, quota_support
-        ok, why = quota_support(self.cfg.home)
-        if not ok:
-            log.info("disk quota unavailable: %s", why)
-            return None
-        return QuotaManager(os.path.join(self.cfg.home, "quota", "ids.json"))
+        """The disk-quota backend (pouch.quota.backend), chosen once; None when there is none."""
+        from pouch.quota import QuotaError
+        from pouch.quota.backend import choose
+        try:
+            self.quota_backend = choose(self.cfg.home, self.cfg.quota_backend)
+        except QuotaError as e:  # an explicit backend the host cannot give
+            raise SystemExit(f"pouchd: {e}") from None
+        if self.quota_backend.name == "loop" and self.snapshotter != "overlayfs":
+            why = "the loop quota backend needs the overlayfs snapshotter"
+            if self.cfg.quota_backend == "loop":
+                raise SystemExit(f"pouchd: --quota-backend=loop: {why}")
+            from pouch.quota.backend import QuotaBackend
+            self.quota_backend = QuotaBackend("none", why)
+        log.info("disk quota: %s (%s)", self.quota_backend.name, self.quota_backend.reason)
+        return self.quota_backend if self.quota_backend.name != "none" else None
+
+    def _wire_volume_quota(self) -> None:
+        """`volume create -o size=` is enforced by the quota backend (refused without one)."""
+        self.sandbox.quota_reason = self.quota_backend.reason
+        local = self.volumes.drivers["local"]
+        if self.sandbox.disk is not None:
+            local.size_limiter = self.sandbox.disk.limit_volume
+            local.size_releaser = self.sandbox.disk.release_volume
+        else:
+            reason = self.quota_backend.reason
+
+            def refuse(path: str, size: int) -> None:
+                raise InvalidArgument(f"volume size is not available on this daemon: {reason}")
+            local.size_limiter = refuse
+
+    def _sweep_quota(self) -> None:
+        if self.sandbox.disk is None:
+            return
+        from .mgr.container import BUCKET
+        cids = [cid for cid, _ in self.store.list(BUCKET)]
+        paths = [v.mountpoint for v in self.volumes.volumes.values() if v.size]
+        self.sandbox.disk.sweep(cids, paths)
 
     async def _listen(self, runner: web.AppRunner, addr: str) -> None:
         if addr.startswith("unix://"):
@@ -271,6 +327,8 @@ class Daemon:
             self.reconciler.stop()
         for r in self.runners:
             await r.cleanup()
+        if getattr(self, "cri", None) is not None:
+            await self.cri.shutdown()
         await self.containers.shutdown()
         await self.sandbox.shutdown()
         if self.lxcfs:

@@ -71,6 +71,12 @@ class NetworkManager:
         self._base_ready = False
         self._locks: dict[str, asyncio.Lock] = {}
         self._netlock = asyncio.Lock()
+        # (action, network id, attributes) for create/destroy/connect/disconnect: pouchd's events
+        self.on_event = None
+
+    def _emit(self, action: str, net: "Network", **attrs: str) -> None:
+        if self.on_event is not None:
+            self.on_event(action, net.id, {"name": net.name, "type": net.driver, **attrs})
 
     # -- lifecycle ------------------------------------------------------------------------
     async def init(self) -> None:
@@ -117,7 +123,7 @@ class NetworkManager:
             return hits[0]
         if len(hits) > 1:
             raise InvalidNetworkConfig(f"network id prefix {name_or_id!r} is ambiguous")
-        raise NetworkNotFound(f"network {name_or_id} not found")
+        raise NetworkNotFound(f"network {name_or_id} not found", "network", name_or_id)
 
     async def create(self, name: str, driver: str = "bridge", subnet: str = "", gateway: str = "",
                      ip_range: str = "", options: dict[str, str] | None = None,
@@ -156,6 +162,7 @@ class NetworkManager:
                           created=_now())
             self.store.put_network(net)
             self.networks[nid] = net
+        self._emit("create", net)
         return net
 
     def _auto_subnet(self, avoid: list[ipaddress.IPv4Network]) -> str:
@@ -181,6 +188,7 @@ class NetworkManager:
             await self._teardown_network(net)
             self.store.delete_network(net)
             self.networks.pop(net.id, None)
+        self._emit("destroy", net)
 
     async def _teardown_network(self, net: Network) -> None:
         await iptables.remove_network(net.bridge, net.subnet, net.internal, _masq(net))
@@ -303,6 +311,7 @@ class NetworkManager:
             self.sandboxes[cid] = sb
             self.store.put_sandbox(sb)
         self._refresh_hosts(net.id, cid)
+        self._emit("connect", net, container=cid)
         return ep
 
     connect = attach
@@ -354,6 +363,7 @@ class NetworkManager:
             sb.endpoints.remove(ep)
             self.store.put_sandbox(sb)
         self._refresh_hosts(net.id, cid)
+        self._emit("disconnect", net, container=cid)
 
     disconnect = detach
 
@@ -380,6 +390,8 @@ class NetworkManager:
                     errors.append(e)
                 sb.endpoints.remove(ep)
                 self._refresh_hosts(ep.network_id, cid)
+                if ep.network_id in self.networks:
+                    self._emit("disconnect", self.networks[ep.network_id], container=cid)
             if sb.own_netns and sb.netns:
                 netns.delete(sb.netns)
             self.sandboxes.pop(cid, None)

@@ -93,7 +93,7 @@ class ExecManager:
     def get(self, eid: str) -> Exec:
         e = self.execs.get(eid)
         if e is None:
-            raise NotFound(f"No such exec instance: {eid}")
+            raise NotFound(f"No such exec instance: {eid}", "exec", eid)
         return e
 
     def inspect(self, eid: str) -> dict:
@@ -149,6 +149,10 @@ class ExecManager:
         if tty and not any(x.startswith("TERM=") for x in env):
             env.append("TERM=xterm")
         spec = await self.ctrd.container_spec(c.id)
+        if not cfg.get("User"):  # the container's user: also its extra groups (--group-add, CRI's)
+            extra = spec["process"].get("user", {}).get("additionalGids") or []
+            if extra:
+                user["additionalGids"] = sorted(set(user.get("additionalGids") or []) | set(extra))
         caps = spec["process"].get("capabilities")
         proc = {"terminal": tty, "user": user, "args": cfg["Cmd"], "env": env,
                 "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or spec["process"].get("cwd", "/"),

@@ -56,12 +56,15 @@ def _task_states():
 
 class Reconciler:
     def __init__(self, containers, network, ctrd, cgroup_parent: str = "/pouch",
-                 cgroup_root: str = CGROUP_ROOT) -> None:
+                 cgroup_root: str = CGROUP_ROOT, other_live=None) -> None:
         self.containers = containers  # ContainerManager
         self.network = network        # NetworkManager
         self.ctrd = ctrd
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
         self.cgroup_root = cgroup_root
+        # the network is shared with other namespaces' managers (the CRI's k8s.io): their running
+        # containers' ids, which the network check must not count as leftovers
+        self.other_live = other_live or (lambda: [])
         self._lock = asyncio.Lock()
         self._periodic: asyncio.Task | None = None
 
@@ -174,7 +177,7 @@ class Reconciler:
         """Containers the network may hold something for: running ones, those with an operation in
         flight, and created/stopped ones whose record holds only their /etc files (no endpoint, netns)."""
         states = _task_states()
-        live = set()
+        live = set(self.other_live())
         for cid, c in self.containers.containers.items():
             t = world["tasks"].get(cid)
             sb = self.network.sandboxes.get(cid) if self.network is not None else None

@@ -12,27 +12,38 @@ from pouch.errtypes import InvalidArgument
 from ..logger import jsonfile
 from ..mgr.container import ContainerManager
 from .app import json_response, qbool, qfilters, qint, read_json
+from .face import face
 from .hijack import frame, hijack
 from .validate import check_create_body
 
 
 # A stop/restart answers within t seconds plus the SIGKILL grace: no request waits for ever.
 STOP_TIMEOUT_MAX = 3600
+CRI_LABEL = "io.kubernetes.cri.type"  # `ps --filter label=io.kubernetes.cri.type[=...]` lists CRI pods too
 
 
-def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
+def routes(mgr: ContainerManager, stats, cri_containers=None) -> list[tuple[str, str, object]]:
+    """``cri_containers``: a callable listing the CRI's containers (namespace k8s.io), shown by
+    GET /containers/json only when a label filter names io.kubernetes.cri.type."""
     async def create(request: web.Request):
         body = await read_json(request)
         check_create_body(body)
         c = await mgr.create(body, request.query.get("name"))
-        return json_response({"Id": c.id, "Warnings": c.warnings}, 201)
+        return json_response(face(request).container_created(c), 201)
 
     async def list_(request: web.Request):
-        found = mgr.list(qfilters(request), all=qbool(request, "all"), limit=qint(request, "limit", -1))
-        return json_response([c.summary() for c in found])
+        filters, show_all, limit = qfilters(request), qbool(request, "all"), qint(request, "limit", -1)
+        found = mgr.list(filters, all=show_all, limit=limit)
+        if cri_containers is not None and any(
+                f.split("=", 1)[0] == CRI_LABEL for f in filters.get("label", [])):
+            found = sorted(found + cri_containers(filters, all=show_all, limit=limit),
+                           key=lambda c: c.meta["Created"], reverse=True)
+            found = found[:limit] if limit and limit > 0 else found
+        view = face(request).container_summary
+        return json_response([view(c.summary()) for c in found])
 
     async def inspect(request: web.Request):
-        return json_response(mgr.get(request.match_info["id"]).inspect())
+        return json_response(face(request).container_inspect(mgr.get(request.match_info["id"]).inspect()))
 
     async def start(request: web.Request):
         await mgr.start(request.match_info["id"])
@@ -102,7 +113,8 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
                                since=_time_param(request.query.get("since")),
                                until=_time_param(request.query.get("until")),
                                tail=-1 if tail_s in ("all", "") else _int(tail_s, "tail"),
-                               timestamps=qbool(request, "timestamps"), follow=qbool(request, "follow"))
+                               timestamps=qbool(request, "timestamps"), follow=qbool(request, "follow"),
+                               details=qbool(request, "details"))
         resp = web.StreamResponse(status=200, headers={
             "Content-Type": "application/vnd.docker.raw-stream" if tty
             else "application/vnd.docker.multiplexed-stream"})
