@@ -157,5 +157,5 @@ def test_run_rm_whose_start_failed_leaves_nothing(pouchd, box):
     assert r.returncode in (126, 127), r
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = pouchd.cli("inspect", n)
-    assert r.returncode == 1 and "no such container" in r.stderr.lower(), r.stderr
+    assert r.returncode == 1 and "not found" in r.stderr.lower() or "no such" in r.stderr.lower(), r.stderr
     assert n not in pouchd.cli("ps", "-a").stdout
