@@ -56,6 +56,12 @@ class Forbidden(PouchError):
     http_status = 403
 
 
+class TooLarge(PouchError):
+    """A request body over the server's limit."""
+
+    http_status = 413
+
+
 class NotImplementedYet(PouchError):
     http_status = 501
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 import tarfile
@@ -95,9 +96,26 @@ def export(out) -> None:
 
 
 def put(dest: str, src, no_overwrite_dir_non_dir: bool, chown: tuple[int, int] | None) -> int:
+    """Extract; should any entry fail, the entries this call created are removed again (what
+    existed before is kept), so a failed copy leaves no half of itself (no stray symlink)."""
     dest = _resolve(dest)
     if not os.path.isdir(dest):
         return NOT_DIR
+    created: list[str] = []
+    try:
+        code = _extract(dest, src, no_overwrite_dir_non_dir, chown, created)
+    except KeyError as e:  # tarfile: a hard link to a member the archive does not hold
+        sys.stderr.write(f"invalid archive: {e.args[0] if e.args else e}\n")
+        code = 1
+    except (OSError, tarfile.TarError, EOFError) as e:
+        sys.stderr.write(f"cannot extract the archive: {e}\n")
+        code = 1
+    if code:
+        _undo(created)
+    return code
+
+
+def _extract(dest: str, src, no_overwrite_dir_non_dir: bool, chown, created: list[str]) -> int:
     with tarfile.open(fileobj=src, mode="r|") as tar:
         for member in tar:
             parts = member.name.split("/")
@@ -113,8 +131,21 @@ def put(dest: str, src, no_overwrite_dir_non_dir: bool, chown: tuple[int, int] |
             if chown is not None:
                 member.uid, member.gid = chown
                 member.uname = member.gname = ""
+            if not os.path.lexists(target):
+                created.append(target)
             tar.extract(member, dest, numeric_owner=True, **_EXTRACT_KW)
     return 0
+
+
+def _undo(created: list[str]) -> None:
+    for path in reversed(created):
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 # the root is the container's, so nothing the archive names can reach the host; keep owners,
@@ -152,6 +183,9 @@ def main(argv: list[str]) -> int:
         return NOT_DIR
     except (OSError, tarfile.TarError) as e:
         sys.stderr.write(f"{e}\n")
+        return 1
+    except Exception as e:  # noqa: BLE001 - one readable line for pouchd, never a traceback
+        sys.stderr.write(f"{op} {path}: {type(e).__name__}: {e}\n")
         return 1
     sys.stdout.flush()
     return 0

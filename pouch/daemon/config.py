@@ -40,6 +40,7 @@ class DaemonConfig:
     tlscacert: str = ""
     tlscert: str = ""                       # with tlskey: TCP listeners speak TLS
     tlskey: str = ""
+    insecure_tcp: bool = False              # allow tcp:// listeners without --tlsverify (root for all)
     hooks_dirs: list[str] = field(default_factory=lambda: ["/etc/pouch/hooks.d"])  # OCI hooks JSON
     cgroup_parent: str = "/pouch"
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
@@ -77,7 +78,7 @@ FILE_KEYS = {
     "userns_remap": "userns-remap", "max_concurrent_downloads": "max-concurrent-downloads",
     "max_concurrent_uploads": "max-concurrent-uploads", "hooks_dirs": "hooks-dir",
     "p2p_peer": "p2p-peer", "p2p_ca": "p2p-ca", "p2p_cert": "p2p-cert", "p2p_key": "p2p-key", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
-    "tlskey": "tlskey",
+    "tlskey": "tlskey", "insecure_tcp": "insecure-tcp",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
     "quota_backend": "quota-backend",
     "enable_cri": "enable-cri", "listen_cri": "listen-cri", "sandbox_image": "sandbox-image",
@@ -114,6 +115,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tlscacert", help="CA certificate clients' certificates must be signed by")
     p.add_argument("--tlscert", help="server certificate for TCP listeners (with --tlskey)")
     p.add_argument("--tlskey", help="server private key for TCP listeners")
+    p.add_argument("--insecure-tcp", action="store_true", default=None,
+                   help="allow tcp:// listeners without --tlsverify: anyone who can connect gets root on "
+                        "this host (refused otherwise, as Docker 27+ does)")
     p.add_argument("--cgroup-parent")
     p.add_argument("--userns-remap", help="default | user[:group] | uid[:gid]: run containers in a "
                    "user namespace mapped to that user's /etc/subuid and /etc/subgid ranges")
@@ -185,6 +189,11 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         raise ConfigError("--tlscert and --tlskey go together")
     if cfg.tlsverify and not (cfg.tlscacert and cfg.tlscert):
         raise ConfigError("--tlsverify needs --tlscacert, --tlscert and --tlskey")
+    plain = [a for a in cfg.listen if a.startswith("tcp://")] if not cfg.tlsverify else []
+    if plain and not cfg.insecure_tcp:
+        raise ConfigError(f"refusing to listen on {plain[0]} without --tlsverify: anyone who can connect "
+                          f"would have root on this host; use --tlsverify --tlscacert --tlscert --tlskey, "
+                          f"or --insecure-tcp to accept the risk")
     for key in ("tlscacert", "tlscert", "tlskey"):
         if getattr(cfg, key) and not os.path.isfile(getattr(cfg, key)):
             raise ConfigError(f"--{key} {getattr(cfg, key)}: no such file")

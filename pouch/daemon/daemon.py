@@ -27,6 +27,7 @@ from .config import DaemonConfig
 from .containerd import Containerd
 from .ctrd.client import Ctrd
 from .ctrd.events import EventWatcher
+from .mgr.reconcile import Reconciler
 from .events.exchange import EventExchange
 from .meta.store import MetaStore
 from .mgr.archive import ContainerArchive
@@ -88,6 +89,7 @@ class Daemon:
         self.watcher.start()
         self.events = EventExchange()
         self.store = MetaStore(os.path.join(cfg.home, "meta", "meta.db"))
+        self.store.start_retrying()
         self.runtimes = RuntimeRegistry(default=cfg.default_runtime)
         for flag in cfg.add_runtime:
             self.runtimes.add_flag(flag)
@@ -149,6 +151,11 @@ class Daemon:
                                    + (self.cri.live_ids() if self.cri else []))
         self.volumes.restore(set(self.containers.containers)
                              | (set(self.cri.containers.containers) if self.cri else set()))
+        self.reconciler = Reconciler(self.containers, self.network, self.ctrd, cfg.cgroup_parent,
+                                     other_live=(lambda: self.cri.live_ids()) if self.cri else None)
+        await self.reconciler.repair(startup=True)
+        self.containers.on_resync = self.reconciler.repair  # after every containerd reconnect
+        self.reconciler.start_periodic()
         await self.containers.start_restart_policy_containers()
 
         metrics = Metrics()
@@ -156,7 +163,7 @@ class Daemon:
         metrics.set_engine(v["Version"], v["GitCommit"], v["KernelVersion"])
         app = server_app.build_app([
             metrics_routes.routes(metrics),
-            system_routes.routes(self.system, self.events),
+            system_routes.routes(self.system, self.events, self.reconciler),
             container_routes.routes(self.containers, self.stats,
                                     self.cri.containers.list if self.cri is not None else None),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
@@ -282,9 +289,11 @@ class Daemon:
         elif addr.startswith("tcp://"):
             host, _, port = addr[len("tcp://"):].rpartition(":")
             tls = self._server_tls()
-            if tls is None and host not in ("127.0.0.1", "localhost", "[::1]"):
-                log.warning("listening on %s without TLS: anyone who reaches it controls this host "
-                            "(use --tlsverify --tlscacert --tlscert --tlskey)", addr)
+            if not self.cfg.tlsverify:  # config refused this unless --insecure-tcp was given
+                log.warning("--insecure-tcp: listening on %s without client authentication: anyone who can "
+                            "connect (%s) has root on this host; use --tlsverify --tlscacert --tlscert --tlskey",
+                            addr, "every local user and any script a browser runs" if host in
+                            ("127.0.0.1", "localhost", "[::1]") else "the whole network")
             site = web.TCPSite(runner, host or "127.0.0.1", int(port), ssl_context=tls)
             await site.start()
         else:
@@ -314,6 +323,8 @@ class Daemon:
 
     async def shutdown(self) -> None:
         log.info("pouchd shutting down (containers keep running)")
+        if getattr(self, "reconciler", None) is not None:
+            self.reconciler.stop()
         for r in self.runners:
             await r.cleanup()
         if getattr(self, "cri", None) is not None:

@@ -243,6 +243,16 @@ class NetworkManager:
             self.store.put_sandbox(sb)
             return path
 
+    async def adopt_netns(self, cid: str, pid: int) -> str:
+        """A running container lost its netns record or file: name its process's namespace again."""
+        async with self._lock(cid):
+            path = netns.adopt(cid, pid, self.netns_dir)
+            sb = self.sandboxes.get(cid) or Sandbox(container_id=cid)
+            sb.netns, sb.own_netns = path, True
+            self.sandboxes[cid] = sb
+            self.store.put_sandbox(sb)
+            return path
+
     def netns_path(self, cid: str) -> str:
         """The netns path of a container (for `--network container:<id>`); 404 if it has none."""
         sb = self.sandboxes.get(cid)

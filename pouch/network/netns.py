@@ -120,6 +120,25 @@ def create(container_id: str, run_dir: str = DEFAULT_RUN_DIR) -> str:
     return path
 
 
+def adopt(container_id: str, pid: int, run_dir: str = DEFAULT_RUN_DIR) -> str:
+    """Name the network namespace process ``pid`` lives in as <run_dir>/<container_id> (a running
+    container whose namespace file was lost); return its path."""
+    path = path_for(container_id, run_dir)
+    _prepare_run_dir(run_dir)
+    if exists(path):
+        return path
+    src = f"/proc/{int(pid)}/ns/net"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o444)
+        os.close(fd)
+        _check(_libc.mount(src.encode(), path.encode(), b"none", MS_BIND, None), f"bind-mount {src} at {path}")
+    except OSError as e:
+        with __import__("contextlib").suppress(OSError):
+            os.unlink(path)
+        raise NetworkError(f"cannot name the network namespace of pid {pid}: {e}") from e
+    return path
+
+
 def delete(path: str) -> None:
     """Unmount and remove a namespace created by `create`; a missing one is not an error."""
     if _libc.umount2(path.encode(), MNT_DETACH) != 0:

@@ -1,8 +1,8 @@
 """Registry authentication: ``WWW-Authenticate`` challenges, Bearer tokens, Basic auth.
 
 On a 401 the transport hands the challenge here. Bearer: ask the realm for a token for the
-scope (with Basic credentials if we have some) and cache it per (realm, service, scope) until
-it expires. Basic: send the stored credentials. aiohttp has no challenge parser, hence the
+scope (with Basic credentials if we have some) and cache it per (realm, service, scope, host,
+credentials) until it expires: a request never gets a token fetched with other credentials. Basic: send the stored credentials. aiohttp has no challenge parser, hence the
 small one below (RFC 7235 auth-params, quoted strings with escapes).
 """
 
@@ -68,7 +68,9 @@ class Authenticator:
         if challenge.scheme == "basic":
             creds = self._credentials(host)
             return aiohttp.BasicAuth(creds.username, creds.password).encode() if creds else None
-        key = (challenge.params.get("realm"), challenge.params.get("service"), scope, host)
+        creds = self._credentials(host)
+        key = (challenge.params.get("realm"), challenge.params.get("service"), scope, host,
+               creds.identity() if creds else "")
         hit = self._cache.get(key)
         if hit and hit[1] > time.monotonic():
             return hit[0]
@@ -115,6 +117,6 @@ class Authenticator:
             raise Unauthorized(f"{host}: token server {realm} returned no token")
         header = f"Bearer {token}"
         ttl = max(int(body.get("expires_in") or 60) - 10, 5)
-        key = (realm, challenge.params.get("service"), scope, host)
+        key = (realm, challenge.params.get("service"), scope, host, creds.identity() if creds else "")
         self._cache[key] = (header, time.monotonic() + ttl)
         return header

@@ -14,7 +14,7 @@ import aiohttp
 
 from .catalog import list_tags as _list_tags, search as _search
 from .config import RegistryConfig
-from .credentials import Credentials, CredentialStore
+from .credentials import Credentials, CredentialStore, request_auth
 from .errors import Unauthorized
 from .fetch import download, read_small_blob
 from .manifest import Descriptor
@@ -110,7 +110,8 @@ class RegistryClient:
         # no await before joining the queue: calls take download slots in the order they were
         # made (a pull's first layer first, as everything else waits for it); _fetch checks
         # whether the sink has the blob already
-        key = (sink, desc.digest)
+        # shared only between calls with the same credentials (one cannot ride on another's auth)
+        key = (sink, desc.digest, self.transport.credential_identity(ref.domain))
         entry = self._inflight.get(key)
         if entry is None:
             entry = _Inflight()
@@ -189,15 +190,14 @@ class RegistryClient:
         """Check credentials against ``registry``'s ``/v2/``; store them on success. Returns a status line."""
         ep = await self.transport.origin(registry)
         self.transport.auth.forget(ep.base_url)
-        self.transport.override_credentials(registry, Credentials(username, password))
         try:
-            resp = await self.transport.request(ep, "GET", "/v2/", "")
-            await raise_for_status(resp, f"login to {registry}")
-            resp.release()
+            with request_auth(registry, Credentials(username, password)):
+                resp = await self.transport.request(ep, "GET", "/v2/", "")
+                await raise_for_status(resp, f"login to {registry}")
+                resp.release()
         except Unauthorized:
             raise Unauthorized(f"login to {registry} failed: unauthorized: incorrect username or password") from None
         finally:
-            self.transport.override_credentials(registry, None)
             self.transport.auth.forget(ep.base_url)
         if save:
             self.credentials.login(registry, username, password)

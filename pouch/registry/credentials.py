@@ -8,6 +8,9 @@ replaced atomically.
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
+import hashlib
 import json
 import os
 import tempfile
@@ -24,6 +27,38 @@ DEFAULT_PATH = Path("~/.pouch/config.json")
 class Credentials:
     username: str
     password: str
+
+    def identity(self) -> str:
+        """What caches key on (tokens, shared downloads): two requests share only with equal credentials."""
+        return hashlib.sha256(f"{self.username}\0{self.password}".encode()).hexdigest()[:32]
+
+
+# The credentials of the request being served (X-Registry-Auth, a login being checked), for one
+# registry host: set by the API layer around the work of one request and seen only by it and the
+# tasks it starts (a context variable), never by a concurrent request for the same host.
+_REQUEST_AUTH: contextvars.ContextVar[tuple[str, Credentials] | None] = contextvars.ContextVar(
+    "pouch_registry_request_auth", default=None)
+
+
+@contextlib.contextmanager
+def request_auth(host: str, creds: Credentials | None):
+    """Use ``creds`` for ``host`` in this request only (None: nothing to override)."""
+    if creds is None:
+        yield
+        return
+    token = _REQUEST_AUTH.set((host, creds))
+    try:
+        yield
+    finally:
+        _REQUEST_AUTH.reset(token)
+
+
+def request_credentials(host: str) -> tuple[bool, Credentials | None]:
+    """(True, creds) when the current request brought credentials for ``host``."""
+    cur = _REQUEST_AUTH.get()
+    if cur is not None and cur[0] == host:
+        return True, cur[1]
+    return False, None
 
 
 class CredentialStore:

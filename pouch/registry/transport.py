@@ -20,7 +20,7 @@ import aiohttp
 
 from .auth import Authenticator
 from .config import DOCKER_HUB_ENDPOINT, RegistryConfig
-from .credentials import CredentialStore
+from .credentials import Credentials, CredentialStore, request_credentials
 from .errors import InsecureRegistryRefused, NotFound, RegistryError, RegistryUnavailable, Unauthorized
 from .reference import DEFAULT_DOMAIN
 
@@ -52,19 +52,15 @@ class Transport:
         self._origin_lock = asyncio.Lock()
         self._down_until: dict[str, float] = {}
         self._ssl_cache: dict[str, Any] = {}
-        self._override: dict[str, Any] = {}
 
-    def _creds(self, host: str):
-        if host in self._override:
-            return self._override[host]
-        return self.credentials.get(host)
+    def _creds(self, host: str) -> Credentials | None:
+        """The current request's credentials for ``host`` (X-Registry-Auth), else the stored ones."""
+        given, creds = request_credentials(host)
+        return creds if given else self.credentials.get(host)
 
-    def override_credentials(self, host: str, creds) -> None:
-        """Use ``creds`` for ``host`` instead of the store (None: back to the store); for login."""
-        if creds is None:
-            self._override.pop(host, None)
-        else:
-            self._override[host] = creds
+    def credential_identity(self, host: str) -> str:
+        creds = self._creds(host)
+        return creds.identity() if creds else ""
 
     def ssl_for(self, url: str) -> Any:
         """aiohttp ``ssl=`` value for a URL: False if insecure, a context with certs.d CA, or True."""

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pouch.client import APIClient
-from tests.daemon.registry_env import POUCH, need_tools, pouch_env, renv  # noqa: F401
+from tests.daemon.registry_env import PASSWORD, POUCH, USER, need_tools, pouch_env, renv  # noqa: F401
 from tests.fixtures.daemon import PouchDaemon
 from tests.fixtures.images import busybox_archive
 from tests.fixtures.registry import RegistryServer
@@ -202,3 +202,49 @@ def test_interrupted_pull_leaves_no_image_and_resumes(tmp_path):
         loop.stop()
         d.cleanup()
         reg.stop()
+
+
+def _api_pull(renv, ref: str, auth=None) -> tuple[bool, str]:
+    """Pull through the API (X-Registry-Auth when ``auth``); (succeeded, last message)."""
+    from pouch.client.errors import APIError
+    try:
+        msgs = list(APIClient(host=renv.daemon.host).pull(ref, auth=auth))
+    except APIError as e:
+        return False, str(e)
+    err = next((m.get("error") or (m.get("errorDetail") or {}).get("message") for m in msgs
+                if m.get("error") or m.get("errorDetail")), None)
+    return err is None, err or (msgs[-1].get("status", "") if msgs else "")
+
+
+def test_registry_credentials_are_per_request(renv):
+    """X-Registry-Auth serves only its own request: a pull without credentials, after or during an
+    authenticated one, neither uses those credentials nor the token they bought."""
+    import threading
+    img = renv.push_oci("v1", "private/creds", big=4 << 20, seed=14)
+    gate = renv.proxy(renv.plain.url)
+    gate.bearer = (USER, PASSWORD)
+    ref = f"{gate.host}/private/creds:v1"
+    ok, msg = _api_pull(renv, ref, auth={"username": USER, "password": "wrong"})
+    assert not ok and "refused the credentials" in msg, msg
+    ok, msg = _api_pull(renv, ref, auth={"username": USER, "password": PASSWORD})
+    assert ok, msg
+    assert renv.cli("rmi", ref).returncode == 0
+    # the token of the authenticated pull is cached: an anonymous pull must not get it
+    ok, msg = _api_pull(renv, ref)
+    assert not ok and ("refused" in msg or "unauthorized" in msg.lower()), msg
+    assert renv.cli("inspect", ref).returncode != 0
+    # concurrent: anonymous pulls racing authenticated ones all fail, the authenticated ones succeed
+    results: dict[str, list] = {"auth": [], "anon": []}
+
+    def go(kind):
+        for _ in range(3):
+            results[kind].append(_api_pull(renv, ref, {"username": USER, "password": PASSWORD}
+                                           if kind == "auth" else None)[0])
+    threads = [threading.Thread(target=go, args=(k,)) for k in ("auth", "anon", "anon")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results["auth"] == [True] * 3 and results["anon"] == [False] * 6, results
+    renv.cli("rmi", ref)
+    del img

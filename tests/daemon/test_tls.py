@@ -179,3 +179,26 @@ def test_the_cli_refuses_a_server_certificate_from_another_ca(tls_daemon):
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "certificate verify failed" in r.stderr, r.stderr
+
+
+def test_tcp_without_tlsverify_is_refused_unless_insecure_tcp(tmp_path):
+    """Plain TCP gives root to anyone who can connect: pouchd refuses it (as Docker 27+ does) unless the
+    operator says --insecure-tcp, and then it warns naming the risk."""
+    from tests.fixtures.daemon import POUCHD
+    port = free_port()
+    r = subprocess.run([POUCHD, "--home-dir", str(tmp_path / "h"), "--exec-root-dir", str(tmp_path / "r"),
+                        "--config-file", str(tmp_path / "none.json"),
+                        "-l", f"unix://{tmp_path}/s.sock", "-l", f"tcp://127.0.0.1:{port}"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1 and "--insecure-tcp" in r.stderr and "root" in r.stderr, r.stderr
+    assert not os.path.exists(tmp_path / "s.sock")
+    d = PouchDaemon(extra_args=["-l", f"tcp://127.0.0.1:{port}", "--insecure-tcp"])
+    try:
+        d.start()
+        assert "has root on this host" in d.log()
+        r = subprocess.run([POUCH, "-H", f"tcp://127.0.0.1:{port}", "version"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+    finally:
+        d.cleanup()

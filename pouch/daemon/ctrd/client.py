@@ -55,6 +55,9 @@ def descriptor(media_type: str, digest: str, size: int) -> descriptor_pb2.Descri
     return descriptor_pb2.Descriptor(media_type=media_type, digest=digest, size=size)
 
 
+DEADLINE = 120.0  # seconds, for any unary containerd call (a layer's diff apply gets an hour)
+
+
 class Ctrd:
     """Thin async facade over containerd's services, scoped to one namespace."""
 
@@ -88,8 +91,10 @@ class Ctrd:
         return m
 
     async def call(self, method, request, timeout: float | None = None):
+        """One unary call; every call has a deadline (DEADLINE unless given), so no lifecycle
+        request waits for ever on a containerd that stopped answering."""
         try:
-            return await method(request, metadata=self.md(), timeout=timeout)
+            return await method(request, metadata=self.md(), timeout=timeout or DEADLINE)
         except grpc.aio.AioRpcError as e:
             raise translate(e) from None
 
@@ -230,12 +235,23 @@ class Ctrd:
         with contextlib.suppress(Exception):
             await self.snapshot_remove(key)
 
+    async def snapshot_list(self) -> list:
+        """Every snapshot of this snapshotter (Info: name, parent, kind, labels)."""
+        out = []
+        try:
+            async for r in self.snapshots.List(s_pb.ListSnapshotsRequest(snapshotter=self.snapshotter),
+                                               metadata=self.md(), timeout=60):
+                out.extend(r.info)
+        except grpc.aio.AioRpcError as e:
+            raise translate(e) from None
+        return out
+
     async def snapshot_usage(self, key: str) -> tuple[int, int]:
         r = await self.call(self.snapshots.Usage, s_pb.UsageRequest(snapshotter=self.snapshotter, key=key))
         return r.size, r.inodes
 
     async def diff_apply(self, desc: descriptor_pb2.Descriptor, mounts) -> descriptor_pb2.Descriptor:
-        r = await self.call(self.diff.Apply, d_pb.ApplyRequest(diff=desc, mounts=mounts))
+        r = await self.call(self.diff.Apply, d_pb.ApplyRequest(diff=desc, mounts=mounts), timeout=3600)
         return r.applied
 
     # -- containers -----------------------------------------------------

@@ -52,7 +52,8 @@ from pouch.errtypes import (Conflict, InvalidArgument, NotFound, NotModified, Po
 
 from .. import failpoint
 from ..ctrd.client import Ctrd, mounts_to_dicts, runc_options
-from ..ctrd.events import TaskEvent
+from ..ctrd.errors import runtime_message
+from ..ctrd.events import RESYNC, TaskEvent
 from ..events.exchange import EventExchange
 from ..logger import jsonfile, make_logger
 from ..meta.store import MetaStore
@@ -90,6 +91,7 @@ class ContainerManager:
         self.oci_hooks_dirs = list(oci_hooks_dirs or [])  # OCI hook files (pouch.oci.hooks)
         from .exec import ExecManager
         self.execs = ExecManager(self, ctrd, events, self.fifo_root)
+        self.on_resync = None  # the reconciler's repair, run after containerd reconnects
         self.userns = userns  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
@@ -137,9 +139,14 @@ class ContainerManager:
     def users_of_image(self, image_id: str) -> list[str]:
         return [c.id for c in self.containers.values() if c.meta.get("Image") == image_id]
 
-    def save(self, c: Container) -> None:
+    def save(self, c: Container, eventually: bool = False) -> None:
+        """Persist ``c``; ``eventually``: a full disk must not fail the caller (an exit, a removal),
+        the store keeps the record and writes it once there is room."""
         if self.containers.get(c.id) is c:  # never resurrect a removed container's record
-            self.store.put(self.bucket, c.id, c.record())
+            if eventually:
+                self.store.put_eventually(self.bucket, c.id, c.record())
+            else:
+                self.store.put(self.bucket, c.id, c.record())
 
     def publish(self, c: Container, action: str, extra: dict | None = None) -> None:
         attrs = {"name": c.name, "image": c.config.get("Image", "")}
@@ -273,9 +280,19 @@ class ContainerManager:
 
     # -- start --------------------------------------------------------------------
     async def start(self, ref: str) -> Container:
+        failure = None
         async with self._locked(ref) as c:
-            await self._start_unlocked(c)
-        return c
+            try:
+                await self._start_unlocked(c)
+            except Exception as e:
+                if not (c.host_config.get("AutoRemove") and not c.running):
+                    raise
+                failure = e
+        if failure is None:
+            return c
+        # `run --rm` whose start failed: nothing is left behind (as moby does)
+        await _quiet(self.remove(c.id, force=True, volumes=True))
+        raise failure
 
     def cgroup_path_parent(self, host: dict) -> str:
         """The cgroup a container's own cgroup goes under: HostConfig.CgroupParent (a CRI pod's) or
@@ -349,12 +366,15 @@ class ContainerManager:
             self._close_io(c)
             code = 127 if "not found" in e.message or "no such file" in e.message else 126 \
                 if "permission denied" in e.message else 128
-            c.set_stopped(code, e.message)
+            msg = runtime_message(e.message)
+            c.set_stopped(code, msg)
             self.save(c)
             await _quiet(self.sandbox.after_stop(c))
             if "executable file not found" in e.message or "no such file or directory" in e.message \
                     or "permission denied" in e.message:
-                raise InvalidArgument(_runtime_message(e.message)) from None
+                raise InvalidArgument(msg) from None
+            e.message = msg
+            e.args = (msg,)
             raise
         except BaseException:
             self._close_io(c)
@@ -401,6 +421,8 @@ class ContainerManager:
                         self.publish(c, "oom")
                 elif ev.exec_id:
                     await self.execs.handle_exit(ev)
+                    if ev.topic == RESYNC and self.on_resync is not None:  # containerd is back
+                        asyncio.get_running_loop().create_task(self.on_resync())
                 else:
                     await self.handle_exit(ev.container_id, ev.pid, ev.exit_status)
             except Exception:
@@ -426,7 +448,7 @@ class ContainerManager:
         c.set_stopped(int(status))
         c.state["OOMKilled"] = oom
         await _quiet(self.sandbox.after_stop(c))
-        self.save(c)
+        self.save(c, eventually=True)
         self.publish(c, "die", {"exitCode": str(status)})
         for f in c.exit_waiters:
             if not f.done():
@@ -442,7 +464,7 @@ class ContainerManager:
                                          c.private.manual_stop):
             delay = restart_policy.backoff(c.meta.get("RestartCount", 0), ran)
             c.set_restarting()
-            self.save(c)
+            self.save(c, eventually=True)
             c.restart_task = asyncio.get_running_loop().create_task(self._restart_later(c, delay))
 
     async def _restart_later(self, c: Container, delay: float) -> None:
@@ -482,7 +504,7 @@ class ContainerManager:
             raise NotModified("container already stopped")
         if timeout is None:
             timeout = c.config.get("StopTimeout")
-            timeout = 10 if timeout is None else int(timeout)
+            timeout = 10 if timeout is None or int(timeout) < 0 else int(timeout)
         sig = signal_number(c.config.get("StopSignal"))
         fut = self._exit_future(c)
         if c.status == "paused":
@@ -493,7 +515,7 @@ class ContainerManager:
             await self.handle_exit(c.id, 0, None)
         c.stopping = True  # a kill meanwhile need not wait for the lock (see kill)
         try:
-            await asyncio.wait_for(asyncio.shield(fut), timeout if timeout >= 0 else None)
+            await asyncio.wait_for(asyncio.shield(fut), max(timeout, 0))
         except asyncio.TimeoutError:
             await _quiet(self.ctrd.task_kill(c.id, _signal.SIGKILL, all=True))
             await self._await_exit(c, fut, 30)
@@ -629,7 +651,7 @@ class ContainerManager:
         await _quiet(self.ctrd.snapshot_remove(c.private.snapshot_key))
         for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
             await _quiet(self.ctrd.snapshot_remove(key))
-        self.store.delete(self.bucket, c.id)
+        self.store.delete_eventually(self.bucket, c.id)  # a full disk must not leave it "Removing"
         self.execs.forget_container(c.id)
         self.containers.pop(c.id, None)
         if self.names.get(c.name) == c.id:
@@ -1027,11 +1049,6 @@ def _upperdir(mounts) -> str | None:
         if m.type == "bind":
             return m.source
     return None
-
-
-def _runtime_message(msg: str) -> str:
-    m = re.search(r'exec: "[^"]*": [^:]+$|exec: "[^"]*": [^"]*?(?=: unknown|$)', msg)
-    return m.group(0) if m else msg
 
 
 async def _quiet(aw) -> None:

@@ -52,6 +52,8 @@ class Exec:
         self.attached: set[asyncio.Queue] = set()
         self.done = asyncio.Event()
         self.started = asyncio.Event()
+        self.starting = False  # between task_exec and task_start's answer
+        self.pending_exit: TaskEvent | None = None  # an exit event that overtook task_start's answer
 
     def inspect(self) -> dict:
         cfg = self.config
@@ -162,11 +164,20 @@ class ExecManager:
         io.open()
         e.io = io
         e.started.set()
+        e.starting = True
         try:
             await self.ctrd.task_exec(c.id, e.id, proc, tty, io.stdin_path, io.stdout_path, io.stderr_path)
             e.running = True
-            e.pid = await self.ctrd.task_start(c.id, e.id)
+            try:
+                e.pid = await self.ctrd.task_start(c.id, e.id)
+            except NotFound:
+                # a quick process's exit event can overtake Start's answer; deleting the process
+                # then made Start fail "process does not exist": it ran, its exit is the answer
+                if e.pending_exit is None:
+                    raise
+                e.pid = e.pending_exit.pid
         except Exception as err:
+            e.starting, e.pending_exit = False, None
             e.running = False
             e.exit_code = 126 if "permission denied" in str(err) else 127
             io.close()
@@ -180,14 +191,21 @@ class ExecManager:
             if "not found" in msg or "no such file" in msg:
                 raise InvalidArgument(msg) from None
             raise
+        e.starting = False
         self.containers.publish(c, "exec_start: " + " ".join(cfg["Cmd"]), {"execID": e.id})
+        if e.pending_exit is not None:
+            ev, e.pending_exit = e.pending_exit, None
+            await self.handle_exit(ev)
 
     async def handle_exit(self, ev: TaskEvent) -> None:
         if ev.topic == RESYNC:
             await self._resync()
             return
         e = self.execs.get(ev.exec_id)
-        if e is None:
+        if e is None or e.exit_code is not None:
+            return
+        if e.starting:  # handled once task_start has answered (the process must exist until then)
+            e.pending_exit = ev
             return
         try:
             await self.ctrd.process_delete(ev.container_id, ev.exec_id)

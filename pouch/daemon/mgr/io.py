@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 import shutil
+
+log = logging.getLogger(__name__)
 
 READ_CHUNK = 64 * 1024
 
@@ -23,6 +26,7 @@ class ProcessIO:
         self.tty = tty
         self.has_stdin = stdin
         self.logger = logger
+        self._log_failed = False
         self.stdin_path = os.path.join(fifo_dir, "stdin") if stdin else ""
         self.stdout_path = os.path.join(fifo_dir, "stdout")
         self.stderr_path = "" if tty else os.path.join(fifo_dir, "stderr")
@@ -58,7 +62,15 @@ class ProcessIO:
 
     def _dispatch(self, name: str, data: bytes) -> None:
         if self.logger is not None:
-            self.logger.write(name, data)
+            try:
+                self.logger.write(name, data)
+            except OSError as e:  # a full disk loses log lines, never the attached client's output
+                if not self._log_failed:
+                    log.warning("container log %s: %s; lines are dropped until it can be written",
+                                self.dir, e)
+                self._log_failed = True
+            else:
+                self._log_failed = False
         for q in list(self.subscribers):
             q.put_nowait((name, data))
 

@@ -265,6 +265,20 @@ class SandboxHooks:
         settings.update(IPAddress=ep.ip, Gateway=ep.gateway, MacAddress=ep.mac, IPPrefixLen=ep.prefix_len)
         settings["Ports"] = _moby_ports(ep)
 
+    async def reattach(self, c) -> None:
+        """A running container whose network was lost (a crash between its start and its attach):
+        name its process's network namespace again and attach it."""
+        mode = network_mode(c.host_config)
+        if mode in ("host", "none") or mode.startswith("container:"):
+            return
+        settings = c.meta.setdefault("NetworkSettings", {})
+        pid = int(c.state.get("Pid") or 0)
+        if not pid or not os.path.exists(f"/proc/{pid}/ns/net"):
+            raise Conflict(f"container {c.id} has no process to attach")
+        path = await self.network.adopt_netns(c.id, pid)
+        settings["SandboxKey"] = path
+        await self._attach(c, path, mode)
+
     async def connect(self, c, netns: str, network: str, aliases: list[str], ip: str) -> tuple[str, dict]:
         """``network connect`` of a running container: -> (network name, its endpoint settings)."""
         net = self.network.get(network)

@@ -20,6 +20,9 @@ from .face import FACE, choose, face
 
 log = logging.getLogger(__name__)
 _VERSION_RE = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+# Bodies read whole (JSON) are capped; archive PUT and image load stream request.content instead.
+MAX_BODY_SIZE = 8 << 20
+MAX_JSON_DEPTH = 100
 
 
 def json_response(obj, status: int = 200) -> web.Response:
@@ -74,7 +77,7 @@ async def not_found(request: web.Request) -> web.Response:
 def build_app(route_groups: list[list[tuple[str, str, object]]], metrics=None) -> web.Application:
     """The app; ``metrics`` (pouch.daemon.metrics.Metrics) counts and times Pouch's actions."""
     app = web.Application(middlewares=[version_middleware, errors_middleware],
-                          client_max_size=1 << 40, handler_args={"max_field_size": 65536})
+                          client_max_size=MAX_BODY_SIZE, handler_args={"max_field_size": 65536})
     for group in route_groups:
         for method, path, handler in group:
             if metrics is not None:
@@ -93,15 +96,22 @@ def qbool(request: web.Request, name: str, default: bool = False) -> bool:
     return v.lower() not in ("", "0", "false", "no")
 
 
-def qint(request: web.Request, name: str, default: int | None = None) -> int | None:
+def qint(request: web.Request, name: str, default: int | None = None,
+         lo: int | None = None, hi: int | None = None) -> int | None:
+    """An integer query parameter; outside [lo, hi] (when given) is a 400."""
     from pouch.errtypes import InvalidArgument
     v = request.query.get(name)
     if v in (None, ""):
         return default
     try:
-        return int(v)
+        n = int(v)
     except ValueError:
-        raise InvalidArgument(f"invalid value for {name}: {v!r}") from None
+        raise InvalidArgument(f"invalid value for {name}: {v[:100]!r}") from None
+    if (lo is not None and n < lo) or (hi is not None and n > hi):
+        rng = f"between {lo} and {hi}" if lo is not None and hi is not None else \
+            (f">= {lo}" if lo is not None else f"<= {hi}")
+        raise InvalidArgument(f"invalid value for {name}: {n} (must be {rng})")
+    return n
 
 
 def qfilters(request: web.Request) -> dict[str, list[str]]:
@@ -111,10 +121,14 @@ def qfilters(request: web.Request) -> dict[str, list[str]]:
         return {}
     try:
         f = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid filters: {raw}") from None
+    except (ValueError, RecursionError):
+        raise InvalidArgument(f"invalid filters: {raw[:200]}") from None
+    if f is None:
+        return {}
+    if not isinstance(f, dict):
+        raise InvalidArgument(f"invalid filters: a JSON object is required, got {raw[:200]}")
     out: dict[str, list[str]] = {}
-    for k, v in (f or {}).items():
+    for k, v in f.items():
         if isinstance(v, dict):  # {"status": {"running": true}}
             out[k] = [x for x, on in v.items() if on]
         elif isinstance(v, list):
@@ -124,16 +138,39 @@ def qfilters(request: web.Request) -> dict[str, list[str]]:
     return out
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_depth_ok(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when no array/object in ``raw`` nests deeper than ``limit`` (brackets inside strings
+    don't count).  Checked before parsing, so a 100,000-deep document costs one linear scan."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if text.count("[") + text.count("{") <= limit:
+        return True
+    depth = 0
+    for m in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        if depth > limit:
+            return False
+    return True
+
+
 async def read_json(request: web.Request, required: bool = True) -> dict:
-    from pouch.errtypes import InvalidArgument
-    raw = await request.read()
+    from pouch.errtypes import InvalidArgument, TooLarge
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise TooLarge(f"request body is larger than {MAX_BODY_SIZE >> 20} MB") from None
     if not raw:
         if required:
             raise InvalidArgument("request body is empty: a JSON object is required")
         return {}
+    if not json_depth_ok(raw):
+        raise InvalidArgument(f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         body = json.loads(raw)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise InvalidArgument(f"invalid JSON: {e}") from None
     if not isinstance(body, dict):
         raise InvalidArgument("request body must be a JSON object")

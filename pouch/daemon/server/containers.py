@@ -17,6 +17,8 @@ from .hijack import frame, hijack
 from .validate import check_create_body
 
 
+# A stop/restart answers within t seconds plus the SIGKILL grace: no request waits for ever.
+STOP_TIMEOUT_MAX = 3600
 CRI_LABEL = "io.kubernetes.cri.type"  # `ps --filter label=io.kubernetes.cri.type[=...]` lists CRI pods too
 
 
@@ -48,11 +50,11 @@ def routes(mgr: ContainerManager, stats, cri_containers=None) -> list[tuple[str,
         return web.Response(status=204)
 
     async def stop(request: web.Request):
-        await mgr.stop(request.match_info["id"], qint(request, "t"))
+        await mgr.stop(request.match_info["id"], qint(request, "t", lo=0, hi=STOP_TIMEOUT_MAX))
         return web.Response(status=204)
 
     async def restart(request: web.Request):
-        await mgr.restart(request.match_info["id"], qint(request, "t"))
+        await mgr.restart(request.match_info["id"], qint(request, "t", lo=0, hi=STOP_TIMEOUT_MAX))
         return web.Response(status=204)
 
     async def kill(request: web.Request):

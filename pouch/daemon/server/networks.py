@@ -7,20 +7,32 @@ from pouch.errtypes import InvalidArgument
 from pouch.network.manager import NetworkManager
 
 from .app import json_response, qfilters, read_json
+from .validate import field, str_map
+
+
+def _container_ref(body: dict) -> str:
+    ref = field(body, "Container", str)
+    if not ref:
+        raise InvalidArgument("Container (a container name or id) is required")
+    return ref
 
 
 def routes(networks: NetworkManager, containers) -> list[tuple[str, str, object]]:
     async def create(request: web.Request):
         body = await read_json(request)
-        name = body.get("Name")
+        name = field(body, "Name", str)
         if not name:
             raise InvalidArgument("network name is required")
-        ipam = ((body.get("IPAM") or {}).get("Config") or [{}])
-        cfg = ipam[0] if ipam else {}
-        net = await networks.create(name, body.get("Driver") or "bridge", cfg.get("Subnet") or "",
-                                    cfg.get("Gateway") or "", cfg.get("IPRange") or "",
-                                    body.get("Options") or {}, body.get("Labels") or {},
-                                    bool(body.get("Internal")))
+        ipam = field(field(body, "IPAM", dict, {}), "Config", list, [{}], "IPAM") or [{}]
+        cfg = ipam[0]
+        if not isinstance(cfg, dict):
+            raise InvalidArgument("invalid IPAM.Config: expected a list of objects")
+        net = await networks.create(name, field(body, "Driver", str) or "bridge",
+                                    field(cfg, "Subnet", str, "", "IPAM.Config"),
+                                    field(cfg, "Gateway", str, "", "IPAM.Config"),
+                                    field(cfg, "IPRange", str, "", "IPAM.Config"),
+                                    str_map(body, "Options"), str_map(body, "Labels"),
+                                    bool(field(body, "Internal", bool)))
         return json_response({"Id": net.id, "Warning": ""}, 201)
 
     async def list_(request: web.Request):
@@ -38,15 +50,18 @@ def routes(networks: NetworkManager, containers) -> list[tuple[str, str, object]
 
     async def connect(request: web.Request):
         body = await read_json(request)
-        ep_cfg = body.get("EndpointConfig") or {}
-        await containers.connect(body.get("Container") or "", request.match_info["id"],
-                                 list(ep_cfg.get("Aliases") or []),
-                                 (ep_cfg.get("IPAMConfig") or {}).get("IPv4Address") or "")
+        ep_cfg = field(body, "EndpointConfig", dict, {})
+        aliases = field(ep_cfg, "Aliases", list, [], "EndpointConfig")
+        if not all(isinstance(a, str) for a in aliases):
+            raise InvalidArgument("invalid EndpointConfig.Aliases: expected a list of strings")
+        ip = field(field(ep_cfg, "IPAMConfig", dict, {}, "EndpointConfig"), "IPv4Address", str, "",
+                   "EndpointConfig.IPAMConfig")
+        await containers.connect(_container_ref(body), request.match_info["id"], list(aliases), ip)
         return web.Response(status=200)
 
     async def disconnect(request: web.Request):
         body = await read_json(request)
-        await containers.disconnect(body.get("Container") or "", request.match_info["id"])
+        await containers.disconnect(_container_ref(body), request.match_info["id"])
         return web.Response(status=200)
 
     return [

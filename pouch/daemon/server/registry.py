@@ -20,6 +20,7 @@ from aiohttp import web
 
 from pouch.errtypes import InvalidArgument
 from pouch.registry import Credentials, RegistryClient
+from pouch.registry.credentials import request_auth
 from pouch.registry import errors as reg_errors
 from pouch.registry.reference import DEFAULT_DOMAIN
 
@@ -29,6 +30,7 @@ from ..mgr.prune import prune_images
 from ..mgr.pull import Puller, to_reference
 from ..mgr.push import Pusher
 from .app import json_response, qfilters, qint, read_json
+from .validate import field
 
 log = logging.getLogger(__name__)
 Emit = Callable[[dict], None]
@@ -66,17 +68,10 @@ def decode_auth_header(value: str | None) -> Credentials | None:
     return Credentials(user, password) if user else None
 
 
-@contextlib.contextmanager
-def request_credentials(registry: RegistryClient, request: web.Request, host: str):
-    creds = decode_auth_header(request.headers.get("X-Registry-Auth"))
-    if creds is None:
-        yield
-        return
-    registry.transport.override_credentials(host, creds)
-    try:
-        yield
-    finally:
-        registry.transport.override_credentials(host, None)
+def request_credentials(request: web.Request, host: str):
+    """The request's X-Registry-Auth as the credentials for ``host`` in this request's work only
+    (as moby passes an auth config down with each pull/push), never set for the whole host."""
+    return request_auth(host, decode_auth_header(request.headers.get("X-Registry-Auth")))
 
 
 async def stream_messages(request: web.Request, run: Callable[[Emit], Awaitable[None]]) -> web.StreamResponse:
@@ -125,7 +120,7 @@ def pull_handler(puller: Puller, registry: RegistryClient):
         q = request.query
         ref = to_reference(q.get("fromImage", ""), q.get("tag") or None)
         platform = q.get("platform") or None
-        with request_credentials(registry, request, ref.domain):
+        with request_credentials(request, ref.domain):
             resolved = await puller.resolve(ref, platform)
 
             async def run(emit: Emit) -> None:
@@ -146,17 +141,17 @@ def routes(pusher: Pusher, registry: RegistryClient, images: ImageManager, users
             images.get(ref.familiar())
         except Exception:
             raise reg_errors.NotFound(f"An image does not exist locally with the tag: {ref.familiar_name()}") from None
-        with request_credentials(registry, request, ref.domain):
+        with request_credentials(request, ref.domain):
             async def run(emit: Emit) -> None:
                 await pusher.push(ref, emit)
             return await stream_messages(request, run)
 
     async def auth(request: web.Request):
         body = await read_json(request)
-        user, password = body.get("username") or "", body.get("password") or ""
+        user, password = field(body, "username", str, ""), field(body, "password", str, "")
         if not user or not password:
             raise InvalidArgument("username and password are required")
-        host = registry_host(body.get("serveraddress") or "")
+        host = registry_host(field(body, "serveraddress", str, ""))
         status = await registry.login(host, user, password)
         return json_response({"Status": status, "IdentityToken": ""})
 

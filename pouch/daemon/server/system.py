@@ -1,4 +1,4 @@
-"""System routes: ping, version, info, events."""
+"""System routes: ping, version, info, events, disk usage, the consistency check."""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +14,7 @@ from .app import json_response, qfilters
 from .face import face
 
 
-def routes(system, events: EventExchange) -> list[tuple[str, str, object]]:
+def routes(system, events: EventExchange, reconciler=None) -> list[tuple[str, str, object]]:
     async def ping(request: web.Request):
         return web.Response(text="OK", headers={"Api-Version": API_VERSION, "Docker-Experimental": "false",
                                                 "Cache-Control": "no-cache", "Pragma": "no-cache"})
@@ -58,7 +58,14 @@ def routes(system, events: EventExchange) -> list[tuple[str, str, object]]:
     async def df(request: web.Request):
         return json_response(await system.disk_usage())
 
+    async def consistency(request: web.Request):
+        # ids: containers removed meanwhile whose leftovers (cgroups, shims) count as this daemon's
+        known = {i for i in (request.query.get("ids") or "").split(",") if i}
+        found = await reconciler.check(known) if reconciler is not None else []
+        return json_response({"Violations": [v.to_dict() for v in found]})
+
     return [
+        ("GET", "/system/consistency", consistency),
         ("POST", "/remount-lxcfs", remount_lxcfs),
         ("GET", "/_ping", ping),
         ("HEAD", "/_ping", ping),

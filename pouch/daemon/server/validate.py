@@ -50,3 +50,26 @@ def check_create_body(body: dict) -> None:
     """Raise InvalidArgument (400) when a known field of the create body has the wrong type."""
     _check("Config", body, CONFIG_TYPES)
     _check("HostConfig", body.get("HostConfig"), HOST_CONFIG_TYPES)
+
+
+def field(body: dict, key: str, want, default=None, section: str = ""):
+    """``body[key]`` when it has the JSON type ``want`` (a type or tuple), ``default`` when it is
+    absent or null; any other type is a 400 naming the field."""
+    v = body.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+        name = getattr(want, "__name__", None) or "/".join(t.__name__ for t in want)
+        where = f"{section}.{key}" if section else key
+        raise InvalidArgument(f"invalid {where}: expected {name}, got {type(v).__name__} {v!r}"[:300])
+    return v
+
+
+def str_map(body: dict, key: str, section: str = "") -> dict[str, str]:
+    """A JSON object of strings (labels, options); anything else is a 400."""
+    m = field(body, key, dict, {}, section)
+    for k, v in m.items():
+        if not isinstance(v, str):
+            where = f"{section}.{key}" if section else key
+            raise InvalidArgument(f"invalid {where}[{k!r}]: expected str, got {type(v).__name__} {v!r}"[:300])
+    return m

@@ -6,13 +6,14 @@ from aiohttp import web
 from pouch.volume.manager import VolumeManager
 
 from .app import json_response, qbool, qfilters, read_json
+from .validate import field, str_map
 
 
 def routes(volumes: VolumeManager) -> list[tuple[str, str, object]]:
     async def create(request: web.Request):
         body = await read_json(request, required=False)
-        v = volumes.create(body.get("Name") or None, body.get("Driver") or "local",
-                           body.get("DriverOpts") or {}, body.get("Labels") or {})
+        v = volumes.create(field(body, "Name", str) or None, field(body, "Driver", str) or "local",
+                           str_map(body, "DriverOpts"), str_map(body, "Labels"))
         return json_response(volumes.inspect(v.name), 201)
 
     async def list_(request: web.Request):
