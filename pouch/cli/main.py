@@ -47,6 +47,7 @@ COMMANDS = {
     "top": ("stats_top", "Display the running processes of a container"),
     "unpause": ("lifecycle", "Unpause one or more paused containers"),
     "update": ("stats_top", "Update the configurations of a container"),
+    "updatedaemon": ("updatedaemon", "Update the configurations of pouchd"),
     "upgrade": ("lifecycle", "Upgrade a container with new image and args"),
     "version": ("system", "Print versions about Pouch CLI and Pouchd"),
     "volume": ("network_volume", "Manage pouch volumes"),

@@ -35,7 +35,7 @@ from .mgr.pull import ContentSink, Puller
 from .mgr.push import Pusher
 from .mgr.sandbox import SandboxHooks
 from .mgr.stats import StatsCollector
-from .mgr.system import SystemManager
+from .mgr.system import DaemonUpdate, SystemManager
 from .server import app as server_app
 from .server import archive as archive_routes
 from .server import containers as container_routes
@@ -57,12 +57,40 @@ class Daemon:
         self.runners: list[web.AppRunner] = []
         self._stop = asyncio.Event()
         self.snapshotter_reason = ""
+        from .instance import InstanceClaims
+        self.claims = InstanceClaims()
+
+    def _claim(self) -> None:
+        """Refuse to start beside a running pouchd on the same sockets, containerd or home
+        (naming its pid), before anything is created; then hold those claims and the pid file."""
+        from . import instance
+        cfg = self.cfg
+        try:
+            for addr in cfg.listen:
+                if addr.startswith("unix://"):
+                    instance.check_socket_free(addr[len("unix://"):])
+            if cfg.containerd:
+                ctrd_lock = instance.containerd_lock_path(cfg.containerd, cfg.namespace)
+                what = f"containerd {cfg.containerd} (namespace {cfg.namespace})"
+            else:
+                ctrd_lock = os.path.join(cfg.run_dir, "containerd", "pouchd.lock")
+                what = f"exec root {cfg.run_dir} (its containerd)"
+            self.claims.claim(ctrd_lock, what)
+            self.claims.claim(os.path.join(cfg.home, "pouchd.lock"), f"home {cfg.home}")
+            instance.write_pidfile(cfg.pidfile_path)
+        except instance.AlreadyRunning as e:
+            self.claims.undo()
+            raise SystemExit(f"pouchd: {e}") from None
 
     async def start(self) -> None:
         cfg = self.cfg
+        self._claim()
         for d in (cfg.home, cfg.run_dir):
             os.makedirs(d, mode=0o711, exist_ok=True)
         cfg.ensure_id()
+        if cfg.default_registry or cfg.default_registry_namespace:
+            from pouch.registry.reference import set_defaults
+            set_defaults(cfg.default_registry, cfg.default_registry_namespace)
         self.snapshotter = self._choose_snapshotter()
         userns_ids = None
         if cfg.userns_remap:
@@ -107,6 +135,7 @@ class Daemon:
             RegistryConfig(insecure_registries=list(cfg.insecure_registries),
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
                            max_concurrent_downloads=cfg.max_concurrent_downloads, p2p_peer=cfg.p2p_peer,
+                           proxy=cfg.image_proxy,
                            max_concurrent_uploads=cfg.max_concurrent_uploads),
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
         self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd))
@@ -115,6 +144,7 @@ class Daemon:
         self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,
                                            cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent,
                                            hooks_dirs=list(cfg.hooks_dirs))
+        self.containers.log_defaults = {"Type": cfg.log_driver, "Config": dict(cfg.log_opts)}
         self.execs = ExecManager(self.containers, self.ctrd, self.events,
                                  os.path.join(cfg.run_dir, "fifo"))
         self.containers.exec_exit_handler = self.execs.handle_exit
@@ -129,6 +159,7 @@ class Daemon:
         self.stats = StatsCollector(cgroup_parent=cfg.cgroup_parent)
 
         await asyncio.wait_for(self.watcher.connected.wait(), 20)
+        await self._check_snapshotter()
         await self.images.restore()
         self._events_task = asyncio.get_running_loop().create_task(
             self.containers.run_events(self.watcher.queue))
@@ -138,7 +169,7 @@ class Daemon:
         await self.containers.start_restart_policy_containers()
 
         app = server_app.build_app([
-            system_routes.routes(self.system, self.events),
+            system_routes.routes(self.system, self.events, DaemonUpdate(cfg, self.registry.config)),
             container_routes.routes(self.containers, self.stats),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
@@ -155,6 +186,18 @@ class Daemon:
             await self._listen(runner, addr)
         self.runners.append(runner)
         log.info("pouchd is ready (containerd %s)", address)
+
+    async def _check_snapshotter(self) -> None:
+        """As Pouch: refuse to switch snapshotters while the other one still holds snapshots of
+        this namespace (images and containers would vanish), unless --allow-multi-snapshotter."""
+        if self.cfg.allow_multi_snapshotter:
+            return
+        for other in ("overlayfs", "native"):
+            if other != self.snapshotter and await self.ctrd.snapshotter_in_use(other):
+                msg = (f"current snapshotter driver is {other}, cannot change to {self.snapshotter} "
+                       f"(snapshots of {other} exist; start with --allow-multi-snapshotter to allow both)")
+                log.error("%s", msg)
+                raise SystemExit(f"pouchd: {msg}")
 
     def _container_root_ids(self) -> tuple[int, int]:
         """Host uid and gid of the containers' root user (the remapped range's first, with userns)."""
@@ -220,7 +263,7 @@ class Daemon:
         if addr.startswith("unix://"):
             path = addr[len("unix://"):]
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            if os.path.exists(path):
+            if os.path.exists(path):  # stale: _claim() refused a live one
                 os.unlink(path)
             site = web.UnixSite(runner, path)
             await site.start()
@@ -260,9 +303,19 @@ class Daemon:
             # a start-up that fails half-way must not leave our containerd behind
             if self.containerd is not None:
                 await self.containerd.stop()
+            self._release()
             raise
         await self._stop.wait()
-        await self.shutdown()
+        try:
+            await self.shutdown()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        from .instance import remove_pidfile
+        if self.claims._fds:
+            remove_pidfile(self.cfg.pidfile_path)
+        self.claims.release()
 
     async def shutdown(self) -> None:
         log.info("pouchd shutting down (containers keep running)")

@@ -209,6 +209,17 @@ class Ctrd:
         except NotFound:
             return False
 
+    async def snapshotter_in_use(self, snapshotter: str) -> bool:
+        """Whether ``snapshotter`` holds any snapshot in this namespace (False if it is not loaded)."""
+        try:
+            async for resp in self.snapshots.List(s_pb.ListSnapshotsRequest(snapshotter=snapshotter),
+                                                  metadata=self.md(), timeout=20):
+                if resp.info:
+                    return True
+        except grpc.aio.AioRpcError:
+            return False
+        return False
+
     async def snapshot_prepare(self, key: str, parent: str, labels: dict[str, str] | None = None):
         r = await self.call(self.snapshots.Prepare, s_pb.PrepareSnapshotRequest(
             snapshotter=self.snapshotter, key=key, parent=parent, labels=labels or {}))

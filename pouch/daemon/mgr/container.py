@@ -58,6 +58,7 @@ class ContainerManager:
         hooks.lookup = self.get
         self.exec_exit_handler = None
         self.userns = None  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
+        self.log_defaults = {"Type": "json-file", "Config": {}}  # pouchd --log-driver / --log-opt
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
 
@@ -118,10 +119,16 @@ class ContainerManager:
             raise InvalidArgument(f"Unknown runtime specified {runtime}: registered runtimes are "
                                   f"{', '.join(self.runtimes.names())}")
         rt = self.runtimes.get(runtime)
+        rt.check_installed()
         host["Runtime"] = runtime
         log_cfg = host.get("LogConfig") or {}
-        log_type = log_cfg.get("Type") or "json-file"
+        if not log_cfg.get("Type"):  # pouchd's --log-driver / --log-opt
+            log_cfg = {"Type": self.log_defaults["Type"],
+                       "Config": {**self.log_defaults["Config"], **(log_cfg.get("Config") or {})}}
+        log_type = log_cfg["Type"]
         host["LogConfig"] = {"Type": log_type, "Config": dict(log_cfg.get("Config") or {})}
+        if log_type == "none" and host["LogConfig"]["Config"]:
+            raise InvalidArgument("log options are not supported with log driver none")
         make_logger(log_type, host["LogConfig"]["Config"], "0" * 12, os.devnull)  # validates
         if host.get("StopTimeout") is not None or config.get("StopTimeout") is not None:
             try:

@@ -10,10 +10,10 @@ from aiohttp import web
 from pouch.api.version import API_VERSION
 
 from ..events.exchange import EventExchange, matches
-from .app import json_response, qfilters
+from .app import json_response, qfilters, read_json
 
 
-def routes(system, events: EventExchange) -> list[tuple[str, str, object]]:
+def routes(system, events: EventExchange, daemon_update=None) -> list[tuple[str, str, object]]:
     async def ping(request: web.Request):
         return web.Response(text="OK", headers={"Api-Version": API_VERSION, "Docker-Experimental": "false",
                                                 "Cache-Control": "no-cache", "Pragma": "no-cache"})
@@ -66,7 +66,12 @@ def routes(system, events: EventExchange) -> list[tuple[str, str, object]]:
     async def df(request: web.Request):
         return json_response(await system.disk_usage())
 
+    async def update_daemon(request: web.Request):
+        daemon_update.update(await read_json(request))
+        return web.Response(status=200)
+
     return [
+        ("POST", "/daemon/update", update_daemon),
         ("POST", "/remount-lxcfs", remount_lxcfs),
         ("GET", "/_ping", ping),
         ("HEAD", "/_ping", ping),
