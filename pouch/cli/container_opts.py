@@ -273,6 +273,7 @@ def build_create_body(args, attach_stdio=True):
             exposed.setdefault("%d/%s" % (p, proto or "tcp"), {})
     binds, volumes = [], {}
     for spec in args.volume:
+        spec = spec.strip()  # as Pouch: blanks around -v values are trimmed
         if ":" in spec:
             binds.append(spec)
         else:
@@ -418,6 +419,8 @@ def add_update_flags(p):
     a("-e", "--env", **rep)
     a("-l", "--label", **rep)
     a("--disk-quota", **rep)
+    a("--annotation", "--specific-annotation", dest="annotation", **rep,
+      help="Update specAnnotation of the container (key=value)")
     a("container")
 
 
@@ -427,6 +430,7 @@ def build_update_body(args):
     if args.restart:
         body["RestartPolicy"] = parse_restart(args.restart)
     _set(body, "Env", args.env)
-    _set(body, "Labels", args.label)
+    _set(body, "Label", args.label)  # Pouch's UpdateConfig.Label
     _set(body, "DiskQuota", parse_disk_quota(args.disk_quota))
+    _set(body, "SpecAnnotation", key_value_list(args.annotation, "annotation"))
     return body

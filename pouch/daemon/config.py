@@ -38,7 +38,7 @@ class DaemonConfig:
     tlscert: str = ""                       # with tlskey: TCP listeners speak TLS
     tlskey: str = ""
     hooks_dirs: list[str] = field(default_factory=lambda: ["/etc/pouch/hooks.d"])  # OCI hooks JSON
-    cgroup_parent: str = "/pouch"
+    cgroup_parent: str = "default"           # as Pouch: containers in /default/<id>
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
     snapshotter: str = ""                   # overlayfs | native; empty: overlayfs where it works
     bridge_name: str = "p0"

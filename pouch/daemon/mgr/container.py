@@ -31,7 +31,7 @@ from . import restart as restart_policy
 from .container_model import ZERO_TIME, Container, now_rfc3339, parse_rfc3339
 from .image import ImageManager
 from .io import ProcessIO
-from .spec import build_spec, rootfs_layer_dirs, signal_number
+from .spec import build_spec, cgroups_path_of, rootfs_layer_dirs, signal_number
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 class ContainerManager:
     def __init__(self, store: MetaStore, ctrd: Ctrd, images: ImageManager, events: EventExchange,
-                 home: str, run_dir: str, runtimes, hooks, cgroup_parent: str = "/pouch",
+                 home: str, run_dir: str, runtimes, hooks, cgroup_parent: str = "default",
                  hooks_dirs: list[str] | None = None) -> None:
         self.store = store
         self.ctrd = ctrd
@@ -120,6 +120,9 @@ class ContainerManager:
                                   f"{', '.join(self.runtimes.names())}")
         rt = self.runtimes.get(runtime)
         rt.check_installed()
+        if not isinstance(host.get("CgroupParent") or "", str):
+            raise InvalidArgument("CgroupParent must be a string")
+        host["CgroupParent"] = host.get("CgroupParent") or self.cgroup_parent
         host["Runtime"] = runtime
         log_cfg = host.get("LogConfig") or {}
         if not log_cfg.get("Type"):  # pouchd's --log-driver / --log-opt
@@ -132,9 +135,13 @@ class ContainerManager:
         make_logger(log_type, host["LogConfig"]["Config"], "0" * 12, os.devnull)  # validates
         if host.get("StopTimeout") is not None or config.get("StopTimeout") is not None:
             try:
-                int(config.get("StopTimeout") or 0)
+                stop_timeout = int(config.get("StopTimeout") or 0)
             except (TypeError, ValueError):
                 raise InvalidArgument("StopTimeout must be an integer") from None
+            if stop_timeout < 0:
+                raise InvalidArgument(f"invalid StopTimeout {stop_timeout}: it must not be negative")
+        from .create_checks import amend
+        amend(config, host)
         rich.validate(config)
         if rich.launch_env(config):
             config["Env"] = list(config.get("Env") or []) + rich.launch_env(config)
@@ -576,31 +583,8 @@ class ContainerManager:
         self.publish(c, "rename", {"oldName": "/" + old})
 
     async def update(self, ref: str, body: dict) -> list[str]:
-        c = self.get(ref)
-        warnings: list[str] = []
-        host = c.host_config
-        if "RestartPolicy" in body and body["RestartPolicy"] is not None and body["RestartPolicy"].get("Name") is not None:
-            host["RestartPolicy"] = restart_policy.validate(body["RestartPolicy"], bool(host.get("AutoRemove")))
-        resources = {k: v for k, v in body.items() if k != "RestartPolicy" and v not in (None, "", 0, [])}
-        if resources:
-            oci = await self.hooks.update_resources(c, resources)
-            from pouch.oci import update_cgroup, update_throttles
-            if c.running:
-                cg_path = f"{self.cgroup_parent}/{c.id}"
-                if self.runtimes.get(host.get("Runtime")).live_update:
-                    await self.ctrd.task_update(c.id, oci)
-                    # runc update leaves blkio throttles alone
-                    await asyncio.to_thread(update_throttles, cg_path, oci)
-                else:  # runsc has no `update`: write the sandbox's cgroup files
-                    await asyncio.to_thread(update_cgroup, cg_path, oci)
-            # the stored spec too, so the next start (or restart) keeps the new limits
-            spec = await self.ctrd.container_spec(c.id)
-            spec.setdefault("linux", {}).setdefault("resources", {}).update(oci)
-            await self.ctrd.container_update_spec(c.id, spec)
-        host.update(resources)
-        self.save(c)
-        self.publish(c, "update")
-        return warnings
+        from .update import update
+        return await update(self, self.get(ref), body)
 
     # -- restore -----------------------------------------------------------------
     async def restore(self) -> None:
