@@ -40,6 +40,8 @@ def add_container_flags(p):
     a("--add-host", **rep, help="Add a custom host-to-IP mapping (host:ip)")
     a("--mac-address", help="Set mac address of container endpoint")
     a("--privileged", action="store_true", help="Give extended privileges to the container")
+    a("--disable-network-files", action="store_true",
+      help="Disable the generation of network files (/etc/hosts, /etc/hostname, /etc/resolv.conf)")
     a("--cap-add", **rep, help="Add Linux capabilities")
     a("--cap-drop", **rep, help="Drop Linux capabilities")
     a("--security-opt", **rep, help="Security Options")
@@ -294,6 +296,8 @@ def build_create_body(args, attach_stdio=True):
     _set(config, "Env", env)
     _set(config, "Labels", key_value_list(args.label, "label"))
     _set(config, "WorkingDir", args.workdir)
+    if args.disable_network_files:
+        config["DisableNetworkFiles"] = True
     _set(config, "User", args.user)
     _set(config, "Hostname", args.hostname)
     _set(config, "Domainname", args.domainname)

@@ -126,3 +126,99 @@ def test_create_validations_as_pouch(pouchd, box):
     hc = inspect(pouchd, n)["HostConfig"]
     if os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes") or not V1:
         assert hc["MemorySwap"] == 2 * 64 * 1024 * 1024
+
+
+def test_etc_mtab_disable_network_files_and_relative_archive_paths(pouchd, box):
+    r = pouchd.cli("run", "--rm", "busybox", "sh", "-c", "readlink /etc/mtab && grep -c ' / ' /etc/mtab")
+    assert r.returncode == 0 and r.stdout.split()[0] == "/proc/mounts", (r.stdout, r.stderr)
+    r = pouchd.cli("run", "--rm", "--disable-network-files", "busybox", "sh", "-c",
+                   "grep -E ' /etc/(hosts|hostname|resolv.conf) ' /proc/mounts | wc -l")
+    assert r.returncode == 0 and r.stdout.strip() == "0", r
+    r = pouchd.cli("run", "--rm", "busybox", "sh", "-c",
+                   "grep -E ' /etc/(hosts|hostname|resolv.conf) ' /proc/mounts | wc -l")
+    assert r.stdout.strip() == "3"
+    n = box.run_d("busybox", "sleep", "300")
+    assert pouchd.cli("diff", n).stdout.strip() == ""  # pouchd's /etc/mtab is no change of the user's
+    status, _ = pouchd.api("HEAD", f"/containers/{n}/archive?path=etc/passwd")
+    assert status == 200
+    r = pouchd.cli("cp", f"{n}:etc/passwd", "-")
+    assert r.returncode == 0 and "root" in r.stdout
+
+
+def test_log_opt_root_dir_and_syslog_rfc5424(pouchd, box, tmp_path):
+    import socket
+    root = tmp_path / "logs"
+    n = box.name()
+    r = pouchd.cli("run", "--name", n, "--log-opt", f"root-dir={root}", "busybox", "echo", "in-root-dir")
+    assert r.returncode == 0, r.stderr
+    cid = inspect(pouchd, n)["Id"]
+    assert (root / cid / "json.log").read_text().count("in-root-dir") == 1
+    assert inspect(pouchd, n)["LogPath"] == str(root / cid / "json.log")
+    assert pouchd.cli("logs", n).stdout.strip() == "in-root-dir"
+    assert pouchd.cli("rm", n).returncode == 0 and not (root / cid).exists()
+    r = pouchd.cli("create", "--log-opt", "root-dir=relative/x", "busybox")
+    assert r.returncode != 0 and "absolute" in r.stderr
+    path = str(tmp_path / "syslog.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    srv.settimeout(10)
+    try:
+        got = {}
+        for fmt in ("rfc5424", "rfc5424micro"):
+            r = pouchd.cli("run", "--rm", "--log-driver", "syslog", "--log-opt", f"syslog-address=unixgram://{path}",
+                           "--log-opt", "tag=app5", "--log-opt", f"syslog-format={fmt}", "busybox", "echo", "hello")
+            assert r.returncode == 0, r.stderr
+            got[fmt] = srv.recv(65536).decode()
+    finally:
+        srv.close()
+    import re
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
+    zone = r"(Z|[+-]\d\d:\d\d)"
+    assert re.match(rf"<30>1 {stamp}{zone} \S+ app5 \d+ app5 - hello$", got["rfc5424"]), got
+    assert re.match(rf"<30>1 {stamp}\.\d{{6}}{zone} \S+ app5 \d+ app5 - hello$", got["rfc5424micro"]), got
+    r = pouchd.cli("create", "--log-driver", "syslog", "--log-opt", "syslog-format=rfc9999", "busybox")
+    assert r.returncode != 0 and "syslog-format" in r.stderr
+
+
+def test_images_tag_rules_and_filters(pouchd):
+    r = pouchd.cli("tag", "busybox", "localhost:5000/x/sha256:1.25")
+    assert r.returncode != 0 and "digest algorithm as name" in r.stderr
+    tag = "ptag" + uuid.uuid4().hex[:6]
+    other = None
+    try:
+        assert pouchd.cli("tag", "busybox", f"{tag}:v1").returncode == 0
+        assert pouchd.cli("tag", "busybox", f"{tag}:v1").returncode == 0  # same image: fine
+        # an imported image under another name, then tagging over it is refused without force
+        imp = pouchd.cli("import", "-", f"{tag}:other", input=_tiny_tar())
+        assert imp.returncode == 0, imp.stderr
+        r = pouchd.cli("tag", "busybox", f"{tag}:other")
+        assert r.returncode != 0 and "has been used" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        status, _ = pouchd.api("POST", f"/images/busybox/tag?repo={tag}&tag=other")
+        assert status == 400
+        # before/since filters, by creation time
+        before = pouchd.cli("images", "-q", "--filter", f"before={tag}:other", "--no-trunc").stdout.split()
+        since = pouchd.cli("images", "-q", "--filter", f"since=busybox", "--no-trunc").stdout.split()
+        bb = inspect(pouchd, "busybox")["Id"]
+        other = inspect(pouchd, f"{tag}:other")["Id"]
+        assert bb in before and other not in before
+        assert other in since and bb not in since
+        r = pouchd.cli("images", "--filter", "before=nosuchimage")
+        assert r.returncode != 0 and "nosuchimage" in r.stderr
+        assert pouchd.cli("tag", "--force", "busybox", f"{tag}:other").returncode == 0
+        assert inspect(pouchd, f"{tag}:other")["Id"] == bb
+    finally:
+        pouchd.cli("rmi", f"{tag}:v1")
+        if other:
+            pouchd.cli("rmi", "-f", other)
+
+
+def _tiny_tar() -> bytes:
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        data = b"hello\n"
+        info = tarfile.TarInfo("hello.txt")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

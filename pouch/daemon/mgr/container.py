@@ -26,6 +26,7 @@ from ..ctrd.client import Ctrd, mounts_to_dicts, runc_options
 from ..ctrd.events import TaskEvent
 from ..events.exchange import EventExchange
 from ..logger import make_logger
+from ..logger.jsonfile import json_log_path
 from ..meta.store import MetaStore
 from . import restart as restart_policy
 from .container_model import ZERO_TIME, Container, now_rfc3339, parse_rfc3339
@@ -167,7 +168,7 @@ class ContainerManager:
                       "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
                       "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME},
             "RestartCount": 0, "Driver": self.ctrd.snapshotter, "Platform": "linux",
-            "LogPath": os.path.join(cdir, f"{cid}-json.log") if log_type == "json-file" else "",
+            "LogPath": json_log_path(cdir, cid, host["LogConfig"]["Config"]) if log_type == "json-file" else "",
             "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
             "SnapshotKey": cid, "ManualStop": False, "MountLabel": "", "ProcessLabel": "",
             "AppArmorProfile": "", "ExecIDs": None,
@@ -202,6 +203,8 @@ class ContainerManager:
         mounts = await self.ctrd.snapshot_prepare(cid, parent, labels={"containerd.io/gc.root": now_rfc3339()})
         created.append("snapshot")
         layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
+        from .create_checks import ensure_mtab
+        await asyncio.to_thread(ensure_mtab, layer_dirs)
         created.append("hooks")  # prepare may fail half-way: release what it took
         extra_mounts, netns = await self.hooks.prepare(c, img, layer_dirs)
         await self.hooks.apply_quota(c, _upperdir(mounts))
@@ -553,6 +556,8 @@ class ContainerManager:
             self.names.pop(c.name, None)
         shutil.rmtree(os.path.join(self.root, c.id), ignore_errors=True)
         shutil.rmtree(os.path.join(self.fifo_root, c.id), ignore_errors=True)
+        if (c.host_config.get("LogConfig") or {}).get("Config", {}).get("root-dir") and c.meta.get("LogPath"):
+            shutil.rmtree(os.path.dirname(c.meta["LogPath"]), ignore_errors=True)  # <root-dir>/<id>
         self.publish(c, "destroy")
         code = int(c.state.get("ExitCode", 0))
         # `wait?condition=removed` (run --rm) is answered once the container is gone; the

@@ -39,3 +39,16 @@ def amend(config: dict, host: dict) -> None:
     memory = host.get("Memory") or 0
     if isinstance(memory, int) and memory > 0 and not host.get("MemorySwap") and _swap_accounted():
         host["MemorySwap"] = 2 * memory
+
+
+def ensure_mtab(layer_dirs: list[str]) -> None:
+    """/etc/mtab -> /proc/mounts in the container's writable layer unless the image has one
+    (Docker's and Pouch's init layer does the same: mount(8) and df read it)."""
+    if not layer_dirs or any(os.path.lexists(os.path.join(d, "etc", "mtab")) for d in layer_dirs):
+        return
+    etc = os.path.join(layer_dirs[0], "etc")
+    os.makedirs(etc, mode=0o755, exist_ok=True)
+    try:
+        os.symlink("/proc/mounts", os.path.join(etc, "mtab"))
+    except FileExistsError:
+        pass

@@ -128,6 +128,8 @@ class SandboxHooks:
             files = self.network.files_for(host["NetworkMode"].split(":", 1)[1]) or {}
         else:
             files = self.network.write_files(c.id, self._files_config(c, cdir, mode == "host"))
+        if config.get("DisableNetworkFiles"):  # Pouch: the image's own /etc files stay
+            files = {}
         for dest, src in files.items():
             mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
         c.meta["HostsPath"] = files.get("/etc/hosts", "")

@@ -52,7 +52,16 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
     async def list_(request: web.Request):
         filters = qfilters(request)
         out = []
+        # before=<image> / since=<image>: created before / after that image (Pouch, Moby)
+        bounds = {}
+        for key in ("before", "since"):
+            for ref in filters.get(key) or []:
+                bounds[key] = _created(images.get(ref))  # 404 naming an unknown image
         for img in images.list():
+            if "before" in bounds and not _created(img) < bounds["before"]:
+                continue
+            if "since" in bounds and not _created(img) > bounds["since"]:
+                continue
             ref_f = filters.get("reference")
             if ref_f and not any(_ref_match(t, r) for t in img.repo_tags for r in ref_f):
                 continue
@@ -84,7 +93,7 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
         if not repo:
             raise InvalidArgument("repository name is required (repo)")
         t = request.query.get("tag") or "latest"
-        await images.tag(request.match_info["name"], f"{repo}:{t}")
+        await images.tag(request.match_info["name"], f"{repo}:{t}", qbool(request, "force"))
         return web.Response(status=201)
 
     async def remove(request: web.Request):
@@ -161,3 +170,8 @@ def _parse_changes(changes: list[str]) -> dict:
         else:
             raise InvalidArgument(f"{word} is not a valid change command")
     return cfg
+
+
+def _created(img) -> tuple:
+    """Ordering of images by creation (the config's time, then when pouchd stored them)."""
+    return (created_seconds(img.config.get("created")), img.created_ns)
