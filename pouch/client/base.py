@@ -92,7 +92,19 @@ class BaseClient:
 
         Plain requests reuse the keep-alive connection (retrying once if the daemon had
         closed it); stream=True uses a dedicated connection the caller reads to the end.
+        A TLS failure (the handshake, or the server's alert refusing our certificate) is a
+        ConnectionFailed saying what TLS reported.
         """
+        try:
+            return self._request_once(method, url, body, headers, stream)
+        except OSError as exc:
+            if transport.is_tls_error(exc):
+                if self._conn is not None:
+                    self._conn.close()
+                raise ConnectionFailed(transport.connect_error_text(self.address, exc)) from None
+            raise
+
+    def _request_once(self, method, url, body, headers, stream):
         if stream:
             conn = self.new_connection()
             self.send_request(conn, method, url, body, headers)

@@ -63,7 +63,17 @@ def open_socket(address, timeout=None, tls=None):
 
 
 def connect_error_text(address, exc):
-    """Human text for a failed connection."""
+    """Human text for a failed connection (a TLS one says what the handshake or the server's
+    alert reported: "tlsv1 alert unknown ca", "certificate verify failed: ...")."""
     kind, addr = address
     where = "unix://" + addr if kind == "unix" else "tcp://%s:%d" % addr
+    if is_tls_error(exc):
+        import re
+        text = re.sub(r" \(_ssl\.c:\d+\)$", "", re.sub(r"^\[SSL: [A-Z0-9_]+\] ", "", str(exc)))
+        return "TLS with pouchd at %s failed: %s" % (where, text)
     return "failed to connect to pouchd at %s: %s (is pouchd running?)" % (where, exc.strerror or exc)
+
+
+def is_tls_error(exc) -> bool:
+    """An ssl.SSLError (without importing ssl, which plain-socket commands never need)."""
+    return isinstance(exc, OSError) and type(exc).__module__ == "ssl"

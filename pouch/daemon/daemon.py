@@ -284,14 +284,8 @@ class Daemon:
         cfg = self.cfg
         if not cfg.tlscert:
             return None
-        import ssl
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(cfg.tlscert, cfg.tlskey)
-        if cfg.tlsverify:
-            ctx.load_verify_locations(cfg.tlscacert)
-            ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
+        from .server.tls import server_context
+        return server_context(cfg.tlscert, cfg.tlskey, cfg.tlscacert, cfg.tlsverify)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -75,3 +75,15 @@ def inspect(d, ref: str) -> dict:
 
 def status(d, ref: str) -> str:
     return d.cli("inspect", "-f", "{{.State.Status}}", ref).stdout.strip()
+
+
+RUNC_SHIM_ROOT = "/run/containerd/runc/default"  # the runc v2 shim's default --root, any binary
+
+
+def runtime_state(binary: str, cid: str) -> dict | None:
+    """What an OCI runtime binary itself says of a container (`<binary> --root R state ID`), or
+    None where it does not know it: proof of which runtime runs a container."""
+    import json
+    import subprocess
+    r = subprocess.run([binary, "--root", RUNC_SHIM_ROOT, "state", cid], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.returncode == 0 else None

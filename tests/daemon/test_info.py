@@ -13,9 +13,10 @@ import pytest
 from pouch.oci.cgroups import detect_driver, detect_mode
 from pouch.client import APIClient
 from tests.conftest import _missing_for_daemon
-from tests.daemon.conftest import wait_for
+from tests.daemon.conftest import runtime_state, wait_for
 from tests.daemon.test_moby_compat import docker
 from tests.fixtures.daemon import POUCHD, PouchDaemon
+from tests.fixtures.images import busybox_archive
 from tests.fixtures.quota_fs import QuotaFsUnavailable, quota_filesystem
 
 pytestmark = pytest.mark.integration
@@ -171,6 +172,13 @@ def test_config_file_value_is_used_when_no_flag():
     try:
         d.start()
         assert json.loads(d.cli("info", "-f", "{{json .DefaultRuntime}}").stdout) == "crun"
+        # and a container given no --runtime runs under crun (crun's own state knows it)
+        d.cli("load", "-i", busybox_archive(), check=True)
+        r = d.cli("run", "-d", "busybox", "sleep", "60")
+        assert r.returncode == 0, r.stderr
+        state = runtime_state("crun", r.stdout.strip())
+        assert state is not None and state["status"] == "running", state
+        assert runtime_state("runc", r.stdout.strip()) is None
     finally:
         d.cleanup()
 

@@ -66,6 +66,22 @@ def test_free_shows_the_memory_limit(lxd):
     assert meminfo_total_kb(r.stdout) > 204800
 
 
+def test_each_documented_view_is_lxcfs_s_inside_the_container(lxd):
+    """What a user of --enableLxcfs gets (FEATURES: meminfo, cpuinfo, stat, uptime, diskstats,
+    swaps, loadavg, cpu/online): each file is served by lxcfs in the container and readable."""
+    views = ("/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/uptime", "/proc/diskstats",
+             "/proc/swaps", "/proc/loadavg", "/sys/devices/system/cpu/online")
+    r = lxd.cli("run", "--rm", "--enableLxcfs", "busybox", "sh", "-c",
+                "cat /proc/self/mountinfo; for f in " + " ".join(views) + "; do cat $f >/dev/null || echo BAD $f; done")
+    assert r.returncode == 0 and "BAD" not in r.stdout, r.stdout + r.stderr
+    fstype = {}
+    for line in r.stdout.splitlines():
+        fields = line.split()
+        if " - " in line:
+            fstype[fields[4]] = line.split(" - ", 1)[1].split()[0]
+    assert {v: fstype.get(v) for v in views} == {v: "fuse.lxcfs" for v in views}
+
+
 def test_cpus_and_cpuset_show_one_cpu(lxd):
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("the host has a single CPU: nothing to virtualize")

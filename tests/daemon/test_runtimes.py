@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from tests.conftest import _missing_for_daemon
-from tests.daemon.conftest import Box, inspect
+from tests.daemon.conftest import Box, inspect, runtime_state
 from tests.fixtures.daemon import PouchDaemon
 from tests.fixtures.images import busybox_archive
 
@@ -49,11 +49,19 @@ def test_runsc_is_a_real_gvisor_sandbox(pouchd):
     assert host == os.uname().release
 
 
-def test_running_container_shows_runtime_in_ps(pouchd, box):
-    need("crun")
-    n = box.run_d("--runtime", "crun", "busybox", "sleep", "600")
+@pytest.mark.parametrize("runtime,other", [("crun", "runc"), ("runc", "crun")])
+def test_the_runtime_itself_runs_the_container(pouchd, box, runtime, other):
+    """Not pouch's bookkeeping: the chosen runtime's own state directory holds the container
+    (its `state` names the container's pid), and the other runtime does not know it."""
+    need(runtime), need(other)
+    n = box.run_d("--runtime", runtime, "busybox", "sleep", "600")
+    c = inspect(pouchd, n)
+    state = runtime_state(runtime, c["Id"])
+    assert state is not None and state["status"] == "running", state
+    assert state["pid"] == c["State"]["Pid"]
+    assert runtime_state(other, c["Id"]) is None
     rows = [l.split() for l in pouchd.cli("ps").stdout.splitlines()]
-    assert next(l for l in rows if l and l[0] == n)[-1] == "crun"
+    assert next(l for l in rows if l and l[0] == n)[-1] == runtime
 
 
 def test_unknown_runtime_is_refused(pouchd, box):

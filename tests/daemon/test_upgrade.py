@@ -66,36 +66,69 @@ def test_failed_upgrade_rolls_back(pouchd, box, v2_image):
     assert f"{before['Id']}-upgrade-" not in snaps
 
 
-def test_upgrade_interrupted_by_a_crash_is_rolled_back_at_restart(fresh_pouchd):
-    """pouchd SIGKILLed mid-upgrade, right after it committed the old writable layer aside: the
-    next pouchd puts that layer back, and the container runs on its old image with its data."""
+def _snapshots(d) -> str:
     import glob
-    import json
     import subprocess
+    sock = glob.glob(f"{d.base}/run/containerd/containerd.sock")[0]
+    return subprocess.run(["ctr", "-a", sock, "-n", "default", "snapshots", "ls"], capture_output=True,
+                          text=True, check=True).stdout
 
-    from pouch.daemon.meta.store import MetaStore
-    d = fresh_pouchd
+
+@pytest.fixture(scope="module")
+def crash_pouchd():
+    """A pouchd of this module's own (the tests kill it), with busybox and crash-test:v2."""
+    from tests.conftest import _missing_for_daemon
+    from tests.fixtures.daemon import PouchDaemon
+    from tests.fixtures.images import busybox_archive
+    why = _missing_for_daemon()
+    if why:
+        pytest.skip(why)
+    d = PouchDaemon()
+    d.start()
+    d.cli("load", "-i", busybox_archive(), check=True)
+    d.cli("run", "--name", "v2src", "busybox", "sh", "-c", "echo v2 > /etc/release", check=True)
+    d.cli("commit", "v2src", "crash-test:v2", check=True)
+    yield d
+    d.cleanup()
+
+
+@pytest.mark.parametrize("point,lands_on", [
+    ("upgrade-before-commit", "old"),  # stopped, marker written, layer not yet moved
+    ("upgrade-after-commit", "old"),   # old writable layer committed aside, new one not prepared
+    ("upgrade-before-start", "new"),   # new layer and spec in place, container not started
+    ("start-task-created", "new"),     # the new rootfs's task created, its process not started
+])
+def test_upgrade_interrupted_by_a_real_crash_comes_back_running(crash_pouchd, point, lands_on):
+    """pouchd SIGKILLs itself at a step of a real upgrade of a running container (the failpoint
+    is armed for that one daemon's life): the next pouchd either rolls the upgrade back (before
+    the new layer is in place: old image, the writable layer's data kept) or completes it, and
+    either way the container runs again, as it did before the upgrade."""
+    d = crash_pouchd
     assert d.cli("run", "-d", "--name", "crashy", "busybox", "sleep", "600").returncode == 0
     assert d.cli("exec", "crashy", "sh", "-c", "echo precious > /data-file").returncode == 0
-    assert d.cli("stop", "-t", "1", "crashy").returncode == 0
     cid = inspect(d, "crashy")["Id"]
-    d.kill9()
-    # the state upgrade() leaves between committing the layer aside and preparing the new one
-    sock = glob.glob(f"{d.base}/run/containerd/containerd.sock")[0]
-    ctr = ["ctr", "-a", sock, "-n", "default"]
-    spec = subprocess.run([*ctr, "containers", "info", "--spec", cid], capture_output=True, text=True, check=True).stdout
-    subprocess.run([*ctr, "snapshots", "commit", f"{cid}-upgrade-crash", cid], check=True, capture_output=True)
-    store = MetaStore(f"{d.home}/meta/meta.db")
-    meta = store.get("containers", cid)
-    meta["Upgrading"] = {"Image": "docker.io/library/busybox:latest", "Spec": json.loads(spec),
-                         "Backup": f"{cid}-upgrade-crash"}
-    store.put("containers", cid, meta)
-    store.close()
+    d.stop()  # live restore: the container keeps running
+    d.start(env={"POUCH_FAILPOINT": point})
+    r = d.cli("upgrade", "--image", "crash-test:v2", "crashy")
+    assert r.returncode != 0, "pouchd should have died mid-upgrade"
+    assert d.proc.wait(10) == -9, d.log()
+    d.proc = None
     d.start()
-    assert "rolled back" in d.log()
-    assert "Upgrading" not in inspect(d, "crashy")
-    assert d.cli("start", "crashy").returncode == 0
-    assert d.cli("exec", "crashy", "cat", "/data-file").stdout == "precious\n"
+    assert status(d, "crashy") == "running", d.log()
+    c = inspect(d, "crashy")
+    assert "Upgrading" not in c
+    release = d.cli("exec", "crashy", "cat", "/etc/release")
+    data = d.cli("exec", "crashy", "cat", "/data-file")
+    if lands_on == "old":
+        assert "rolled back" in d.log()
+        assert c["Config"]["Image"] == "busybox"
+        assert release.returncode != 0  # busybox has no /etc/release
+        assert data.stdout == "precious\n", data.stderr  # the writable layer came back
+    else:
+        assert "completed" in d.log()
+        assert c["Config"]["Image"] == "crash-test:v2"
+        assert release.stdout == "v2\n"
+        assert data.returncode != 0  # a fresh writable layer, as a finished upgrade gives
+        assert f"{cid}-upgrade-" not in _snapshots(d), "the finished upgrade dropped the old layer"
     assert d.cli("rm", "-f", "crashy").returncode == 0
-    r = subprocess.run([*ctr, "snapshots", "ls"], capture_output=True, text=True)
-    assert cid not in r.stdout, "removing the container removes the kept layer too"
+    assert cid not in _snapshots(d), "removing the container removes any kept layer too"

@@ -1,11 +1,5 @@
 """Unit tests: the lxcfs view list and its OCI mounts."""
-from pouch.lxcfs import VIEWS, oci_mounts
-
-
-def test_views_cover_the_documented_files():
-    for v in ("/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/uptime", "/proc/diskstats",
-              "/proc/swaps", "/proc/loadavg", "/sys/devices/system/cpu/online"):
-        assert v in VIEWS
+from pouch.lxcfs import oci_mounts
 
 
 def test_oci_mounts_bind_readonly_from_mount_point():

@@ -22,6 +22,7 @@ from pouch.oci import hooks as oci_hooks
 from pouch.errtypes import (Conflict, InvalidArgument, NotFound, NotModified, PouchError,
                             SystemError_)
 
+from .. import failpoint
 from ..ctrd.client import Ctrd, mounts_to_dicts, runc_options
 from ..ctrd.events import TaskEvent
 from ..events.exchange import EventExchange
@@ -54,6 +55,7 @@ class ContainerManager:
         self.cgroup_parent = cgroup_parent
         self.containers: dict[str, Container] = {}
         self.names: dict[str, str] = {}
+        self._after_upgrade_crash: list[str] = []  # restored mid-upgrade: start once the daemon is up
         self.hooks = hooks  # SandboxHooks: network, volumes, lxcfs, quota
         self.hooks_dirs = list(hooks_dirs or [])  # OCI hook files (pouch.oci.hooks)
         hooks.lookup = self.get
@@ -287,6 +289,7 @@ class ContainerManager:
                     raise  # the network's error is the one the user needs to see
             if create_error is not None:
                 raise create_error
+            failpoint.crash("start-task-created")
             c.set_running(pid)
             c.starting = True  # an exit seen before Start returns is handled after it
             try:
@@ -612,8 +615,15 @@ class ContainerManager:
             return
         if "Upgrading" in c.meta:
             from .upgrade import recover
-            await recover(self, c)
-        if task is not None and task.status in (task_pb2.RUNNING, task_pb2.PAUSED, task_pb2.CREATED):
+            running = task is not None and task.status in (task_pb2.RUNNING, task_pb2.PAUSED)
+            if await recover(self, c, running):
+                self._after_upgrade_crash.append(c.id)
+        if task is not None and task.status == task_pb2.CREATED:
+            # a start interrupted between task create and start: the process never ran
+            await _quiet(self.ctrd.task_kill(c.id, 9, all=True))
+            await _quiet(self.ctrd.task_delete(c.id))
+            task = None
+        if task is not None and task.status in (task_pb2.RUNNING, task_pb2.PAUSED):
             self._open_io(c, self._logger(c))
             c.state.update(Status="paused" if task.status == task_pb2.PAUSED else "running",
                            Running=True, Paused=task.status == task_pb2.PAUSED, Pid=task.pid)
@@ -631,7 +641,13 @@ class ContainerManager:
             await _quiet(self.ctrd.task_delete(c.id))
 
     async def start_restart_policy_containers(self) -> None:
-        """After a daemon (or machine) restart, start 'always'/'unless-stopped' containers."""
+        """After a daemon (or machine) restart, start 'always'/'unless-stopped' containers, and
+        those an upgrade stopped before a crash interrupted it."""
+        from .upgrade import finish_after_start
+        for cid in self._after_upgrade_crash:
+            if cid in self.containers:
+                await finish_after_start(self, self.containers[cid])
+        self._after_upgrade_crash.clear()
         for c in list(self.containers.values()):
             pol = (c.host_config.get("RestartPolicy") or {}).get("Name")
             if c.status == "exited" and not c.meta.get("ManualStop") and pol in ("always", "unless-stopped"):

@@ -10,8 +10,9 @@ Nothing is lost if it fails: the old writable layer is committed aside (a snapsh
 comes back under the container, with the old configuration and spec, started again if it ran;
 it then stays as the parent of the container's layer and goes when the container is removed
 (``UpgradeBackups`` in the meta).  On success the kept layers are removed.  If pouchd dies
-mid-upgrade, ``recover`` does the same rollback when it restores the container (an
-``Upgrading`` marker in its meta says so).
+mid-upgrade, an ``Upgrading`` marker in the meta says how far it got and whether the container
+ran: ``recover`` (at the next start) rolls back what had not yet switched to the new image and
+completes what had, and a container that ran before the upgrade is started again.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import secrets
 
 from pouch.errtypes import Conflict, InvalidArgument, NotModified
 
+from .. import failpoint
 from .container_model import now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -58,9 +60,13 @@ async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
         except NotModified:
             pass
     backup = f"{cid}-upgrade-{secrets.token_hex(4)}"
-    # a crash from here on is undone at the next start (recover): the marker says how
-    c.meta["Upgrading"] = {"Image": old_image_name, "Spec": old_spec, "Backup": backup}
+    # a crash from here on is undone at the next start (recover): the marker says how, and
+    # whether the container ran
+    marker = {"Image": old_image_name, "Spec": old_spec, "Backup": backup, "Running": was_running,
+              "Meta": old_meta, "Phase": "commit"}
+    c.meta["Upgrading"] = marker
     mgr.save(c)
+    failpoint.crash("upgrade-before-commit")
     try:
         await ctrd.snapshot_commit(backup, cid, labels={"containerd.io/gc.root": now_rfc3339()})
     except BaseException:
@@ -69,22 +75,31 @@ async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
         if was_running:
             await mgr.start(cid)
         raise
+    failpoint.crash("upgrade-after-commit")
     try:
         _retarget(c, image, img.id, cmd, entrypoint)
         spec = await mgr.prepare_rootfs_and_spec(c, img, [])
         await ctrd.container_update_image_spec(cid, str(sorted(img.names)[0]) if img.names else img.id, spec)
-        older = c.meta.pop("UpgradeBackups", [])
-        c.meta.pop("Upgrading", None)
+        # the new layer and spec are in place: a crash from here on finishes the upgrade
+        marker.update(Phase="start", Older=c.meta.pop("UpgradeBackups", []))
         mgr.save(c)
+        failpoint.crash("upgrade-before-start")
         if was_running:
             await mgr.start(cid)
     except BaseException as e:
         log.warning("upgrade of %s to %s failed, rolling back: %s", cid[:12], image, e)
-        await _roll_back(mgr, c, old_meta, old_spec, old_image_name, backup, was_running)
+        await _roll_back(mgr, c, marker)
         raise
-    for key in [backup, *reversed(older)]:  # children before their parents
-        await ctrd.snapshot_remove_quietly(key)
+    await _finish(mgr, c, marker)
     mgr.publish(c, "upgrade")
+
+
+async def _finish(mgr, c, marker: dict) -> None:
+    """The upgrade took: drop the marker, then the kept layers (children before parents)."""
+    c.meta.pop("Upgrading", None)
+    mgr.save(c)
+    for key in [marker["Backup"], *reversed(marker.get("Older") or [])]:
+        await mgr.ctrd.snapshot_remove_quietly(key)
 
 
 def _retarget(c, image: str, image_id: str, cmd, entrypoint) -> None:
@@ -114,31 +129,65 @@ async def _put_back(ctrd, cid: str, backup: str, image_name: str, spec: dict) ->
     await ctrd.container_update_image_spec(cid, image_name, spec)
 
 
-async def _roll_back(mgr, c, old_meta: dict, old_spec: dict, old_image_name: str, backup: str,
-                     was_running: bool) -> None:
-    await _put_back(mgr.ctrd, c.id, backup, old_image_name, old_spec)
+async def _roll_back(mgr, c, marker: dict) -> None:
+    """Old layer, spec and configuration back; started again if it ran before the upgrade."""
+    backup, old_meta = marker["Backup"], marker["Meta"]
+    await _put_back(mgr.ctrd, c.id, backup, marker["Image"], marker["Spec"])
     state = c.meta.get("State")  # what the container is now (stopped), not what it was
     c.meta.clear()
-    c.meta.update(old_meta)  # taken before the marker was set
+    c.meta.update(copy.deepcopy(old_meta))  # taken before the marker was set
     c.meta["State"] = state
     c.meta["UpgradeBackups"] = list(old_meta.get("UpgradeBackups") or []) + [backup]
     mgr.save(c)
-    if was_running:
+    if marker["Running"]:
         try:
             await mgr.start(c.id)
         except Exception as e:  # the old container could not start either: leave it stopped
             log.warning("upgrade rollback: restarting %s failed: %s", c.id[:12], e)
 
 
-async def recover(mgr, c) -> None:
-    """After a crash mid-upgrade (the marker is in the container's meta, which is still the old
-    one): put the old writable layer and spec back, as a failed upgrade would have."""
-    marker = c.meta.pop("Upgrading", None)
+async def recover(mgr, c, task_running: bool) -> bool:
+    """After a crash mid-upgrade (the ``Upgrading`` marker is in the container's meta): before
+    the new layer and spec were in place, put the old ones back, as a failed upgrade would have;
+    after, the upgrade stands.  Returns whether the container must be started again (it ran
+    before the upgrade and runs no task now): the caller starts it once the daemon is up, and
+    ``finish_after_start`` then completes or rolls back the upgrade."""
+    marker = c.meta.get("Upgrading")
     if marker is None:
-        return
+        return False
     ctrd, cid, backup = mgr.ctrd, c.id, marker["Backup"]
+    if marker.get("Phase") == "start":
+        if task_running or not marker.get("Running", False):
+            await _finish(mgr, c, marker)
+            log.warning("container %s: an interrupted upgrade to %s was completed", cid[:12],
+                        c.config.get("Image"))
+            return False
+        return True  # started (and the upgrade finished or rolled back) by finish_after_start
+    c.meta.pop("Upgrading")
     if await ctrd.snapshot_exists(backup):  # else the crash came before the commit: nothing moved
         await _put_back(ctrd, cid, backup, marker["Image"], marker["Spec"])
         c.meta["UpgradeBackups"] = list(c.meta.get("UpgradeBackups") or []) + [backup]
     log.warning("container %s: an upgrade was interrupted; rolled back", cid[:12])
     mgr.save(c)
+    return bool(marker.get("Running", False))
+
+
+async def finish_after_start(mgr, c) -> None:
+    """Start a container whose upgrade a crash interrupted, as that upgrade would have: on the
+    new image if it was in place (rolling back to the old one if that start fails), else on the
+    old one it was put back on."""
+    marker = c.meta.get("Upgrading")
+    try:
+        await mgr.start(c.id)
+    except Exception as e:
+        if marker is None:
+            log.warning("restarting %s after an interrupted upgrade failed: %s", c.id[:12], e)
+            return
+        log.warning("interrupted upgrade of %s: the new image does not start (%s); rolling back",
+                    c.id[:12], e)
+        await _roll_back(mgr, c, marker)
+        return
+    if marker is not None:
+        await _finish(mgr, c, marker)
+        log.warning("container %s: an interrupted upgrade to %s was completed", c.id[:12],
+                    c.config.get("Image"))
