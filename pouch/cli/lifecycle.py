@@ -87,7 +87,15 @@ def run_start(ctx, args):
 
 
 def run_upgrade(ctx, args):
+    from pouch.cli.create_run import _is_missing_image, pull_image
+    from pouch.client.errors import NotFound
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
-    ctx.client.upgrade(args.container, args.image, cmd=args.command or None, entrypoint=entrypoint)
+    try:
+        ctx.client.upgrade(args.container, args.image, cmd=args.command or None, entrypoint=entrypoint)
+    except NotFound as exc:  # as Pouch: a missing image is pulled first
+        if not _is_missing_image(exc):
+            raise
+        pull_image(ctx.client, args.image)
+        ctx.client.upgrade(args.container, args.image, cmd=args.command or None, entrypoint=entrypoint)
     print(args.container)
     return 0

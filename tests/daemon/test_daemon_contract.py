@@ -215,6 +215,18 @@ def test_default_registry_namespace_and_image_proxy(tmp_path):
         assert any("/v2/team/tiny/manifests/v1" in p for p in proxy.seen), proxy.seen
         r = d.cli("pull", "nosuch")  # -> <registry>/team/nosuch: named in the one-line error
         assert r.returncode != 0 and "team/nosuch" in r.stderr
+        # upgrade (as Pouch): the same image is refused; a missing one is pulled first
+        assert d.cli("load", "-i", busybox_archive()).returncode == 0
+        assert d.cli("run", "-d", "--name", "up", "busybox", "sleep", "300").returncode == 0
+        r = d.cli("upgrade", "--image", "busybox", "up")
+        assert r.returncode != 0 and "image not changed" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert d.cli("rmi", "tiny:v1").returncode == 0
+        r = d.cli("upgrade", "--image", "tiny:v1", "up", "sleep", "300")
+        assert r.returncode == 0, r.stderr
+        up = json.loads(d.cli("inspect", "up").stdout)
+        up = up[0] if isinstance(up, list) else up
+        assert up["Image"] == json.loads(d.cli("image", "inspect", "-f", "{{json .Id}}", "tiny:v1").stdout)
+        assert up["State"]["Running"]
     finally:
         d.cleanup()
         proxy.shutdown()

@@ -36,6 +36,8 @@ async def upgrade(mgr, ref: str, image: str, cmd: list[str] | None = None,
     if not image:
         raise InvalidArgument("upgrade needs an image")
     img = mgr.images.get(image)
+    if img.id == c.meta.get("Image"):  # as Pouch
+        raise InvalidArgument("failed to upgrade container: image not changed")
     lock = _locks.setdefault(c.id, asyncio.Lock())
     if lock.locked():
         raise Conflict(f"container {c.id[:12]} is being upgraded already")
