@@ -15,6 +15,7 @@ def _setup_volume(sub):
     p.add_argument("-d", "--driver", default="local")
     p.add_argument("-o", "--option", "--opt", dest="opts", action="append", default=[])
     p.add_argument("-l", "--label", action="append", default=[])
+    p.add_argument("-s", "--selector", action="append", default=[], help="Set volume selectors (key=value)")
     p.add_argument("positional_name", nargs="?")
     p = sub.add_parser("ls", aliases=["list"])
     p.add_argument("-q", "--quiet", action="store_true")
@@ -34,8 +35,14 @@ def _setup_volume(sub):
 def run_volume(ctx, args):
     c = ctx.client
     if args.sub == "create":
-        vol = c.create_volume(args.vname or args.positional_name, args.driver,
-                              key_value_list(args.opts, "option"), key_value_list(args.label, "label"))
+        opts = key_value_list(args.opts, "option")
+        for sel in args.selector:  # Pouch: selectors travel as selector.<key> driver options
+            k, sep, v = sel.partition("=")
+            if not sep or not k or not v:
+                raise CLIError("unknown selector %s: selector format must be key=value" % sel)
+            opts["selector." + k] = v
+        vol = c.create_volume(args.vname or args.positional_name, args.driver, opts,
+                              key_value_list(args.label, "label"))
         print(vol.get("Name", ""))
     elif args.sub in ("ls", "list"):
         vols = (c.volumes(filters_from_opts(args.filter)) or {}).get("Volumes") or []

@@ -205,10 +205,10 @@ class ContainerManager:
         mounts = await self.ctrd.snapshot_prepare(cid, parent, labels={"containerd.io/gc.root": now_rfc3339()})
         created.append("snapshot")
         layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
-        from .create_checks import ensure_mtab
-        await asyncio.to_thread(ensure_mtab, layer_dirs)
         created.append("hooks")  # prepare may fail half-way: release what it took
         extra_mounts, netns = await self.hooks.prepare(c, img, layer_dirs)
+        from .create_checks import ensure_mtab  # after the volumes' copy-up from the image's layers
+        await asyncio.to_thread(ensure_mtab, layer_dirs)
         await self.hooks.apply_quota(c, _upperdir(mounts))
         spec, warnings = build_spec(cid, config, host, img.config.get("config") or {}, layer_dirs, extra_mounts,
                                     self.cgroup_parent, netns, self._namespace_paths(host))

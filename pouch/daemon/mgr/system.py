@@ -79,7 +79,7 @@ class SystemManager:
             "P2PPeer": self.cfg.p2p_peer,
             "SecurityOptions": ["name=seccomp,profile=default"] if feats.get("Seccomp") else [],
             "Debug": self.cfg.debug, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+            "Plugins": {"Volume": ["local", "tmpfs"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
             "Warnings": [], "Labels": list(self.cfg.labels),
             "DefaultRegistry": self.cfg.default_registry or "docker.io",
             "ImageProxy": self.cfg.image_proxy, "HttpProxy": self.cfg.image_proxy,
