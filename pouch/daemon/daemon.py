@@ -38,6 +38,7 @@ from .mgr.stats import StatsCollector
 from .mgr.system import DaemonUpdate, SystemManager
 from .server import app as server_app
 from .server import archive as archive_routes
+from .server import checkpoints as checkpoint_routes
 from .server import containers as container_routes
 from .server import execs as exec_routes
 from .server import images as image_routes
@@ -145,6 +146,8 @@ class Daemon:
                                            cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent,
                                            hooks_dirs=list(cfg.hooks_dirs))
         self.containers.log_defaults = {"Type": cfg.log_driver, "Config": dict(cfg.log_opts)}
+        from .mgr.checkpoint import CheckpointManager
+        self.containers.checkpoints = CheckpointManager(self.containers)
         self.execs = ExecManager(self.containers, self.ctrd, self.events,
                                  os.path.join(cfg.run_dir, "fifo"))
         self.containers.exec_exit_handler = self.execs.handle_exit
@@ -173,6 +176,7 @@ class Daemon:
             container_routes.routes(self.containers, self.stats),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
+            checkpoint_routes.routes(self.containers.checkpoints, self.containers),
             image_routes.routes(self.images, self.containers.users_of_image),
             registry_routes.routes(self.pusher, self.registry, self.images, self.containers.users_of_image),
             commit_routes.routes(self.images, self.containers),

@@ -285,10 +285,11 @@ class Ctrd:
 
     # -- tasks --------------------------------------------------------------
     async def task_create(self, cid: str, rootfs, stdin: str, stdout: str, stderr: str,
-                          terminal: bool, options: any_pb2.Any | None = None) -> int:
+                          terminal: bool, options: any_pb2.Any | None = None, checkpoint=None) -> int:
+        """``checkpoint``: a descriptor of a CRIU image tar in the content store to restore from."""
         r = await self.call(self.tasks.Create, t_pb.CreateTaskRequest(
             container_id=cid, rootfs=rootfs, stdin=stdin, stdout=stdout, stderr=stderr,
-            terminal=terminal, options=options))
+            terminal=terminal, options=options, checkpoint=checkpoint))
         return r.pid
 
     async def task_start(self, cid: str, exec_id: str = "") -> int:

@@ -277,7 +277,8 @@ class ContainerManager:
             try:
                 mounts = await self.ctrd.snapshot_mounts(cid)
                 pid = await self.ctrd.task_create(cid, mounts, io.stdin_path, io.stdout_path,
-                                                  io.stderr_path, c.tty)
+                                                  io.stderr_path, c.tty,
+                                                  checkpoint=getattr(c, "restore_checkpoint", None))
             except BaseException as e:
                 create_error = e
             if attach is not None:
