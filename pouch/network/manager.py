@@ -121,9 +121,21 @@ class NetworkManager:
 
     async def create(self, name: str, driver: str = "bridge", subnet: str = "", gateway: str = "",
                      ip_range: str = "", options: dict[str, str] | None = None,
-                     labels: dict[str, str] | None = None, internal: bool = False) -> Network:
-        """`network create`.  Raises InvalidNetworkConfig (400) or NetworkConflict (409)."""
+                     labels: dict[str, str] | None = None, internal: bool = False,
+                     enable_ipv6: bool = False, subnet6: str = "", gateway6: str = "",
+                     ipam_options: dict[str, str] | None = None) -> Network:
+        """`network create`.  Raises InvalidNetworkConfig (400) or NetworkConflict (409).
+        ``enable_ipv6`` with ``subnet6``: containers get an IPv6 address there too."""
         options = dict(options or {})
+        if subnet6 and not enable_ipv6:
+            raise InvalidNetworkConfig(f"IPv6 subnet {subnet6} given without --enable-ipv6")
+        if enable_ipv6 and not subnet6:
+            raise InvalidNetworkConfig("--enable-ipv6 needs an IPv6 --subnet (pouch has no IPv6 address pool)")
+        if enable_ipv6:
+            subnet6, gateway6 = bridgedrv.complete_ipv6(subnet6, gateway6)
+            for n in self.networks.values():
+                if n.subnet6 and ipaddress.IPv6Network(n.subnet6).overlaps(ipaddress.IPv6Network(subnet6)):
+                    raise NetworkConflict(f"subnet {subnet6} overlaps with network subnet {n.subnet6}")
         if not NAME_RE.match(name or ""):
             raise InvalidNetworkConfig(f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         if driver != "bridge":
@@ -153,7 +165,8 @@ class NetworkManager:
                 raise InvalidNetworkConfig(f"invalid mtu {mtu!r}")
             net = Network(name=name, id=nid, driver=driver, subnet=subnet, gateway=gateway, ip_range=ip_range,
                           bridge=brname, options=options, labels=dict(labels or {}), internal=internal,
-                          created=_now())
+                          created=_now(), enable_ipv6=enable_ipv6, subnet6=subnet6, gateway6=gateway6,
+                          ipam_options=dict(ipam_options or {}))
             self.store.put_network(net)
             self.networks[nid] = net
         return net
@@ -210,14 +223,17 @@ class NetworkManager:
         n = self.get(name_or_id)
         cfg = [{"Subnet": n.subnet, "Gateway": n.gateway, **({"IPRange": n.ip_range} if n.ip_range else {})}] \
             if n.subnet else []
+        if n.subnet6:
+            cfg.append({"Subnet": n.subnet6, "Gateway": n.gateway6})
         return {
             "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
-            "Driver": {"null": "null"}.get(n.driver, n.driver), "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Options": {}, "Config": cfg},
+            "Driver": {"null": "null"}.get(n.driver, n.driver), "EnableIPv6": n.enable_ipv6,
+            "IPAM": {"Driver": "default", "Options": dict(n.ipam_options), "Config": cfg},
             "Internal": n.internal, "Attachable": False, "Ingress": False,
             "Containers": {e.container_id: {
                 "Name": e.container_name, "EndpointID": endpoint_id(e), "MacAddress": e.mac,
-                "IPv4Address": f"{e.ip}/{e.prefix_len}" if e.ip else "", "IPv6Address": ""}
+                "IPv4Address": f"{e.ip}/{e.prefix_len}" if e.ip else "",
+                "IPv6Address": f"{e.ip6}/{e.prefix_len6}" if e.ip6 else ""}
                 for e in self.endpoints(n.id)},
             "Options": dict(n.options), "Labels": dict(n.labels),
         }
@@ -519,27 +535,32 @@ def endpoint_settings(e: Endpoint) -> dict:
     """Moby `NetworkSettings.Networks[name]` for container inspect."""
     return {"NetworkID": e.network_id, "EndpointID": endpoint_id(e), "Gateway": e.gateway,
             "IPAddress": e.ip, "IPPrefixLen": e.prefix_len, "MacAddress": e.mac,
-            "Aliases": list(e.aliases) or None, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0}
+            "Aliases": list(e.aliases) or None, "IPv6Gateway": e.gateway6, "GlobalIPv6Address": e.ip6,
+            "GlobalIPv6PrefixLen": e.prefix_len6}
 
 
 def _endpoint_from_result(res: dict, cid: str, net: Network, ifname: str, netns_path: str,
                           cfg: EndpointConfig, bindings: list[PortBinding], static: str) -> Endpoint:
     ifaces = res.get("interfaces") or []
     ip, plen, gw, mac = "", 0, "", ""
+    ip6, plen6, gw6 = "", 0, ""
     for a in res.get("ips") or []:
         iface = ipaddress.ip_interface(a["address"])
-        if iface.version == 4:
+        if iface.version == 6:
+            if not ip6:
+                ip6, plen6, gw6 = str(iface.ip), iface.network.prefixlen, a.get("gateway", "")
+            continue
+        if iface.version == 4 and not ip:
             ip, plen, gw = str(iface.ip), iface.network.prefixlen, a.get("gateway", "")
             idx = a.get("interface")
             if idx is not None and idx < len(ifaces):
                 mac = ifaces[idx].get("mac", "")
-            break
     if not mac:
         mac = next((i.get("mac", "") for i in ifaces if i.get("name") == ifname and i.get("sandbox")), "")
     return Endpoint(container_id=cid, network_id=net.id, network_name=net.name, ifname=ifname, netns=netns_path,
                     ip=ip, prefix_len=plen, gateway=gw, mac=mac, container_name=cfg.container_name,
-                    hostname=cfg.hostname, aliases=list(cfg.aliases), ports=bindings, static_ip=static)
+                    hostname=cfg.hostname, aliases=list(cfg.aliases), ports=bindings, static_ip=static,
+                    ip6=ip6, prefix_len6=plen6, gateway6=gw6)
 
 
 def _match(n: Network, filters: dict[str, list[str]]) -> bool:
