@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import secrets
@@ -27,6 +28,8 @@ from pouch.errtypes import Forbidden
 from . import bridge as bridgedrv
 from . import etchosts, iptables, netns
 from .cni import CNIRunner, RuntimeConf
+
+log = logging.getLogger(__name__)
 from .errors import (InvalidNetworkConfig, NetworkConflict, NetworkError, NetworkInUse,
                      NetworkNotFound)
 from .ports import PortAllocator
@@ -71,6 +74,8 @@ class NetworkManager:
         self._base_ready = False
         self._locks: dict[str, asyncio.Lock] = {}
         self._netlock = asyncio.Lock()
+        from .dns import EmbeddedDNS
+        self.dns = EmbeddedDNS(self._dns_lookup, self._dns_upstream)   # 127.0.0.11 on user networks
 
     # -- lifecycle ------------------------------------------------------------------------
     async def init(self) -> None:
@@ -309,8 +314,40 @@ class NetworkManager:
             sb.endpoints.append(ep)
             self.sandboxes[cid] = sb
             self.store.put_sandbox(sb)
+            if net.is_user_bridge:
+                await self._serve_dns(cid, netns_path)
         self._refresh_hosts(net.id, cid)
         return ep
+
+    async def _serve_dns(self, cid: str, netns_path: str) -> None:
+        try:
+            await self.dns.serve(cid, netns_path)
+        except OSError as e:  # the container keeps the host's nameservers (and /etc/hosts names)
+            log.warning("embedded DNS for %s: %s", cid[:12], e)
+
+    def _dns_lookup(self, cid: str, name: str) -> tuple[list[str], list[str]]:
+        """Addresses of ``name`` among the containers on ``cid``'s user networks."""
+        sb = self.sandboxes.get(cid)
+        v4: list[str] = []
+        v6: list[str] = []
+        for e in sb.endpoints if sb else []:
+            net = self.networks.get(e.network_id)
+            if net is None or not net.is_user_bridge:
+                continue
+            for p in self.endpoints(e.network_id):
+                names = {n.lower() for n in (p.container_name, *p.aliases, p.hostname, p.container_id[:12]) if n}
+                if name in names or name.endswith("." + net.name.lower()) and name[:-len(net.name) - 1] in names:
+                    if p.ip and p.ip not in v4:
+                        v4.append(p.ip)
+                    if p.ip6 and p.ip6 not in v6:
+                        v6.append(p.ip6)
+        return v4, v6
+
+    def _dns_upstream(self, cid: str) -> list[str]:
+        sb = self.sandboxes.get(cid)
+        dns = list(sb.files.dns) if sb and sb.files else []
+        text = etchosts.render_resolv(_read(self.host_resolv), dns, [], [])
+        return [line.split()[1] for line in text.splitlines() if line.startswith("nameserver ")]
 
     connect = attach
 
@@ -360,6 +397,9 @@ class NetworkManager:
             await self._del_endpoint(ep)
             sb.endpoints.remove(ep)
             self.store.put_sandbox(sb)
+            if not any(self.networks.get(e.network_id) and self.networks[e.network_id].is_user_bridge
+                       for e in sb.endpoints):
+                self.dns.stop(cid)
         self._refresh_hosts(net.id, cid)
 
     disconnect = detach
@@ -377,6 +417,7 @@ class NetworkManager:
         """Container stopped: detach from every network, delete a netns we created, forget it."""
         async with self._lock(cid):
             sb = self.sandboxes.get(cid)
+            self.dns.stop(cid)
             if sb is None:
                 return
             errors = []
@@ -433,8 +474,13 @@ class NetworkManager:
                     pn = [n for n in dict.fromkeys([p.container_name, *p.aliases, p.hostname, p.container_id[:12]]) if n]
                     peers.append(etchosts.HostEntry(p.ip, pn))
         hosts = etchosts.render_hosts(own, f.extra_hosts, peers, base=base)
-        resolv = etchosts.render_resolv(_read(self.host_resolv), f.dns, f.dns_search, f.dns_options,
-                                        keep_localhost=f.host_network)
+        if sb.container_id in self.dns._servers:  # user network: the embedded DNS forwards the rest
+            from .dns import ADDRESS
+            resolv = etchosts.render_resolv(_read(self.host_resolv), [ADDRESS], f.dns_search,
+                                            f.dns_options or ["ndots:0"], keep_localhost=True)
+        else:
+            resolv = etchosts.render_resolv(_read(self.host_resolv), f.dns, f.dns_search, f.dns_options,
+                                            keep_localhost=f.host_network)
         return etchosts.write_files(f.dir, hosts, hostname, resolv)
 
     def _refresh_hosts(self, network_id: str, changed_cid: str) -> None:
@@ -480,6 +526,11 @@ class NetworkManager:
         for n in self.networks.values():
             if n.driver == "bridge" and any(e.network_id == n.id for e in self.endpoints()):
                 await self._ensure_network(n)
+        for cid, sb in list(self.sandboxes.items()):  # live containers get their DNS back
+            if cid in live and sb.netns and netns.exists(sb.netns) and any(
+                    self.networks.get(e.network_id) and self.networks[e.network_id].is_user_bridge
+                    for e in sb.endpoints):
+                await self._serve_dns(cid, sb.netns)
         return sorted(gone)
 
     def _ipam_reservations(self) -> list[tuple[str, str]]:

@@ -42,3 +42,24 @@ def test_ipv6_network_ipam_opts_options_and_labels(pouchd, box):
         r = pouchd.cli("network", "create", *args, bad)
         assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
         assert pouchd.cli("network", "inspect", bad).returncode != 0
+
+
+def test_embedded_dns_on_user_networks(pouchd, box):
+    name = "nd" + uuid.uuid4().hex[:6]
+    cli_ok(pouchd, "network", "create", name)
+    try:
+        a = box.run_d("--net", name, "--network-alias", "db", "busybox", "sleep", "300")
+        ip = inspect_json(pouchd, "", a)["NetworkSettings"]["Networks"][name]["IPAddress"]
+        b = box.run_d("--net", name, "busybox", "sleep", "300")
+        # nslookup asks the nameserver (not /etc/hosts): the answers come from pouchd's DNS
+        out = cli_ok(pouchd, "exec", b, "sh", "-c", f"cat /etc/resolv.conf; nslookup {a} 127.0.0.11; nslookup db")
+        assert "nameserver 127.0.0.11" in out, out
+        assert out.count(f"Address: {ip}") == 2, out  # by name and by alias
+        r = pouchd.cli("exec", b, "nslookup", "no-such-container-x.invalid")
+        assert "can't find" in r.stdout + r.stderr, r  # forwarded upstream (or SERVFAIL offline)
+        # the default bridge keeps the host's nameservers (as Docker)
+        out = cli_ok(pouchd, "run", "--rm", "busybox", "cat", "/etc/resolv.conf")
+        assert "127.0.0.11" not in out
+        box.cleanup()
+    finally:
+        pouchd.cli("network", "rm", name)
