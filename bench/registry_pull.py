@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,12 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.engines import Dockerd, have_docker  # noqa: E402
 from pouch.client import APIClient  # noqa: E402
-from tests.fixtures.daemon import PouchDaemon, lazy_umount_under  # noqa: E402
+from tests.fixtures.daemon import PouchDaemon  # noqa: E402
 from tests.fixtures.registry import RegistryServer, missing_tools  # noqa: E402
-
-DOCKER_CLI = shutil.which("docker", path="/usr/local/bin") or shutil.which("docker")
-
 
 def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
@@ -81,47 +78,6 @@ def skopeo(tmp: Path, *args: str) -> None:
     policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
     subprocess.run(["skopeo", "--policy", str(policy), "copy", "--quiet", "--src-tls-verify=false",
                     "--dest-tls-verify=false", *args], check=True, capture_output=True, env=dict(os.environ, HOME=str(tmp)))
-
-
-class Dockerd:
-    """A private dockerd: own data root, exec root, socket; no iptables, no bridge."""
-
-    def __init__(self, base: Path, insecure: str) -> None:
-        self.base = base
-        self.sock = base / "docker.sock"
-        self.host = f"unix://{self.sock}"
-        self.args = ["dockerd", "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
-                     "-H", self.host, "--pidfile", str(base / "dockerd.pid"), "--insecure-registry", insecure,
-                     "--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=overlay2"]
-        self.proc = None
-
-    def start(self) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.base / "dockerd.log", "wb")
-        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError((self.base / "dockerd.log").read_text()[-3000:])
-            if self.docker("version").returncode == 0:
-                return
-            time.sleep(0.2)
-        raise RuntimeError("dockerd did not come up")
-
-    def docker(self, *args: str) -> subprocess.CompletedProcess:
-        env = dict(os.environ, DOCKER_CONFIG=str(self.base / "cli"))
-        return subprocess.run([DOCKER_CLI, "-H", self.host, *args], capture_output=True, text=True, env=env)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        lazy_umount_under(str(self.base))
-        shutil.rmtree(self.base, ignore_errors=True)
 
 
 def registry_floor(host: str, repo: str, blobs: Path) -> float:
@@ -174,7 +130,7 @@ def main() -> int:
     ap.add_argument("--pouchd-arg", action="append", default=[], help="extra pouchd flag (repeatable)")
     a = ap.parse_args()
     missing = missing_tools() + [t for t in ("containerd", "runc") if not shutil.which(t)]
-    if not a.skip_docker and not (shutil.which("dockerd") and DOCKER_CLI):
+    if not a.skip_docker and not have_docker():
         missing.append("dockerd (apt-get install docker.io)")
     if missing:
         print("missing:", ", ".join(missing))
@@ -200,7 +156,8 @@ def main() -> int:
 
         pouchd.start()
         if not a.skip_docker:
-            dockerd = Dockerd(tmp / "docker", reg.host)
+            dockerd = Dockerd(str(tmp / "docker"), ["--insecure-registry", reg.host, "--ip6tables=false",
+                                                    "--storage-driver=overlay2"], bridge=False)
             dockerd.start()
 
         def pouch_cold() -> float:

@@ -21,9 +21,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
-import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,88 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fixtures.daemon import POUCH, PouchDaemon, lazy_umount_under  # noqa: E402
+from bench.engines import CTR, DOCKER, DOCKERD, Dockerd, median_ms, rss_kib, timed  # noqa: E402
+from tests.fixtures.daemon import POUCH, PouchDaemon  # noqa: E402
 from tests.fixtures.images import busybox_archive  # noqa: E402
-
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
-DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
-CTR = shutil.which("ctr") or "/usr/bin/ctr"
-
-
-def timed(argv: list[str], env: dict | None = None) -> float:
-    t = time.perf_counter()
-    r = subprocess.run(argv, capture_output=True, env=env)
-    dt = time.perf_counter() - t
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.decode()[-500:]}")
-    return dt
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-class Dockerd:
-    """A private dockerd 20.10 for side-by-side numbers."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.sock = os.path.join(base, "docker.sock")
-        self.proc: subprocess.Popen | None = None
-        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock,
-                        DOCKER_CONFIG=os.path.join(base, "cli-config"))
-
-    def start(self) -> None:
-        self.had_docker0 = os.path.exists("/sys/class/net/docker0")
-        args = [DOCKERD, "--data-root", os.path.join(self.base, "data"),
-                "--exec-root", os.path.join(self.base, "exec"),
-                "--pidfile", os.path.join(self.base, "docker.pid"),
-                "-H", "unix://" + self.sock, "--iptables=false", "--ip-masq=false",
-                "--bip", "172.31.251.1/24", "--containerd-namespace", "bench-moby",
-                "--containerd-plugins-namespace", "bench-moby-plugins"]
-        self.log = open(os.path.join(self.base, "dockerd.log"), "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit("dockerd exited; see " + self.log.name)
-            if self.docker("version").returncode == 0:
-                return
-            time.sleep(0.2)
-        raise SystemExit("dockerd did not come up; see " + self.log.name)
-
-    def docker(self, *args: str, **kw) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, *args], capture_output=True, text=True, env=self.env, **kw)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            ids = self.docker("ps", "-aq").stdout.split()
-            if ids:
-                self.docker("rm", "-f", *ids)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if not getattr(self, "had_docker0", True):  # the bridge dockerd made for the bench
-            subprocess.run(["ip", "link", "del", "docker0"], capture_output=True)
-        lazy_umount_under(self.base)
-        shutil.rmtree(self.base, ignore_errors=True)
 
 
 def netns_mode(run_cmd: list[str], env: dict | None) -> str:
     """'host' when the container shares the host's network namespace, else 'own netns'."""
     r = subprocess.run(run_cmd + ["readlink", "/proc/self/ns/net"], capture_output=True, text=True, env=env)
     return "host" if r.stdout.strip() == os.readlink("/proc/self/ns/net") else "own netns (bridge)"
-
-
-def median_ms(xs: list[float]) -> float:
-    return statistics.median(xs) * 1000
 
 
 def create_many(d: PouchDaemon, n: int, prefix: str, workers: int = 8) -> None:

@@ -1,7 +1,9 @@
 """Typed errors shared by every layer of pouch.
 
 Each error carries the HTTP status it maps to; the server maps them in one
-place (pouch.daemon.server.app) and the client maps statuses back to these
+place (pouch.daemon.server.app).  Subsystems (network, volume, oci, quota, registry, runtime,
+lxcfs) keep their own error modules, whose classes subclass these (a subsystem's "not found" is
+a NotFound), so ``except NotFound`` / ``except PouchError`` catch them too and the client maps statuses back to these
 classes (pouch.client.errors).  containerd's gRPC codes are mapped once in
 pouch.daemon.ctrd.errors.
 """
@@ -20,6 +22,12 @@ class PouchError(Exception):
 
 class InvalidArgument(PouchError):
     http_status = 400
+
+
+class Unauthorized(PouchError):
+    """The caller's (or our) credentials were refused, or are missing."""
+
+    http_status = 401
 
 
 class NotFound(PouchError):

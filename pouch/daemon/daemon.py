@@ -29,7 +29,6 @@ from .events.exchange import EventExchange
 from .meta.store import MetaStore
 from .mgr.archive import ContainerArchive
 from .mgr.container import ContainerManager
-from .mgr.exec import ExecManager
 from .mgr.image import ImageManager
 from .mgr.pull import ContentSink, Puller
 from .mgr.push import Pusher
@@ -131,7 +130,8 @@ class Daemon:
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
         self.quota = self._quota_manager()
         self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),
-                                    self.lxcfs, self.quota, lxcfs_default=False)
+                                    self.lxcfs, self.quota, lxcfs_default=False,
+                                    lookup=lambda ref: self.containers.get(ref))
         self.registry = RegistryClient(
             RegistryConfig(insecure_registries=list(cfg.insecure_registries),
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
@@ -141,19 +141,17 @@ class Daemon:
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
         self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd))
         self.pusher = Pusher(self.images, self.registry)
-        self.images.pull = registry_routes.pull_handler(self.puller, self.registry)
+        userns = None
+        if userns_ids is not None:
+            from .mgr.userns import UsernsRemap
+            userns = UsernsRemap(userns_ids, self.ctrd)
         self.containers = ContainerManager(self.store, self.ctrd, self.images, self.events, cfg.home,
                                            cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent,
-                                           hooks_dirs=list(cfg.hooks_dirs))
+                                           oci_hooks_dirs=list(cfg.hooks_dirs), userns=userns)
+        self.execs = self.containers.execs
         self.containers.log_defaults = {"Type": cfg.log_driver, "Config": dict(cfg.log_opts)}
         from .mgr.checkpoint import CheckpointManager
         self.containers.checkpoints = CheckpointManager(self.containers)
-        self.execs = ExecManager(self.containers, self.ctrd, self.events,
-                                 os.path.join(cfg.run_dir, "fifo"))
-        self.containers.exec_exit_handler = self.execs.handle_exit
-        if userns_ids is not None:
-            from .mgr.userns import UsernsRemap
-            self.containers.userns = UsernsRemap(userns_ids, self.ctrd)
         features = self._features(userns_ids)
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
@@ -177,7 +175,8 @@ class Daemon:
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
             checkpoint_routes.routes(self.containers.checkpoints, self.containers),
-            image_routes.routes(self.images, self.containers.users_of_image),
+            image_routes.routes(self.images, self.containers.users_of_image,
+                                pull=registry_routes.pull_handler(self.puller, self.registry)),
             registry_routes.routes(self.pusher, self.registry, self.images, self.containers.users_of_image),
             commit_routes.routes(self.images, self.containers),
             network_routes.routes(self.network, self.containers),

@@ -21,7 +21,7 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from pouch.errtypes import Forbidden
 
@@ -157,7 +157,7 @@ class NetworkManager:
                     if t.overlaps(ipaddress.IPv4Network(subnet)):
                         raise NetworkConflict(f"subnet {subnet} overlaps with network subnet {t}")
             else:
-                subnet = self._auto_subnet(taken)
+                subnet = self._auto_subnet(taken + await asyncio.to_thread(bridgedrv.host_routes))
                 subnet, gateway, ip_range = bridgedrv.complete_addressing(subnet, "", "")
             nid = _new_id()
             brname = options.get(bridgedrv.OPT_BRIDGE_NAME) or "pbr-" + nid[:11]
@@ -176,8 +176,7 @@ class NetworkManager:
             self.networks[nid] = net
         return net
 
-    def _auto_subnet(self, taken: list[ipaddress.IPv4Network]) -> str:
-        avoid = taken + bridgedrv.host_routes()
+    def _auto_subnet(self, avoid: list[ipaddress.IPv4Network]) -> str:
         for p in AUTO_POOLS:
             cand = ipaddress.IPv4Network(p)
             if not any(cand.overlaps(a) for a in avoid):
@@ -548,8 +547,13 @@ class NetworkManager:
                 out.append((os.path.join(d, fn), cid))
         return out
 
-    async def leftovers(self, live: Iterable[str] = ()) -> list[str]:
-        """Everything pouch's networking still holds for containers not in `live` (empty = clean)."""
+    async def leftovers(self, live: Iterable[str] = (), gone_bridges: Iterable[str] = (),
+                        owns: Callable[[str], bool] | None = None) -> list[str]:
+        """What this manager's networking still holds for containers not in `live` (empty =
+        clean): sandbox records, netns, CNI cache, IPAM reservations, veths on its bridges, the
+        CNI iptables rules of its networks for containers `owns` accepts (all when None), and
+        any pouch rule left for one of `gone_bridges` (bridges of networks since removed).
+        Another daemon's networks, bridges and rules on the same host are not counted."""
         live = set(live)
         out = [f"sandbox record {c}" for c in self.sandboxes if c not in live]
         out += [f"netns {c}" for c in netns.list_ids(self.netns_dir) if c not in live]
@@ -568,12 +572,13 @@ class NetworkManager:
             if n > expected.get(br, 0):
                 out.append(f"{n - expected.get(br, 0)} veth(s) on bridge {br}")
         names = {n.name for n in self.networks.values()}
+        gone = set(gone_bridges) - bridges
         for line in (await iptables.save()).splitlines():
             m = re.search(r'name: \\?"([^"\\]+)\\?" id: \\?"([^"\\]+)\\?"', line)
-            if m and m.group(1) in names and m.group(2) not in live:
+            if m and m.group(1) in names and m.group(2) not in live and (owns is None or owns(m.group(2))):
                 out.append(f"iptables: {line.strip()}")
             m = re.search(r'pouch net (\S+?)"?\s', line + " ")
-            if m and m.group(1) not in bridges and not os.path.exists(f"/sys/class/net/{m.group(1)}"):
+            if m and m.group(1) in gone:
                 out.append(f"iptables: {line.strip()}")
         return out
 

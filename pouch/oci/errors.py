@@ -1,21 +1,20 @@
-"""Typed errors of the OCI helpers; `http_status` tells the API layer the code to answer."""
+"""Typed errors of the OCI helpers (on pouch.errtypes: the API maps them by class)."""
+from __future__ import annotations
+
+from pouch.errtypes import InvalidArgument, NotFound, SystemError_
 
 
-class OciError(Exception):
+class OciError(SystemError_):
     """500: a host operation behind a spec setting failed (cgroup write, device stat)."""
-    http_status = 500
 
 
-class InvalidOciConfig(OciError):
+class InvalidOciConfig(InvalidArgument, OciError):
     """400: a HostConfig value (cap, sysctl, ulimit, device, resource, security-opt) is invalid."""
-    http_status = 400
 
 
 class MissingPrivilege(InvalidOciConfig):
     """400: the request needs a capability pouchd itself does not hold (named in the message)."""
-    http_status = 400
 
 
-class CgroupNotFound(OciError):
+class CgroupNotFound(NotFound, OciError):
     """404: the container's cgroup does not exist (not running)."""
-    http_status = 404

@@ -1,21 +1,20 @@
-"""Typed errors of the disk-quota subsystem; `http_status` tells the API layer the code to answer."""
+"""Typed errors of the disk-quota subsystem (on pouch.errtypes: the API maps them by class)."""
+from __future__ import annotations
+
+from pouch.errtypes import Conflict, InvalidArgument, SystemError_
 
 
-class QuotaError(Exception):
+class QuotaError(SystemError_):
     """Base of every quota error (500: the host refused an operation it claimed to support)."""
-    http_status = 500
 
 
-class InvalidQuotaSpec(QuotaError):
+class InvalidQuotaSpec(InvalidArgument, QuotaError):
     """400: a `--disk-quota` / `--quota-id` value could not be parsed or is out of range."""
-    http_status = 400
 
 
-class QuotaNotSupported(QuotaError):
+class QuotaNotSupported(InvalidArgument, QuotaError):
     """400: the directory's filesystem cannot enforce project quota (wrong fs, option, or kernel)."""
-    http_status = 400
 
 
-class QuotaIdInUse(QuotaError):
+class QuotaIdInUse(Conflict, QuotaError):
     """409: an explicit `--quota-id` is already held by another owner."""
-    http_status = 409

@@ -1,50 +1,40 @@
 """Typed errors raised by the registry client (pouch.registry).
 
-Each class carries an ``http_status`` class attribute so the daemon maps it to an
-HTTP status once: 400 invalid input, 401 unauthorized, 404 not found, 500 otherwise.
+They subclass pouch.errtypes' classes, which carry the HTTP status the daemon answers with:
+400 invalid input, 401 unauthorized, 404 not found, 500 otherwise.
 """
 
 from __future__ import annotations
 
+from pouch import errtypes
 
-class RegistryError(Exception):
+
+class RegistryError(errtypes.SystemError_):
     """Base of every error raised by pouch.registry."""
 
-    http_status = 500
 
-
-class InvalidReference(RegistryError):
+class InvalidReference(errtypes.InvalidArgument, RegistryError):
     """An image reference or digest that does not parse."""
 
-    http_status = 400
 
-
-class InvalidPlatform(RegistryError):
+class InvalidPlatform(errtypes.InvalidArgument, RegistryError):
     """A platform string like ``linux/arm64/v8`` that does not parse."""
 
-    http_status = 400
 
-
-class Unauthorized(RegistryError):
+class Unauthorized(errtypes.Unauthorized, RegistryError):
     """The registry refused our credentials, or asked for some we do not have."""
 
-    http_status = 401
 
-
-class NotFound(RegistryError):
+class NotFound(errtypes.NotFound, RegistryError):
     """The registry has no such repository, tag, manifest or blob."""
-
-    http_status = 404
 
 
 class NoMatchingPlatform(NotFound):
     """A manifest list / OCI index has no entry for the wanted platform."""
 
 
-class UnsupportedManifest(RegistryError):
+class UnsupportedManifest(errtypes.InvalidArgument, RegistryError):
     """A manifest media type we do not handle (for example Docker schema 1)."""
-
-    http_status = 400
 
 
 class DigestMismatch(RegistryError):
@@ -66,8 +56,6 @@ class SizeMismatch(RegistryError):
 
 class RegistryUnavailable(RegistryError):
     """The registry could not be reached (connection refused, TLS failure, 5xx)."""
-
-    http_status = 500
 
 
 class InsecureRegistryRefused(RegistryUnavailable):

@@ -11,7 +11,6 @@ import uuid
 import pytest
 
 from pouch.network import bridge as bridgedrv
-from pouch.network import netns
 from pouch.network.manager import NetworkManager
 
 CNI_DIR = "/usr/lib/cni"
@@ -41,6 +40,9 @@ def free_subnet(exclude: list[str] = ()) -> str:
     pytest.skip("no free 192.168.2xx.0/24 test subnet on this host")
 
 
+_session_tags: set[str] = set()  # the tags of this session's test managers (their bridges: ptx<tag>)
+
+
 @pytest.fixture
 async def mgr(tmp_path):
     why = _requirements()
@@ -54,6 +56,7 @@ async def mgr(tmp_path):
                        default_subnet=subnet, default_gateway=gw)
     await m.init()
     m.test_tag = tag
+    _session_tags.add(tag)
     yield m
     # teardown: whatever the test left (a fresh manager instance may have replaced m's state)
     m2 = NetworkManager(root=m.root, netns_dir=nsdir, default_bridge=f"ptx{tag}",
@@ -62,10 +65,11 @@ async def mgr(tmp_path):
     for cid in list(m2.sandboxes):
         await m2.release(cid)
     await m2.restore(live=())
+    made = {n.bridge for n in m2.list() if n.bridge}  # this test's bridges: only their rules count
     for n in m2.list():
         if not n.builtin:
             await m2.remove(n.id)
-    left = await m2.leftovers()
+    left = await m2.leftovers(gone_bridges=made, owns=lambda cid: tag in cid)
     for n in m2.list():
         if n.driver == "bridge":
             await m2._teardown_network(n)
@@ -91,13 +95,17 @@ def free_port():
 
 @pytest.fixture(scope="session", autouse=True)
 def no_leftovers_at_session_end():
-    """After all network tests: no test bridge (ptx*), test netns or POUCH rule for one is left."""
+    """After all network tests: none of this session's test bridges (ptx<tag>), their netns dirs
+    or pouch rules for them is left (other runs' on the same host are theirs to check)."""
     yield
-    if os.geteuid() != 0 or not shutil.which("iptables-save"):
+    if os.geteuid() != 0 or not shutil.which("iptables-save") or not _session_tags:
         return
+    ours = {f"ptx{t}" for t in _session_tags}
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    left = [line.split(":")[1].strip() for line in links.splitlines() if line.split(":")[1].strip().startswith("ptx")]
+    left = [name for name in (line.split(":")[1].strip().split("@")[0] for line in links.splitlines())
+            if name in ours]
     rules = [r for r in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.splitlines()
-             if "pouch net ptx" in r]
-    ns = os.listdir("/run/pouch-test") if os.path.isdir("/run/pouch-test") else []
+             if any(f"pouch net {b}" in r for b in ours)]
+    ns = [d for d in os.listdir("/run/pouch-test") if d.split("-")[-1] in _session_tags] \
+        if os.path.isdir("/run/pouch-test") else []
     assert (left, rules, ns) == ([], [], []), "network tests leaked resources"

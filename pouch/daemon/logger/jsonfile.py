@@ -4,7 +4,10 @@ Each line a container prints becomes one JSON object
 ``{"log": "...\\n", "stream": "stdout", "time": "RFC3339Nano"}`` in
 ``<container dir>/<id>-json.log``; ``max-size`` rotates the file to ``.1``,
 ``.2`` ... keeping ``max-file`` files.  Readers filter by since/until and tail
-and can follow: writers wake followers through an asyncio.Condition.
+and can follow: writers wake followers through an asyncio.Condition.  ``tail`` reads from the
+end of the newest file backwards over the rotated ones; a full read and a follower go in bounded
+steps (lists of entries, reads of at most 1 MiB), so a big log costs neither memory nor a long
+stall of the event loop.
 """
 from __future__ import annotations
 
@@ -169,22 +172,93 @@ def _files(path: str) -> list[str]:
     return list(reversed(rotated)) + ([path] if os.path.exists(path) else [])
 
 
-def read_entries(path: str, since_ns: int = 0, until_ns: int = 0, tail: int = -1) -> list[dict]:
-    entries = []
+BLOCK = 64 * 1024
+FOLLOW_READ_MAX = 1 << 20  # a follower reads at most this much per step
+
+
+def _parse(line: bytes) -> dict | None:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def _in_window(e: dict, since_ns: int, until_ns: int) -> bool:
+    if not since_ns and not until_ns:
+        return True
+    t = parse_time(e["time"])
+    return (not since_ns or t >= since_ns) and (not until_ns or t <= until_ns)
+
+
+def _lines_backwards(path: str):
+    """The file's lines, last first, read in BLOCK-sized steps from its end."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        pos = f.seek(0, os.SEEK_END)
+        rest = b""
+        while pos > 0:
+            step = min(BLOCK, pos)
+            pos -= step
+            f.seek(pos)
+            lines = (f.read(step) + rest).split(b"\n")
+            rest = lines[0]
+            for line in reversed(lines[1:]):
+                if line:
+                    yield line
+        if rest:
+            yield rest
+
+
+def read_tail(path: str, tail: int, since_ns: int = 0, until_ns: int = 0) -> list[dict]:
+    """The last ``tail`` entries (within since/until), read from the end of the newest file
+    backwards over the rotated ones: the cost is that of the lines returned, not of the log."""
+    out: list[dict] = []
+    if tail <= 0:
+        return out
+    for p in reversed(_files(path)):
+        for line in _lines_backwards(p):
+            e = _parse(line)
+            if e is None:
+                continue
+            if since_ns and parse_time(e["time"]) < since_ns:
+                return out[::-1]  # entries are in time order: nothing older can match
+            if until_ns and parse_time(e["time"]) > until_ns:
+                continue
+            out.append(e)
+            if len(out) >= tail:
+                return out[::-1]
+    return out[::-1]
+
+
+def iter_entries(path: str, since_ns: int = 0, until_ns: int = 0, batch: int = 1000):
+    """All entries (within since/until), oldest first, in lists of at most ``batch`` (a caller
+    on an event loop takes one list per thread hop; memory stays bounded)."""
+    chunk: list[dict] = []
     for p in _files(path):
-        with open(p, "rb") as f:
+        try:
+            f = open(p, "rb")
+        except FileNotFoundError:  # rotated away meanwhile
+            continue
+        with f:
             for line in f:
-                try:
-                    e = json.loads(line)
-                except ValueError:
+                e = _parse(line)
+                if e is None or not _in_window(e, since_ns, until_ns):
                     continue
-                entries.append(e)
-    if since_ns or until_ns:
-        entries = [e for e in entries if (not since_ns or parse_time(e["time"]) >= since_ns)
-                   and (not until_ns or parse_time(e["time"]) <= until_ns)]
+                chunk.append(e)
+                if len(chunk) >= batch:
+                    yield chunk
+                    chunk = []
+    if chunk:
+        yield chunk
+
+
+def read_entries(path: str, since_ns: int = 0, until_ns: int = 0, tail: int = -1) -> list[dict]:
     if tail >= 0:
-        entries = entries[-tail:] if tail else []
-    return entries
+        return read_tail(path, tail, since_ns, until_ns)
+    return [e for chunk in iter_entries(path, since_ns, until_ns) for e in chunk]
 
 
 async def follow(path: str, logger: JsonFileLogger | None, offset: int,
@@ -198,24 +272,24 @@ async def follow(path: str, logger: JsonFileLogger | None, offset: int,
             st = None
         if st is not None:
             if ino is not None and st.st_ino != ino:  # rotated: finish the old file from .1
-                for e in _rest_of_rotated(path + ".1", ino, offset):
+                for e in await asyncio.to_thread(_rest_of_rotated, path + ".1", ino, offset):
                     yield e
                 offset = 0
                 ino = st.st_ino
             elif ino is None:
                 ino = st.st_ino
             if st.st_size > offset:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    data = f.read()
+                data = await asyncio.to_thread(_read_at, path, offset, FOLLOW_READ_MAX)
                 end = data.rfind(b"\n") + 1
+                if end == 0 and len(data) >= FOLLOW_READ_MAX:  # one line longer than a read
+                    end = len(data)
                 offset += end
                 for line in data[:end].splitlines():
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        continue
-                continue
+                    e = _parse(line)
+                    if e is not None:
+                        yield e
+                if end:
+                    continue
         if not running():
             return
         if logger is not None:
@@ -226,6 +300,12 @@ async def follow(path: str, logger: JsonFileLogger | None, offset: int,
                 pass
         else:
             await asyncio.sleep(0.2)
+
+
+def _read_at(path: str, offset: int, size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
 
 
 def _rest_of_rotated(path: str, ino: int, offset: int) -> list[dict]:

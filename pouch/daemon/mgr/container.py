@@ -5,10 +5,35 @@ rest -> remove.  Exits arrive only through ctrd's event queue (``run_events``);
 every state change is written to the meta store before it is announced on the
 event exchange.  A failed create leaves nothing behind: no meta record, no
 containerd container, no snapshot.
+
+Every container operation is a method here; the faces (the Moby HTTP routes, and others) only
+parse, call one method and serialize.  ``ref`` is a name, an id or a unique id prefix.
+
+- lookup: ``get(ref) -> Container``, ``list(filters=None, all=True, limit=-1)`` (Moby's ``ps``
+  filters: status, name, id, label, ancestor, exited, runtime), ``users_of_image(image_id)``;
+- lifecycle (each takes the container's lock): ``create(body, name)``, ``start``,
+  ``stop(ref, timeout)``, ``restart(ref, timeout)``, ``kill(ref, signal)``,
+  ``remove(ref, force, volumes)``, ``pause``, ``unpause``, ``rename(ref, new)``,
+  ``update(ref, body) -> warnings``, ``upgrade(ref, image, cmd, entrypoint)``,
+  ``connect(ref, network, aliases, ip)``, ``disconnect(ref, network)``;
+- reading: ``wait(ref, condition) -> exit code``, ``top(ref, ps_args) -> {Titles, Processes}``,
+  ``changes(ref) -> [{Path, Kind}]``, ``logs(ref, ...) -> (tty, async iterator of (stream,
+  bytes))``, ``resize(ref, h, w)``;
+- streams: ``attach(ref, open_stream, stdin=, stdout=, stderr=, logs=, stream=, detach_keys=)``
+  joins a client to the main process through an ``AttachSession`` (mgr/attach.py);
+- execs (``self.execs``, an ExecManager, mgr/exec.py): ``exec_create(ref, body) -> Exec``,
+  ``exec_start(eid, open_stream=None)``, ``exec_inspect(eid)``, ``exec_resize(eid, h, w)``.
+
+Locking: one ``asyncio.Lock`` per container (``Container.lock``), taken by every mutation through
+``_locked(ref)``, which also re-checks that the container still exists once the lock is held (a
+start that queued behind ``rm -f`` gets NotFound, never a half-recreated container).  A method
+holding the lock calls only the ``_unlocked`` variants.  Exits (``handle_exit``) do not take the
+lock: a ``stop`` holding it waits for them; auto-remove after an exit runs as its own task.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -26,10 +51,12 @@ from .. import failpoint
 from ..ctrd.client import Ctrd, mounts_to_dicts, runc_options
 from ..ctrd.events import TaskEvent
 from ..events.exchange import EventExchange
-from ..logger import make_logger
+from ..logger import jsonfile, make_logger
 from ..logger.jsonfile import json_log_path
 from ..meta.store import MetaStore
 from . import restart as restart_policy
+from .attach import AttachSession, OpenStream, detach_sequence
+from .changes import container_changes
 from .container_model import ZERO_TIME, Container, now_rfc3339, parse_rfc3339
 from .image import ImageManager
 from .io import ProcessIO
@@ -43,8 +70,8 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 class ContainerManager:
     def __init__(self, store: MetaStore, ctrd: Ctrd, images: ImageManager, events: EventExchange,
-                 home: str, run_dir: str, runtimes, hooks, cgroup_parent: str = "default",
-                 hooks_dirs: list[str] | None = None) -> None:
+                 home: str, run_dir: str, runtimes, sandbox, cgroup_parent: str = "default",
+                 oci_hooks_dirs: list[str] | None = None, userns=None) -> None:
         self.store = store
         self.ctrd = ctrd
         self.images = images
@@ -56,11 +83,11 @@ class ContainerManager:
         self.containers: dict[str, Container] = {}
         self.names: dict[str, str] = {}
         self._after_upgrade_crash: list[str] = []  # restored mid-upgrade: start once the daemon is up
-        self.hooks = hooks  # SandboxHooks: network, volumes, lxcfs, quota
-        self.hooks_dirs = list(hooks_dirs or [])  # OCI hook files (pouch.oci.hooks)
-        hooks.lookup = self.get
-        self.exec_exit_handler = None
-        self.userns = None  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
+        self.sandbox = sandbox  # SandboxHooks: network, volumes, lxcfs, quota
+        self.oci_hooks_dirs = list(oci_hooks_dirs or [])  # OCI hook files (pouch.oci.hooks)
+        from .exec import ExecManager
+        self.execs = ExecManager(self, ctrd, events, self.fifo_root)
+        self.userns = userns  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
         self.log_defaults = {"Type": "json-file", "Config": {}}  # pouchd --log-driver / --log-opt
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
@@ -82,8 +109,28 @@ class ContainerManager:
             raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
         raise NotFound(f"No such container: {ref}")
 
-    def list(self) -> list[Container]:
-        return sorted(self.containers.values(), key=lambda c: c.meta["Created"], reverse=True)
+    def list(self, filters: dict[str, list[str]] | None = None, all: bool = True,
+             limit: int = -1) -> list[Container]:
+        """Newest first.  Without ``all`` only running containers (unless a status filter or a
+        limit asks for others, as Moby does); ``filters`` as in ``GET /containers/json``."""
+        filters = filters or {}
+        out = []
+        for c in sorted(self.containers.values(), key=lambda c: c.meta["Created"], reverse=True):
+            if not all and not c.running and "status" not in filters and limit in (-1, 0, None):
+                continue
+            if filters and not _match(c, filters):
+                continue
+            out.append(c)
+        return out[:limit] if limit and limit > 0 else out
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, ref: str):
+        """The container, its lock held; NotFound if it went while we waited for the lock."""
+        c = self.get(ref)
+        async with c.lock:
+            if self.containers.get(c.id) is not c:
+                raise NotFound(f"No such container: {ref}")
+            yield c
 
     def users_of_image(self, image_id: str) -> list[str]:
         return [c.id for c in self.containers.values() if c.meta.get("Image") == image_id]
@@ -206,15 +253,15 @@ class ContainerManager:
         created.append("snapshot")
         layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
         created.append("hooks")  # prepare may fail half-way: release what it took
-        extra_mounts, netns = await self.hooks.prepare(c, img, layer_dirs)
+        extra_mounts, netns = await self.sandbox.prepare(c, img, layer_dirs)
         from .create_checks import ensure_mtab  # after the volumes' copy-up from the image's layers
         await asyncio.to_thread(ensure_mtab, layer_dirs)
-        await self.hooks.apply_quota(c, _upperdir(mounts))
+        await self.sandbox.apply_quota(c, _upperdir(mounts))
         spec, warnings = build_spec(cid, config, host, img.config.get("config") or {}, layer_dirs, extra_mounts,
                                     self.cgroup_parent, netns, self._namespace_paths(host))
         if self.userns:
             self.userns.apply(spec, os.path.join(self.root, cid))
-        applied = oci_hooks.apply(spec, self.hooks_dirs)
+        applied = oci_hooks.apply(spec, self.oci_hooks_dirs)
         if applied:
             log.info("container %s: OCI hooks %s", cid[:12], ", ".join(applied))
         c.meta["Path"], c.meta["Args"] = spec["process"]["args"][0], spec["process"]["args"][1:]
@@ -230,7 +277,7 @@ class ContainerManager:
         if "ctrd" in created:
             await _quiet(self.ctrd.container_delete(cid))
         if "hooks" in created:
-            await _quiet(self.hooks.release(c, True))
+            await _quiet(self.sandbox.release(c, True))
         if "snapshot" in created:
             await _quiet(self.ctrd.snapshot_remove(cid))
         if "dir" in created:
@@ -238,15 +285,17 @@ class ContainerManager:
 
     # -- start --------------------------------------------------------------------
     async def start(self, ref: str) -> Container:
-        c = self.get(ref)
-        async with c.lock:
-            if c.status in ("running", "paused"):
-                raise NotModified("container already started")
-            if c.status == "removing":
-                raise Conflict(f"container {c.id} is marked for removal and cannot be started")
-            c.meta["ManualStop"] = False
-            await self._start_task(c)
+        async with self._locked(ref) as c:
+            await self._start_unlocked(c)
         return c
+
+    async def _start_unlocked(self, c: Container) -> None:
+        if c.status in ("running", "paused"):
+            raise NotModified("container already started")
+        if c.status == "removing":
+            raise Conflict(f"container {c.id} is marked for removal and cannot be started")
+        c.meta["ManualStop"] = False
+        await self._start_task(c)
 
     def _namespace_paths(self, host: dict) -> dict[str, str | None]:
         """--pid/--ipc/--uts: 'host' shares the host's, 'container:<x>' joins a running container's."""
@@ -272,7 +321,7 @@ class ContainerManager:
         io = self._open_io(c, self._logger(c))
         try:
             await _quiet(self.ctrd.task_delete(cid))  # a stale stopped task from a crash
-            attach = await self.hooks.before_start(c)  # CNI attach runs alongside the create
+            attach = await self.sandbox.before_start(c)  # CNI attach runs alongside the create
             create_error = None
             try:
                 mounts = await self.ctrd.snapshot_mounts(cid)
@@ -308,14 +357,14 @@ class ContainerManager:
                 if "permission denied" in e.message else 128
             c.set_stopped(code, e.message)
             self.save(c)
-            await _quiet(self.hooks.after_stop(c))
+            await _quiet(self.sandbox.after_stop(c))
             if "executable file not found" in e.message or "no such file or directory" in e.message \
                     or "permission denied" in e.message:
                 raise InvalidArgument(_runtime_message(e.message)) from None
             raise
         except BaseException:
             self._close_io(c)
-            await _quiet(self.hooks.after_stop(c))
+            await _quiet(self.sandbox.after_stop(c))
             raise
         self.save(c)
         self.publish(c, "start")
@@ -357,8 +406,7 @@ class ContainerManager:
                         c.state["OOMKilled"] = True
                         self.publish(c, "oom")
                 elif ev.exec_id:
-                    if self.exec_exit_handler:
-                        await self.exec_exit_handler(ev)
+                    await self.execs.handle_exit(ev)
                 else:
                     await self.handle_exit(ev.container_id, ev.pid, ev.exit_status)
             except Exception:
@@ -383,7 +431,7 @@ class ContainerManager:
         ran = time.time() - parse_rfc3339(c.state.get("StartedAt", ""))
         c.set_stopped(int(status))
         c.state["OOMKilled"] = oom
-        await _quiet(self.hooks.after_stop(c))
+        await _quiet(self.sandbox.after_stop(c))
         self.save(c)
         self.publish(c, "die", {"exitCode": str(status)})
         for f in c.exit_waiters:
@@ -391,7 +439,9 @@ class ContainerManager:
                 f.set_result(int(status))
         c.exit_waiters.clear()
         if c.host_config.get("AutoRemove"):
-            await _quiet(self.remove(cid, force=True, volumes=True))
+            # its own task: the exit may be handled inside a method that holds the lock
+            c.remove_task = asyncio.get_running_loop().create_task(
+                _quiet(self.remove(cid, force=True, volumes=True)))
             return
         policy = c.host_config.get("RestartPolicy") or {}
         if restart_policy.should_restart(policy, int(status), c.meta.get("RestartCount", 0),
@@ -420,14 +470,19 @@ class ContainerManager:
         return f
 
     async def stop(self, ref: str, timeout: int | None = None) -> Container:
-        c = self.get(ref)
-        if c.restart_task and not c.restart_task.done():
-            c.restart_task.cancel()
+        async with self._locked(ref) as c:
+            await self._stop_unlocked(c, timeout)
+        if c.remove_task is not None:  # --rm: stop returns once the container is gone
+            await asyncio.shield(c.remove_task)
+        return c
+
+    async def _stop_unlocked(self, c: Container, timeout: int | None = None) -> None:
+        self._cancel_restart(c)
         c.meta["ManualStop"] = True
         if c.status == "restarting":
             c.set_stopped(c.state.get("ExitCode", 0))
             self.save(c)
-            return c
+            return
         if not c.running:
             self.save(c)
             raise NotModified("container already stopped")
@@ -448,7 +503,12 @@ class ContainerManager:
             await _quiet(self.ctrd.task_kill(c.id, _signal.SIGKILL, all=True))
             await self._await_exit(c, fut, 30)
         self.publish(c, "stop")
-        return c
+
+    @staticmethod
+    def _cancel_restart(c: Container) -> None:
+        """A pending restart-policy restart."""
+        if c.restart_task and not c.restart_task.done():
+            c.restart_task.cancel()
 
     async def _await_exit(self, c: Container, fut: asyncio.Future, timeout: float) -> None:
         """Wait for a killed task's exit; should its event be lost (the event stream was being
@@ -473,29 +533,32 @@ class ContainerManager:
                 raise SystemError_(f"container {c.id[:12]} did not exit after SIGKILL")
 
     async def kill(self, ref: str, sig: str | int | None) -> Container:
-        c = self.get(ref)
-        if not c.running:
-            raise Conflict(f"Cannot kill container: {c.id}: Container {c.id} is not running")
         n = signal_number(sig, _signal.SIGKILL)
-        if n in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
-            c.meta["ManualStop"] = True
-        await self.ctrd.task_kill(c.id, n, all=n == _signal.SIGKILL)
-        self.publish(c, "kill", {"signal": str(n)})
+        async with self._locked(ref) as c:
+            if not c.running:
+                raise Conflict(f"Cannot kill container: {c.id}: Container {c.id} is not running")
+            if n in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
+                c.meta["ManualStop"] = True
+            await self.ctrd.task_kill(c.id, n, all=n == _signal.SIGKILL)
+            self.publish(c, "kill", {"signal": str(n)})
         return c
 
     async def restart(self, ref: str, timeout: int | None) -> Container:
-        c = self.get(ref)
-        if c.running:
-            await self.stop(ref, timeout)
-        c.meta["ManualStop"] = False
-        async with c.lock:
+        async with self._locked(ref) as c:
+            if c.running:
+                await self._stop_unlocked(c, timeout)
+            c.meta["ManualStop"] = False
             if not c.running:
+                self._cancel_restart(c)
                 await self._start_task(c)
-        self.publish(c, "restart")
+            self.publish(c, "restart")
         return c
 
     async def pause(self, ref: str) -> None:
-        c = self.get(ref)
+        async with self._locked(ref) as c:
+            await self._pause_unlocked(c)
+
+    async def _pause_unlocked(self, c: Container) -> None:
         if c.status != "running":
             raise Conflict(f"Container {c.id} is not running" if c.status != "paused"
                            else f"Container {c.id} is already paused")
@@ -505,13 +568,13 @@ class ContainerManager:
         self.publish(c, "pause")
 
     async def unpause(self, ref: str) -> None:
-        c = self.get(ref)
-        if c.status != "paused":
-            raise Conflict(f"Container {c.id} is not paused")
-        await self.ctrd.task_resume(c.id)
-        c.set_paused(False)
-        self.save(c)
-        self.publish(c, "unpause")
+        async with self._locked(ref) as c:
+            if c.status != "paused":
+                raise Conflict(f"Container {c.id} is not paused")
+            await self.ctrd.task_resume(c.id)
+            c.set_paused(False)
+            self.save(c)
+            self.publish(c, "unpause")
 
     # -- wait ---------------------------------------------------------------
     async def wait(self, ref: str, condition: str = "not-running") -> int:
@@ -528,13 +591,19 @@ class ContainerManager:
 
     # -- remove -----------------------------------------------------------------
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
-        c = self.get(ref)
+        async with self._locked(ref) as c:
+            await self._remove_unlocked(c, force, volumes)
+        # `wait?condition=removed` (run --rm) is answered once the container is gone; the
+        # network teardown still finishes before `rm` itself returns (and `network rm` waits
+        # for it too)
+        await _quiet(self.sandbox.release_network(c))
+
+    async def _remove_unlocked(self, c: Container, force: bool = False, volumes: bool = False) -> None:
         if c.running or c.status == "restarting":
             if not force:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the container "
                                f"before attempting removal or force remove")
-            if c.restart_task:
-                c.restart_task.cancel()
+            self._cancel_restart(c)
             c.meta["ManualStop"] = True
             if c.running:
                 fut = self._exit_future(c)
@@ -553,28 +622,27 @@ class ContainerManager:
         await _quiet(self.ctrd.snapshot_remove(c.meta.get("SnapshotKey", c.id)))
         for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
             await _quiet(self.ctrd.snapshot_remove(key))
-        self.hooks.release_storage(c, volumes)
+        self.sandbox.release_storage(c, volumes)
         self.store.delete(BUCKET, c.id)
+        self.execs.forget_container(c.id)
         self.containers.pop(c.id, None)
         if self.names.get(c.name) == c.id:
             self.names.pop(c.name, None)
-        shutil.rmtree(os.path.join(self.root, c.id), ignore_errors=True)
-        shutil.rmtree(os.path.join(self.fifo_root, c.id), ignore_errors=True)
+        await asyncio.to_thread(_rmtrees, os.path.join(self.root, c.id), os.path.join(self.fifo_root, c.id))
         if (c.host_config.get("LogConfig") or {}).get("Config", {}).get("root-dir") and c.meta.get("LogPath"):
-            shutil.rmtree(os.path.dirname(c.meta["LogPath"]), ignore_errors=True)  # <root-dir>/<id>
+            await asyncio.to_thread(shutil.rmtree, os.path.dirname(c.meta["LogPath"]), True)  # <root-dir>/<id>
         self.publish(c, "destroy")
         code = int(c.state.get("ExitCode", 0))
-        # `wait?condition=removed` (run --rm) is answered once the container is gone; the
-        # network teardown still finishes before `rm` itself returns (and `network rm` waits
-        # for it too)
         for f in c.remove_waiters + c.exit_waiters:
             if not f.done():
                 f.set_result(code)
-        await _quiet(self.hooks.release_network(c))
 
     # -- rename / update ---------------------------------------------------
     async def rename(self, ref: str, new: str) -> None:
-        c = self.get(ref)
+        async with self._locked(ref) as c:
+            self._rename_unlocked(c, new)
+
+    def _rename_unlocked(self, c: Container, new: str) -> None:
         if not new or not NAME_RE.match(new):
             raise InvalidArgument(f"Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         new = new.lstrip("/")
@@ -592,8 +660,9 @@ class ContainerManager:
         self.publish(c, "rename", {"oldName": "/" + old})
 
     async def update(self, ref: str, body: dict) -> list[str]:
-        from .update import update
-        return await update(self, self.get(ref), body)
+        async with self._locked(ref) as c:
+            from .update import update
+            return await update(self, c, body)
 
     # -- restore -----------------------------------------------------------------
     async def restore(self) -> None:
@@ -612,7 +681,8 @@ class ContainerManager:
     async def _restore_one(self, c: Container, task) -> None:
         from ..ctrd.pb.api.types.task import task_pb2
         if c.status == "removing":
-            await self.remove(c.id, force=True)
+            await self._remove_unlocked(c, force=True)
+            await _quiet(self.sandbox.release_network(c))
             return
         if "Upgrading" in c.meta:
             from .upgrade import recover
@@ -628,7 +698,7 @@ class ContainerManager:
             self._open_io(c, self._logger(c))
             c.state.update(Status="paused" if task.status == task_pb2.PAUSED else "running",
                            Running=True, Paused=task.status == task_pb2.PAUSED, Pid=task.pid)
-            await _quiet(self.hooks.restored(c))
+            await _quiet(self.sandbox.restored(c))
             self.save(c)
             return
         if c.status in ("running", "paused", "restarting"):
@@ -640,6 +710,172 @@ class ContainerManager:
             return
         if task is not None:  # a created-but-stopped leftover task
             await _quiet(self.ctrd.task_delete(c.id))
+
+    # -- more operations -------------------------------------------------------------
+    async def upgrade(self, ref: str, image: str, cmd: list[str] | None = None,
+                      entrypoint: list[str] | None = None) -> None:
+        """``pouch upgrade``: the container onto a new image (see mgr/upgrade.py)."""
+        from .upgrade import upgrade_unlocked
+        if not image:
+            raise InvalidArgument("upgrade needs an image")
+        c = self.get(ref)
+        if c.lock.locked() and c.upgrading:
+            raise Conflict(f"container {c.id[:12]} is being upgraded already")
+        async with self._locked(ref) as c:
+            img = self.images.get(image)
+            c.upgrading = True
+            try:
+                await upgrade_unlocked(self, c, image, img, cmd, entrypoint)
+            finally:
+                c.upgrading = False
+
+    async def connect(self, ref: str, network: str, aliases: list[str] | None = None, ip: str = "") -> None:
+        """``network connect``: a running container onto one more network."""
+        async with self._locked(ref) as c:
+            if not c.running:
+                raise Conflict(f"container {c.id} is not running")
+            ns = (c.meta.get("NetworkSettings") or {}).get("SandboxKey")
+            if not ns:
+                raise Conflict(f"container {c.id} has no network namespace of its own (host or container mode)")
+            name, settings = await self.sandbox.connect(c, ns, network, list(aliases or []), ip or "")
+            c.meta["NetworkSettings"].setdefault("Networks", {})[name] = settings
+            self.save(c)
+
+    async def disconnect(self, ref: str, network: str) -> None:
+        async with self._locked(ref) as c:
+            name = await self.sandbox.disconnect(c, network)
+            (c.meta.get("NetworkSettings") or {}).get("Networks", {}).pop(name, None)
+            self.save(c)
+
+    async def resize(self, ref: str, h: int, w: int) -> None:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        await self.ctrd.task_resize(c.id, w, h)
+
+    async def changes(self, ref: str) -> list[dict]:
+        """``diff``: [{"Path", "Kind"}] of the container's writable layer (0 changed, 1 added, 2 deleted)."""
+        return await container_changes(self.ctrd, self.get(ref).id)
+
+    async def top(self, ref: str, ps_args: str = "") -> dict:
+        """``top``: ``ps`` (args ``ps_args``, default -ef) limited to the container's processes."""
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        pids = set(await self.ctrd.task_pids(c.id))
+        proc = await asyncio.create_subprocess_exec(
+            "ps", *(ps_args or "-ef").split(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        if proc.returncode:
+            raise InvalidArgument(f"ps: {err.decode().strip()}")
+        lines = out.decode().splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise InvalidArgument("Couldn't find PID field in ps output")
+        pi = titles.index("PID")
+        procs = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > pi and fields[pi].isdigit() and int(fields[pi]) in pids:
+                procs.append(fields)
+        return {"Titles": titles, "Processes": procs}
+
+    def logs(self, ref: str, stdout: bool = True, stderr: bool = True, since: int = 0, until: int = 0,
+             tail: int = -1, timestamps: bool = False, follow: bool = False):
+        """-> (tty, async iterator of (stream, bytes)): json-file entries between ``since`` and
+        ``until`` (ns, 0 = unbounded), the last ``tail`` (-1 = all) read from the end of the
+        files, then (``follow``) what the container writes until it stops.  Bad input is
+        raised here, before any output."""
+        c = self.get(ref)
+        if c.host_config["LogConfig"]["Type"] != "json-file":
+            raise InvalidArgument("configured logging driver does not support reading")
+        want = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
+        if not want:
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        path = c.meta["LogPath"]
+
+        def chunk(e: dict) -> tuple[str, bytes] | None:
+            if e.get("stream") not in want:
+                return None
+            data = e["log"].encode()
+            return e["stream"], (e["time"].encode() + b" " + data if timestamps else data)
+
+        async def entries():
+            if tail >= 0:
+                batches = iter([await asyncio.to_thread(jsonfile.read_tail, path, tail, since, until)])
+            else:
+                batches = jsonfile.iter_entries(path, since, until)
+            while True:
+                batch = await asyncio.to_thread(next, batches, None)
+                if batch is None:
+                    break
+                for e in batch:
+                    item = chunk(e)
+                    if item:
+                        yield item
+            if follow and not until:
+                offset = os.path.getsize(path) if os.path.exists(path) else 0
+                async for e in jsonfile.follow(path, c.logger, offset, lambda: c.running):
+                    item = chunk(e)
+                    if item:
+                        yield item
+        return c.tty, entries()
+
+    async def attach(self, ref: str, open_stream: OpenStream, stdin: bool = False, stdout: bool = True,
+                     stderr: bool = True, logs: bool = False, stream: bool = True,
+                     detach_keys: str | None = None) -> str:
+        """Join a client to the main process (see mgr/attach.py): -> "ended", "detached" or
+        "gone".  ``logs`` sends the json-file backlog first; without ``stream`` only that."""
+        c = self.get(ref)
+        keys = detach_sequence(detach_keys)
+        use_in = stdin and bool(c.config.get("OpenStdin"))
+        want = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
+        path = c.meta.get("LogPath")
+        backlog = await asyncio.to_thread(jsonfile.read_entries, path) \
+            if logs and path and os.path.exists(path) else []
+        session = AttachSession(await open_stream(c.tty), c.attached, want, keys,
+                                write_stdin=(lambda data: self._write_stdin(c, data)) if use_in else None,
+                                close_stdin=(lambda: self._attach_eof(c)) if use_in else None)
+        if stream:
+            session.subscribe()
+        for e in backlog:
+            session.send(e["stream"], e["log"].encode())
+        return await session.run(stream)
+
+    @staticmethod
+    async def _write_stdin(c: Container, data: bytes) -> None:
+        await c.started.wait()
+        if c.io is not None:
+            await c.io.write_stdin(data)
+
+    async def _attach_eof(self, c: Container) -> None:
+        """An attached client's stdin EOF.  With StdinOnce both writers of the stdin FIFO must
+        go: ours, and the one the shim keeps open until it is told CloseIO."""
+        if not c.config.get("StdinOnce"):
+            return
+        await c.started.wait()
+        # CloseIO only reaches a task that exists: a client may send stdin and EOF before the
+        # container is started (docker run -i)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not c.running and c.io is not None and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        if c.io is not None:
+            c.io.close_stdin()
+            await _quiet(self.ctrd.task_close_stdin(c.id))  # the task may already be gone
+
+    # -- execs (the ExecManager's, here so that a face needs one manager) ---------------
+    def exec_create(self, ref: str, body: dict):
+        return self.execs.create(ref, body)
+
+    async def exec_start(self, eid: str, open_stream: OpenStream | None = None) -> str:
+        return await self.execs.start(eid, open_stream)
+
+    def exec_inspect(self, eid: str) -> dict:
+        return self.execs.inspect(eid)
+
+    async def exec_resize(self, eid: str, h: int, w: int) -> None:
+        await self.execs.resize(eid, h, w)
 
     async def start_restart_policy_containers(self) -> None:
         """After a daemon (or machine) restart, start 'always'/'unless-stopped' containers, and
@@ -663,6 +899,39 @@ class ContainerManager:
             if c.restart_task:
                 c.restart_task.cancel()
             self._close_io(c, remove=False)
+
+
+def _match(c: Container, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "status":
+            ok = c.status in values
+        elif key == "name":
+            ok = any(v.lstrip("/") in c.name for v in values)
+        elif key == "id":
+            ok = any(c.id.startswith(v) for v in values)
+        elif key == "label":
+            labels = c.config.get("Labels") or {}
+            ok = all((labels.get(v.split("=", 1)[0]) == v.split("=", 1)[1]) if "=" in v else v in labels
+                     for v in values)
+        elif key == "ancestor":
+            ok = any(v in (c.config.get("Image"), c.meta.get("Image")) or c.meta.get("Image", "")[7:].startswith(v)
+                     for v in values)
+        elif key == "exited":
+            ok = c.status == "exited" and str(c.state.get("ExitCode")) in values
+        elif key == "runtime":
+            ok = c.host_config.get("Runtime") in values
+        else:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if not ok:
+            return False
+    return True
+
+
+def _rmtrees(*paths: str) -> None:
+    for p in paths:
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def _upperdir(mounts) -> str | None:

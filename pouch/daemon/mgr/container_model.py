@@ -38,6 +38,8 @@ class Container:
         self.warnings: list[str] = []                # from the last create
         self.starting = False                        # between task create and Start's reply
         self.pending_exit: tuple[int, int | None] | None = None
+        self.remove_task: asyncio.Task | None = None  # an auto-remove (--rm) after an exit
+        self.upgrading = False
 
     # -- identity -------------------------------------------------------
     @property

@@ -2,7 +2,17 @@
 
 Exec instances live in memory only, as in Docker.  Each gets its own FIFOs;
 its exit arrives as a /tasks/exit event with its exec id, which the
-container manager's event loop hands to ``handle_exit``.
+container manager's event loop hands to ``handle_exit``.  The ContainerManager builds its
+ExecManager (``mgr.containers.execs``) and offers it as ``exec_*`` methods too.
+
+API: ``create(ref, body) -> Exec`` (Moby's exec config: Cmd, Env, User, Tty, AttachStdin, ...),
+``get(eid)``, ``start(eid, open_stream=None)`` (detached without ``open_stream``; else one
+``AttachSession``, as for attach: -> "ended", "detached" or "gone"), ``resize(eid, h, w)``,
+``inspect(eid) -> dict``.
+
+Records: a running exec is listed in its container's ``ExecIDs``; once it exits it leaves that
+list, and its record stays inspectable (exit code) among the last ``KEEP_FINISHED`` finished
+execs of its container; all go with the container.
 """
 from __future__ import annotations
 
@@ -10,6 +20,7 @@ import asyncio
 import logging
 import os
 import secrets
+from typing import TYPE_CHECKING
 
 from pouch.errtypes import Conflict, InvalidArgument, NotFound
 
@@ -17,11 +28,16 @@ from ..ctrd.client import Ctrd, mounts_to_dicts
 from ..ctrd.events import RESYNC, TaskEvent
 from ..ctrd.pb.api.types.task import task_pb2 as task_types
 from ..events.exchange import EventExchange
-from .container import ContainerManager
+from .attach import AttachSession, OpenStream, detach_sequence
 from .io import ProcessIO
 from .spec import merge_env, resolve_user, rootfs_layer_dirs
 
+if TYPE_CHECKING:
+    from .container import ContainerManager
+
 log = logging.getLogger(__name__)
+
+KEEP_FINISHED = 16  # finished execs kept inspectable per container
 
 
 class Exec:
@@ -51,7 +67,7 @@ class Exec:
 
 
 class ExecManager:
-    def __init__(self, containers: ContainerManager, ctrd: Ctrd, events: EventExchange, fifo_root: str) -> None:
+    def __init__(self, containers: "ContainerManager", ctrd: Ctrd, events: EventExchange, fifo_root: str) -> None:
         self.containers = containers
         self.ctrd = ctrd
         self.events = events
@@ -78,7 +94,44 @@ class ExecManager:
             raise NotFound(f"No such exec instance: {eid}")
         return e
 
-    async def start(self, e: Exec) -> None:
+    def inspect(self, eid: str) -> dict:
+        return self.get(eid).inspect()
+
+    async def start(self, eid: str, open_stream: OpenStream | None = None) -> str:
+        """Run the exec; detached without ``open_stream``, else attached until its output ends
+        or the client detaches/goes.  A failure to start is told to an attached client on its
+        stream (an exit code 126/127 is left for inspect); a detached start raises it."""
+        e = self.get(eid)
+        if open_stream is None:
+            await self._start(e)
+            return "ended"
+        cfg = e.config
+        tty = bool(cfg.get("Tty"))
+        keys = detach_sequence(cfg.get("DetachKeys") or None)
+        want = {s for s, k in (("stdout", "AttachStdout"), ("stderr", "AttachStderr")) if cfg.get(k, True)}
+        stdin = bool(cfg.get("AttachStdin"))
+        session = AttachSession(await open_stream(tty), e.attached, want, keys,
+                                write_stdin=(lambda data: self._write_stdin(e, data)) if stdin else None,
+                                close_stdin=(lambda: self.close_stdin(e)) if stdin else None)
+        session.subscribe()
+        try:
+            await self._start(e)
+        except Exception as err:
+            if e.exit_code is None:  # failed before the process existed: "cannot invoke"
+                e.exit_code = 126
+            msg = getattr(err, "message", str(err))
+            session.conn.write("stderr" if not tty else "stdout", (msg + "\n").encode())
+            e.attached.discard(session.queue)
+            session.conn.close()
+            return "ended"
+        return await session.run()
+
+    @staticmethod
+    async def _write_stdin(e: Exec, data: bytes) -> None:
+        if e.io is not None:
+            await e.io.write_stdin(data)
+
+    async def _start(self, e: Exec) -> None:
         if e.running or e.exit_code is not None:
             raise Conflict(f"Error: Exec command {e.id} has already run")
         c = self.containers.get(e.container_id)
@@ -117,6 +170,7 @@ class ExecManager:
             e.exit_code = 126 if "permission denied" in str(err) else 127
             io.close()
             e.done.set()
+            self._finished(c, e)
             try:
                 await self.ctrd.process_delete(c.id, e.id)
             except Exception:
@@ -145,7 +199,22 @@ class ExecManager:
         e.done.set()
         c = self.containers.containers.get(e.container_id)
         if c is not None:
+            self._finished(c, e)
             self.containers.publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
+
+    def _finished(self, c, e: Exec) -> None:
+        """An ended exec leaves its container's ExecIDs; only the last KEEP_FINISHED stay inspectable."""
+        ids = [i for i in c.meta.get("ExecIDs") or [] if i != e.id]
+        c.meta["ExecIDs"] = ids or None
+        self.containers.save(c)
+        done = [x for x in self.execs.values() if x.container_id == c.id and x.exit_code is not None]
+        for old in done[:-KEEP_FINISHED]:
+            self.execs.pop(old.id, None)
+
+    def forget_container(self, cid: str) -> None:
+        """The container is gone: so are its exec records."""
+        for eid in [i for i, x in self.execs.items() if x.container_id == cid]:
+            self.execs.pop(eid, None)
 
     async def _resync(self) -> None:
         """After an event-stream gap: finish every exec whose process containerd reports gone."""
@@ -179,5 +248,8 @@ class ExecManager:
                 log.warning("exec %s: closing stdin failed (%s), retrying", e.id[:12], err)
                 await asyncio.sleep(0.05 * 2 ** attempt)
 
-    async def resize(self, e: Exec, h: int, w: int) -> None:
+    async def resize(self, eid: str, h: int, w: int) -> None:
+        e = self.get(eid)
+        if not e.running:
+            raise Conflict(f"exec {e.id} is not running")
         await self.ctrd.task_resize(e.container_id, w, h, e.id)

@@ -111,7 +111,6 @@ class ImageManager:
         self.by_name: dict[str, str] = {}
         self._lock = asyncio.Lock()
         self.unpacker = LayerUnpacker(ctrd)
-        self.pull = None  # set by the daemon when the registry puller is wired in
         os.makedirs(tmp_dir, exist_ok=True)
 
     # -- index ------------------------------------------------------------
@@ -209,18 +208,7 @@ class ImageManager:
     async def import_rootfs(self, path: str, repo_tag: str | None, changes: dict | None = None,
                             message: str = "") -> Image:
         """Make a one-layer image from a rootfs tarball (optionally gzip-compressed)."""
-        with open(path, "rb") as f:
-            compressed = f.read(2) == b"\x1f\x8b"
-        opener = (lambda: gzip.open(path, "rb")) if compressed else (lambda: open(path, "rb"))
-        try:
-            with opener() as f:
-                diff_id, _ = arc.sha256_stream(f)
-            with opener() as f:
-                tarfile.open(fileobj=f, mode="r|").next()
-        except (OSError, tarfile.TarError, EOFError) as e:
-            raise InvalidArgument(f"import: not a tar archive: {e}") from None
-        with open(path, "rb") as f:
-            digest, size = arc.sha256_stream(f)
+        compressed, diff_id, digest, size = await asyncio.to_thread(_hash_rootfs, path)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         config = {"architecture": "amd64", "os": "linux", "created": now,
                   "config": dict(changes or {}),
@@ -492,6 +480,25 @@ def _member_reader(tf: tarfile.TarFile, member: str):
     return lambda: _chunks(tf.extractfile(member))
 
 
+def _hash_rootfs(path: str) -> tuple[bool, str, str, int]:
+    """A rootfs tarball's (compressed?, diff id, digest, size), checking it is a tar (a thread's job)."""
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    opener = (lambda: gzip.open(path, "rb")) if compressed else (lambda: open(path, "rb"))
+    try:
+        with opener() as f:
+            diff_id, _ = arc.sha256_stream(f)
+        with opener() as f:
+            tarfile.open(fileobj=f, mode="r|").next()
+    except (OSError, tarfile.TarError, EOFError) as e:
+        raise InvalidArgument(f"import: not a tar archive: {e}") from None
+    if not compressed:
+        return compressed, diff_id, diff_id, os.path.getsize(path)
+    with open(path, "rb") as f:
+        digest, size = arc.sha256_stream(f)
+    return compressed, diff_id, digest, size
+
+
 def _file_reader(path: str):
     def reader():
         with open(path, "rb") as f:
@@ -518,3 +525,29 @@ async def _anext(agen):
         return await agen.__anext__()
     except StopAsyncIteration:
         return None
+
+
+def config_changes(changes: list[str]) -> dict:
+    """Dockerfile-like --change lines (import, commit): CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE."""
+    cfg: dict = {}
+    for ch in changes:
+        word, _, rest = ch.strip().partition(" ")
+        word, rest = word.upper(), rest.strip()
+        val = json.loads(rest) if rest.startswith("[") else None
+        if word in ("CMD", "ENTRYPOINT"):
+            cfg["Cmd" if word == "CMD" else "Entrypoint"] = val if val is not None else ["/bin/sh", "-c", rest]
+        elif word == "ENV":
+            k, _, v = rest.replace("=", " ", 1).partition(" ")
+            cfg.setdefault("Env", []).append(f"{k}={v.strip()}")
+        elif word == "WORKDIR":
+            cfg["WorkingDir"] = rest
+        elif word == "USER":
+            cfg["User"] = rest
+        elif word == "LABEL":
+            k, _, v = rest.partition("=")
+            cfg.setdefault("Labels", {})[k] = v.strip('"')
+        elif word == "EXPOSE":
+            cfg.setdefault("ExposedPorts", {})[rest if "/" in rest else rest + "/tcp"] = {}
+        else:
+            raise InvalidArgument(f"{word} is not a valid change command")
+    return cfg

@@ -87,14 +87,14 @@ def moby_mount(m: dict) -> vmounts.MountSpec:
 
 class SandboxHooks:
     def __init__(self, network: NetworkManager, volumes: VolumeManager, containers_dir: str,
-                 lxcfs=None, quota=None, lxcfs_default: bool = False) -> None:
+                 lxcfs=None, quota=None, lxcfs_default: bool = False, lookup=None) -> None:
         self.network = network
         self.volumes = volumes
         self.containers_dir = containers_dir
         self.lxcfs = lxcfs
         self.quota = quota
         self.lxcfs_default = lxcfs_default
-        self.lookup = None  # container lookup (ContainerManager.get), set by the manager
+        self.lookup = lookup  # container lookup (ContainerManager.get): --net/--pid container:X, --volumes-from
         self._releases: dict[str, asyncio.Task] = {}
 
     # -- create ------------------------------------------------------------------
@@ -271,6 +271,19 @@ class SandboxHooks:
         settings["Networks"] = {mode: endpoint_settings(ep)}
         settings.update(IPAddress=ep.ip, Gateway=ep.gateway, MacAddress=ep.mac, IPPrefixLen=ep.prefix_len)
         settings["Ports"] = _moby_ports(ep)
+
+    async def connect(self, c, netns: str, network: str, aliases: list[str], ip: str) -> tuple[str, dict]:
+        """``network connect`` of a running container: -> (network name, its endpoint settings)."""
+        net = self.network.get(network)
+        ep = await self.network.attach(c.id, netns, net.name, EndpointConfig(
+            container_name=c.name, hostname=c.config.get("Hostname") or "", aliases=aliases, ip=ip))
+        return net.name, endpoint_settings(ep)
+
+    async def disconnect(self, c, network: str) -> str:
+        """``network disconnect``: -> the network's name."""
+        net = self.network.get(network)
+        await self.network.detach(c.id, net.name)
+        return net.name
 
     async def after_stop(self, c) -> None:
         if network_mode(c.host_config) in ("host",) or network_mode(c.host_config).startswith("container:"):

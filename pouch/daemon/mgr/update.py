@@ -95,7 +95,7 @@ async def update(mgr, c, body: dict) -> list[str]:
         merged = dict(host)
         merged.update(resources)
         oci, warnings = oci_resources.build(merged)  # InvalidOciConfig: a 400 with its message
-        await mgr.hooks.update_resources(c, resources)  # quota and friends validate too
+        await mgr.sandbox.update_resources(c, resources)  # quota and friends validate too
         if c.running:
             cg_path = cgroups_path_of(c.id, host, mgr.cgroup_parent)
             if mgr.runtimes.get(host.get("Runtime")).live_update:

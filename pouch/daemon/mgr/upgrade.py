@@ -16,39 +16,20 @@ completes what had, and a container that ran before the upgrade is started again
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import secrets
 
-from pouch.errtypes import Conflict, InvalidArgument, NotModified
+from pouch.errtypes import Conflict, NotModified
 
 from .. import failpoint
 from .container_model import now_rfc3339
 
 log = logging.getLogger(__name__)
-_locks: dict[str, asyncio.Lock] = {}
 
 
-async def upgrade(mgr, ref: str, image: str, cmd: list[str] | None = None,
-                  entrypoint: list[str] | None = None) -> None:
-    c = mgr.get(ref)
-    if not image:
-        raise InvalidArgument("upgrade needs an image")
-    img = mgr.images.get(image)
-    if img.id == c.meta.get("Image"):  # as Pouch
-        raise InvalidArgument("failed to upgrade container: image not changed")
-    lock = _locks.setdefault(c.id, asyncio.Lock())
-    if lock.locked():
-        raise Conflict(f"container {c.id[:12]} is being upgraded already")
-    async with lock:
-        try:
-            await _upgrade(mgr, c, image, img, cmd, entrypoint)
-        finally:
-            _locks.pop(c.id, None)
-
-
-async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
+async def upgrade_unlocked(mgr, c, image: str, img, cmd, entrypoint) -> None:
+    """The upgrade of ``c`` (ContainerManager.upgrade holds its lock: only _unlocked calls here)."""
     if c.status not in ("running", "created", "exited"):
         raise Conflict(f"container {c.id[:12]} is {c.status}: upgrade needs it running or stopped")
     ctrd, cid = mgr.ctrd, c.id
@@ -58,7 +39,7 @@ async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
     was_running = c.running
     if was_running:
         try:
-            await mgr.stop(cid)
+            await mgr._stop_unlocked(c)
         except NotModified:
             pass
     backup = f"{cid}-upgrade-{secrets.token_hex(4)}"
@@ -75,7 +56,7 @@ async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
         c.meta.pop("Upgrading", None)
         mgr.save(c)
         if was_running:
-            await mgr.start(cid)
+            await mgr._start_unlocked(c)
         raise
     failpoint.crash("upgrade-after-commit")
     try:
@@ -87,7 +68,7 @@ async def _upgrade(mgr, c, image: str, img, cmd, entrypoint) -> None:
         mgr.save(c)
         failpoint.crash("upgrade-before-start")
         if was_running:
-            await mgr.start(cid)
+            await mgr._start_unlocked(c)
     except BaseException as e:
         log.warning("upgrade of %s to %s failed, rolling back: %s", cid[:12], image, e)
         await _roll_back(mgr, c, marker)
@@ -143,7 +124,7 @@ async def _roll_back(mgr, c, marker: dict) -> None:
     mgr.save(c)
     if marker["Running"]:
         try:
-            await mgr.start(c.id)
+            await mgr._start_unlocked(c)
         except Exception as e:  # the old container could not start either: leave it stopped
             log.warning("upgrade rollback: restarting %s failed: %s", c.id[:12], e)
 
@@ -178,18 +159,19 @@ async def finish_after_start(mgr, c) -> None:
     """Start a container whose upgrade a crash interrupted, as that upgrade would have: on the
     new image if it was in place (rolling back to the old one if that start fails), else on the
     old one it was put back on."""
-    marker = c.meta.get("Upgrading")
-    try:
-        await mgr.start(c.id)
-    except Exception as e:
-        if marker is None:
-            log.warning("restarting %s after an interrupted upgrade failed: %s", c.id[:12], e)
+    async with mgr._locked(c.id):
+        marker = c.meta.get("Upgrading")
+        try:
+            await mgr._start_unlocked(c)
+        except Exception as e:
+            if marker is None:
+                log.warning("restarting %s after an interrupted upgrade failed: %s", c.id[:12], e)
+                return
+            log.warning("interrupted upgrade of %s: the new image does not start (%s); rolling back",
+                        c.id[:12], e)
+            await _roll_back(mgr, c, marker)
             return
-        log.warning("interrupted upgrade of %s: the new image does not start (%s); rolling back",
-                    c.id[:12], e)
-        await _roll_back(mgr, c, marker)
-        return
-    if marker is not None:
-        await _finish(mgr, c, marker)
-        log.warning("container %s: an interrupted upgrade to %s was completed", c.id[:12],
-                    c.config.get("Image"))
+        if marker is not None:
+            await _finish(mgr, c, marker)
+            log.warning("container %s: an interrupted upgrade to %s was completed", c.id[:12],
+                        c.config.get("Image"))

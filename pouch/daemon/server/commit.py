@@ -6,9 +6,8 @@ import json
 from aiohttp import web
 
 from ..mgr.commit import commit
-from ..mgr.image import ImageManager
+from ..mgr.image import ImageManager, config_changes
 from .app import json_response
-from .images import _parse_changes
 
 
 def routes(images: ImageManager, containers) -> list[tuple[str, str, object]]:
@@ -21,7 +20,7 @@ def routes(images: ImageManager, containers) -> list[tuple[str, str, object]]:
         if len(changes) == 1 and changes[0].startswith("["):  # a JSON list from pouch's client
             changes = json.loads(changes[0])
         pause = q.get("pause", "1").lower() not in ("0", "false", "no")
-        img = await commit(images, c, ref, q.get("comment", ""), q.get("author", ""), _parse_changes(changes),
+        img = await commit(images, c, ref, q.get("comment", ""), q.get("author", ""), config_changes(changes),
                            pauser=containers if pause else None)
         return json_response({"Id": img.id}, 201)
 

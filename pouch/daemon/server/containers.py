@@ -1,20 +1,18 @@
-"""Container routes (the container bridge): HTTP <-> ContainerManager calls."""
+"""Container routes (the container bridge): parse the request, call one ContainerManager method,
+serialize its answer (JSON, a log stream, or a hijacked connection for attach)."""
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 from aiohttp import web
 
-from pouch.errtypes import Conflict, InvalidArgument
+from pouch.errtypes import InvalidArgument
 
 from ..logger import jsonfile
-from ..mgr.changes import container_changes
 from ..mgr.container import ContainerManager
-from ..mgr.upgrade import upgrade
 from .app import json_response, qbool, qfilters, qint, read_json
-from .hijack import DetachScanner, detach_sequence, frame, hijack
+from .hijack import frame, hijack
 from .validate import check_create_body
 
 
@@ -26,19 +24,8 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         return json_response({"Id": c.id, "Warnings": c.warnings}, 201)
 
     async def list_(request: web.Request):
-        filters = qfilters(request)
-        show_all = qbool(request, "all")
-        limit = qint(request, "limit", -1)
-        out = []
-        for c in mgr.list():
-            if not show_all and not c.running and "status" not in filters and limit in (-1, 0, None):
-                continue
-            if not _match(c, filters):
-                continue
-            out.append(c.summary())
-        if limit and limit > 0:
-            out = out[:limit]
-        return json_response(out)
+        found = mgr.list(qfilters(request), all=qbool(request, "all"), limit=qint(request, "limit", -1))
+        return json_response([c.summary() for c in found])
 
     async def inspect(request: web.Request):
         return json_response(mgr.get(request.match_info["id"]).inspect())
@@ -104,117 +91,34 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         return json_response({"Warnings": warnings})
 
     async def resize(request: web.Request):
-        c = mgr.get(request.match_info["id"])
-        h, w = qint(request, "h", 0), qint(request, "w", 0)
-        if not c.running:
-            raise Conflict(f"Container {c.id} is not running")
-        await mgr.ctrd.task_resize(c.id, w, h)
+        await mgr.resize(request.match_info["id"], qint(request, "h", 0), qint(request, "w", 0))
         return web.Response(status=200)
 
     async def top(request: web.Request):
-        c = mgr.get(request.match_info["id"])
-        if not c.running:
-            raise Conflict(f"Container {c.id} is not running")
-        pids = set(await mgr.ctrd.task_pids(c.id))
-        ps_args = request.query.get("ps_args") or "-ef"
-        proc = await asyncio.create_subprocess_exec(
-            "ps", *ps_args.split(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        if proc.returncode:
-            raise InvalidArgument(f"ps: {err.decode().strip()}")
-        lines = out.decode().splitlines()
-        titles = lines[0].split()
-        if "PID" not in titles:
-            raise InvalidArgument("Couldn't find PID field in ps output")
-        pi = titles.index("PID")
-        procs = []
-        for line in lines[1:]:
-            fields = line.split(None, len(titles) - 1)
-            if len(fields) > pi and fields[pi].isdigit() and int(fields[pi]) in pids:
-                procs.append(fields)
-        return json_response({"Titles": titles, "Processes": procs})
+        return json_response(await mgr.top(request.match_info["id"], request.query.get("ps_args") or ""))
 
     async def logs(request: web.Request):
-        c = mgr.get(request.match_info["id"])
-        if c.host_config["LogConfig"]["Type"] != "json-file":
-            raise InvalidArgument("configured logging driver does not support reading")
-        want = {s for s in ("stdout", "stderr") if qbool(request, s)}
-        if not want:
-            raise InvalidArgument("Bad parameters: you must choose at least one stream")
-        since = _time_param(request.query.get("since"))
-        until = _time_param(request.query.get("until"))
         tail_s = request.query.get("tail", "all")
-        tail = -1 if tail_s in ("all", "") else _int(tail_s, "tail")
-        ts = qbool(request, "timestamps")
-        follow = qbool(request, "follow")
+        tty, chunks = mgr.logs(request.match_info["id"], stdout=qbool(request, "stdout"),
+                               stderr=qbool(request, "stderr"),
+                               since=_time_param(request.query.get("since")),
+                               until=_time_param(request.query.get("until")),
+                               tail=-1 if tail_s in ("all", "") else _int(tail_s, "tail"),
+                               timestamps=qbool(request, "timestamps"), follow=qbool(request, "follow"))
         resp = web.StreamResponse(status=200, headers={
-            "Content-Type": "application/vnd.docker.raw-stream" if c.tty
+            "Content-Type": "application/vnd.docker.raw-stream" if tty
             else "application/vnd.docker.multiplexed-stream"})
         await resp.prepare(request)
-        path = c.meta["LogPath"]
-
-        async def emit(e: dict) -> None:
-            if e.get("stream") not in want:
-                return
-            data = e["log"].encode()
-            if ts:
-                data = e["time"].encode() + b" " + data
-            await resp.write(data if c.tty else frame(e["stream"], data))
-
-        entries = await asyncio.to_thread(jsonfile.read_entries, path, since, until, tail)
-        for e in entries:
-            await emit(e)
-        if follow and not until:
-            offset = os.path.getsize(path) if os.path.exists(path) else 0
-            async for e in jsonfile.follow(path, c.logger, offset, lambda: c.running):
-                await emit(e)
+        async for stream, data in chunks:
+            await resp.write(data if tty else frame(stream, data))
         await resp.write_eof()
         return resp
 
     async def attach(request: web.Request):
-        c = mgr.get(request.match_info["id"])
-        use_in = qbool(request, "stdin") and bool(c.config.get("OpenStdin"))
-        want = {s for s in ("stdout", "stderr") if qbool(request, s)}
-        keys = detach_sequence(request.query.get("detachKeys"))
-        if qbool(request, "logs") and c.meta.get("LogPath") and os.path.exists(c.meta["LogPath"]):
-            backlog = await asyncio.to_thread(jsonfile.read_entries, c.meta["LogPath"])
-        else:
-            backlog = []
-        q = asyncio.Queue()
-        if qbool(request, "stream", True):
-            c.attached.add(q)
-        h = await hijack(request, multiplexed=not c.tty)
-        for e in backlog:
-            if e["stream"] in want:
-                h.write(e["stream"], e["log"].encode())
-        pump = asyncio.ensure_future(_stdin_pump(c, h, keys, mgr.ctrd)) if use_in else None
-        try:
-            if qbool(request, "stream", True):
-                while True:
-                    waiters = [asyncio.ensure_future(q.get())]
-                    if pump:
-                        waiters.append(pump)
-                    done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                    if pump in done and pump.result() == "detach":
-                        waiters[0].cancel()
-                        break
-                    if waiters[0] not in done:
-                        waiters[0].cancel()
-                        if pump in done:
-                            pump = None
-                        continue
-                    item = waiters[0].result()
-                    if item is None:
-                        break
-                    stream, data = item
-                    if stream in want:
-                        h.write(stream, data)
-                        await h.drain()
-        finally:
-            c.attached.discard(q)
-            if pump and not pump.done():
-                pump.cancel()
-            h.close()
+        await mgr.attach(request.match_info["id"], lambda tty: hijack(request, multiplexed=not tty),
+                         stdin=qbool(request, "stdin"), stdout=qbool(request, "stdout"),
+                         stderr=qbool(request, "stderr"), logs=qbool(request, "logs"),
+                         stream=qbool(request, "stream", True), detach_keys=request.query.get("detachKeys"))
         return web.Response(status=200)
 
     async def stats_(request: web.Request):
@@ -234,13 +138,12 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         body = await read_json(request)
         if not isinstance(body, dict):
             raise InvalidArgument("upgrade body must be a JSON object")
-        await upgrade(mgr, request.match_info["id"], body.get("Image") or "", _str_list(body.get("Cmd"), "Cmd"),
-                      _str_list(body.get("Entrypoint"), "Entrypoint"))
+        await mgr.upgrade(request.match_info["id"], body.get("Image") or "", _str_list(body.get("Cmd"), "Cmd"),
+                          _str_list(body.get("Entrypoint"), "Entrypoint"))
         return web.Response(status=200)
 
     async def changes(request: web.Request):
-        c = mgr.get(request.match_info["id"])
-        return json_response(await container_changes(mgr.ctrd, c.id))
+        return json_response(await mgr.changes(request.match_info["id"]))
 
     return [
         ("POST", "/containers/create", create),
@@ -264,68 +167,6 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         ("POST", "/containers/{id}/attach", attach),
         ("GET", "/containers/{id}/stats", stats_),
     ]
-
-
-async def _stdin_pump(c, h, keys: bytes, ctrd) -> str:
-    """Client -> container stdin; returns 'eof' or 'detach'.
-
-    On EOF (StdinOnce) both writers of the stdin FIFO must go: ours, and the
-    one the shim keeps open until it is told CloseIO.
-    """
-    scanner = DetachScanner(keys)
-    while True:
-        data = await h.input.get()
-        if data is None:
-            if c.config.get("StdinOnce"):
-                await c.started.wait()
-                # CloseIO only reaches a task that exists: a client may send
-                # stdin and EOF before the container is started (docker run -i)
-                for _ in range(3000):
-                    if c.running or c.io is None:
-                        break
-                    await asyncio.sleep(0.01)
-                if c.io is not None:
-                    c.io.close_stdin()
-                    try:
-                        await ctrd.task_close_stdin(c.id)
-                    except Exception:  # the task may already be gone
-                        pass
-            return "eof"
-        data, detached = scanner.feed(data)
-        if detached:
-            return "detach"
-        if data:
-            await c.started.wait()
-            if c.io is not None:
-                await c.io.write_stdin(data)
-
-
-def _match(c, filters: dict[str, list[str]]) -> bool:
-    for key, values in filters.items():
-        if not values:
-            continue
-        if key == "status":
-            ok = c.status in values
-        elif key == "name":
-            ok = any(v.lstrip("/") in c.name for v in values)
-        elif key == "id":
-            ok = any(c.id.startswith(v) for v in values)
-        elif key == "label":
-            labels = c.config.get("Labels") or {}
-            ok = all((labels.get(v.split("=", 1)[0]) == v.split("=", 1)[1]) if "=" in v else v in labels
-                     for v in values)
-        elif key == "ancestor":
-            ok = any(v in (c.config.get("Image"), c.meta.get("Image")) or c.meta.get("Image", "")[7:].startswith(v)
-                     for v in values)
-        elif key == "exited":
-            ok = c.status == "exited" and str(c.state.get("ExitCode")) in values
-        elif key == "runtime":
-            ok = c.host_config.get("Runtime") in values
-        else:
-            raise InvalidArgument(f"invalid filter '{key}'")
-        if not ok:
-            return False
-    return True
 
 
 def _int(v: str, name: str) -> int:

@@ -9,11 +9,12 @@ from aiohttp import web
 
 from pouch.errtypes import InvalidArgument
 
-from ..mgr.image import ImageManager, created_seconds, image_summary
+from ..mgr.image import ImageManager, config_changes, created_seconds, image_summary
 from .app import json_response, qbool, qfilters
 
 
-def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
+def routes(images: ImageManager, users_of, pull=None) -> list[tuple[str, str, object]]:
+    """``pull``: the registry's handler for ``POST /images/create?fromImage=`` (None: no registry)."""
     async def _spool(request: web.Request) -> str:
         path = images.tmpfile()
         with open(path, "wb") as f:
@@ -33,15 +34,15 @@ def routes(images: ImageManager, users_of) -> list[tuple[str, str, object]]:
     async def create(request: web.Request):
         src = request.query.get("fromSrc")
         if src is None:
-            if request.query.get("fromImage") and images.pull is not None:
-                return await images.pull(request)
+            if request.query.get("fromImage") and pull is not None:
+                return await pull(request)
             raise InvalidArgument("pulling from a registry is not available: use load or import")
         if src != "-":
             raise InvalidArgument("import: only '-' (the request body) is supported as fromSrc")
         repo = request.query.get("repo") or ""
         tag = request.query.get("tag") or ""
         ref = f"{repo}:{tag}" if repo and tag else repo or None
-        changes = _parse_changes(request.query.getall("changes", []))
+        changes = config_changes(request.query.getall("changes", []))
         path = await _spool(request)
         try:
             img = await images.import_rootfs(path, ref, changes, request.query.get("message", ""))
@@ -144,32 +145,6 @@ def _ref_match(tag: str, pattern: str) -> bool:
     if ":" not in pattern.rsplit("/", 1)[-1]:
         return fnmatch.fnmatch(tag.rsplit(":", 1)[0], pattern)
     return fnmatch.fnmatch(tag, pattern)
-
-
-def _parse_changes(changes: list[str]) -> dict:
-    """Dockerfile-like --change lines for import: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE."""
-    cfg: dict = {}
-    for ch in changes:
-        word, _, rest = ch.strip().partition(" ")
-        word, rest = word.upper(), rest.strip()
-        val = json.loads(rest) if rest.startswith("[") else None
-        if word in ("CMD", "ENTRYPOINT"):
-            cfg["Cmd" if word == "CMD" else "Entrypoint"] = val if val is not None else ["/bin/sh", "-c", rest]
-        elif word == "ENV":
-            k, _, v = rest.replace("=", " ", 1).partition(" ")
-            cfg.setdefault("Env", []).append(f"{k}={v.strip()}")
-        elif word == "WORKDIR":
-            cfg["WorkingDir"] = rest
-        elif word == "USER":
-            cfg["User"] = rest
-        elif word == "LABEL":
-            k, _, v = rest.partition("=")
-            cfg.setdefault("Labels", {})[k] = v.strip('"')
-        elif word == "EXPOSE":
-            cfg.setdefault("ExposedPorts", {})[rest if "/" in rest else rest + "/tcp"] = {}
-        else:
-            raise InvalidArgument(f"{word} is not a valid change command")
-    return cfg
 
 
 def _created(img) -> tuple:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pouch.errtypes import Conflict, InvalidArgument
-from pouch.network.manager import EndpointConfig, NetworkManager, endpoint_settings
+from pouch.errtypes import InvalidArgument
+from pouch.network.manager import NetworkManager
 
 from .app import json_response, qfilters, read_json
 
@@ -43,29 +43,15 @@ def routes(networks: NetworkManager, containers) -> list[tuple[str, str, object]
 
     async def connect(request: web.Request):
         body = await read_json(request)
-        c = containers.get(body.get("Container") or "")
-        net = networks.get(request.match_info["id"])
-        if not c.running:
-            raise Conflict(f"container {c.id} is not running")
-        ns = (c.meta.get("NetworkSettings") or {}).get("SandboxKey")
-        if not ns:
-            raise Conflict(f"container {c.id} has no network namespace of its own (host or container mode)")
         ep_cfg = body.get("EndpointConfig") or {}
-        ep = await networks.attach(c.id, ns, net.name, EndpointConfig(
-            container_name=c.name, hostname=c.config.get("Hostname") or "",
-            aliases=list(ep_cfg.get("Aliases") or []),
-            ip=(ep_cfg.get("IPAMConfig") or {}).get("IPv4Address") or ""))
-        c.meta["NetworkSettings"].setdefault("Networks", {})[net.name] = endpoint_settings(ep)
-        containers.save(c)
+        await containers.connect(body.get("Container") or "", request.match_info["id"],
+                                 list(ep_cfg.get("Aliases") or []),
+                                 (ep_cfg.get("IPAMConfig") or {}).get("IPv4Address") or "")
         return web.Response(status=200)
 
     async def disconnect(request: web.Request):
         body = await read_json(request)
-        c = containers.get(body.get("Container") or "")
-        net = networks.get(request.match_info["id"])
-        await networks.detach(c.id, net.name)
-        (c.meta.get("NetworkSettings") or {}).get("Networks", {}).pop(net.name, None)
-        containers.save(c)
+        await containers.disconnect(body.get("Container") or "", request.match_info["id"])
         return web.Response(status=200)
 
     return [
