@@ -51,6 +51,7 @@ class DaemonConfig:
     log_opts: dict = field(default_factory=dict)       # their log options then (--log-opt k=v)
     allow_multi_snapshotter: bool = False   # start even when another snapshotter holds snapshots
     image_proxy: str = ""                   # HTTP proxy of pulls (pouch updatedaemon --image-proxy)
+    volume_plugin_dirs: list[str] = field(default_factory=list)  # empty: Docker's plugin dirs
     config_file: str = ""
     id: str = ""
 
@@ -88,7 +89,7 @@ FILE_KEYS = {
     "pidfile": "pidfile", "labels": "label", "default_registry": "default-registry",
     "default_registry_namespace": "default-registry-namespace",
     "allow_multi_snapshotter": "allow-multi-snapshotter", "image_proxy": "image-proxy",
-    "containerd_binary": "containerd-path",
+    "containerd_binary": "containerd-path", "volume_plugin_dirs": "volume-plugin-dir",
 }
 # Pouch's config file (daemon/config/config.go json tags) nests some keys; they read as flat keys
 NESTED_SECTIONS = ("network-config", "bridge-config", "TLS")
@@ -171,6 +172,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-multi-snapshotter", action="store_true", default=None,
                    help="start even if snapshots of another snapshotter exist")
     p.add_argument("--image-proxy", help="HTTP proxy for image pulls")
+    p.add_argument("--volume-plugin-dir", dest="volume_plugin_dirs", action="append",
+                   help="where Docker volume plugins' sockets and spec files are found (default "
+                        "/run/docker/plugins, /etc/docker/plugins, /usr/lib/docker/plugins)")
     p.add_argument("-v", "--version", action="store_true")
     return p
 

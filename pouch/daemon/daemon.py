@@ -126,7 +126,8 @@ class Daemon:
                                       default_gateway=str(bip.ip))
         await self.network.init()
         await self.network.ensure_default_bridge()
-        self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"))
+        self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"),
+                                     plugin_dirs=cfg.volume_plugin_dirs or None)
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
         self.quota = self._quota_manager()
         self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),

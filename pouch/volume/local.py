@@ -85,10 +85,10 @@ class LocalDriver:
             self.size_limiter(path, size)
         return path, size
 
-    def attach(self, name: str, mountpoint: str, options: dict[str, str]) -> None:
-        pass
+    def attach(self, name: str, mountpoint: str, options: dict[str, str], cid: str = "") -> str | None:
+        return None
 
-    def detach(self, name: str, mountpoint: str, options: dict[str, str]) -> None:
+    def detach(self, name: str, mountpoint: str, options: dict[str, str], cid: str = "") -> None:
         pass
 
     def remove(self, name: str, mountpoint: str, options: dict[str, str]) -> None:
@@ -124,17 +124,18 @@ class TmpfsDriver(LocalDriver):
         os.makedirs(path, mode=0o755, exist_ok=True)
         return path, size
 
-    def attach(self, name: str, mountpoint: str, options: dict[str, str]) -> None:
+    def attach(self, name: str, mountpoint: str, options: dict[str, str], cid: str = "") -> str | None:
         import subprocess
         if os.path.ismount(mountpoint):
-            return
+            return None
         os.makedirs(mountpoint, mode=0o755, exist_ok=True)
         r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev,noexec,size={self.validate(options)}",
                             "shm", mountpoint], capture_output=True, text=True)
         if r.returncode != 0:
             raise VolumeError(f"mounting tmpfs volume {name}: {r.stderr.strip()}")
+        return None
 
-    def detach(self, name: str, mountpoint: str, options: dict[str, str]) -> None:
+    def detach(self, name: str, mountpoint: str, options: dict[str, str], cid: str = "") -> None:
         import subprocess
         if os.path.ismount(mountpoint):
             subprocess.run(["umount", "-l", mountpoint], capture_output=True)

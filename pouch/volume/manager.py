@@ -21,7 +21,10 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
 class VolumeManager:
-    def __init__(self, root: str = "/var/lib/pouch/volumes", size_limiter: SizeLimiter | None = None) -> None:
+    def __init__(self, root: str = "/var/lib/pouch/volumes", size_limiter: SizeLimiter | None = None,
+                 plugin_dirs=None) -> None:
+        from . import plugin
+        self.plugin_dirs = list(plugin_dirs or plugin.DEFAULT_DIRS)  # Docker volume plugins
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.store = VolumeStore(root)
@@ -38,10 +41,17 @@ class VolumeManager:
         self.drivers["local"].size_limiter = fn
 
     def _driver(self, name: str) -> LocalDriver:
-        try:
+        if name in self.drivers:
             return self.drivers[name]
-        except KeyError:
-            raise InvalidVolumeSpec(f"volume driver {name!r} not found (available: {', '.join(self.drivers)})") from None
+        from .plugin import PluginDriver, find
+        addr = find(name, self.plugin_dirs)
+        if addr is None:
+            raise InvalidVolumeSpec(f"volume driver {name!r} not found (built in: {', '.join(self.drivers)}; "
+                                    f"no plugin {name} in {', '.join(self.plugin_dirs)})")
+        drv = PluginDriver(name, addr)
+        drv.activate()
+        self.drivers[name] = drv
+        return drv
 
     def create(self, name: str | None = None, driver: str = "local", options: dict[str, str] | None = None,
                labels: dict[str, str] | None = None) -> Volume:
@@ -61,7 +71,7 @@ class VolumeManager:
             return v
         mp = drv.path_for(name, options)
         for other in self.volumes.values():
-            if other.mountpoint == os.path.normpath(mp):
+            if mp and other.mountpoint == os.path.normpath(mp):
                 raise VolumeConflict(f"volume {other.name} already uses {mp}")
         mountpoint, size = drv.create(name, options)
         v = Volume(name=name, driver=driver, mountpoint=mountpoint, labels=dict(labels or {}),
@@ -146,7 +156,9 @@ class VolumeManager:
         if v is None:
             v = self.create(name, driver, options, labels)
         if cid not in v.refs:
-            self._driver(v.driver).attach(v.name, v.mountpoint, v.options)
+            mp = self._driver(v.driver).attach(v.name, v.mountpoint, v.options, cid=cid)
+            if mp:  # a plugin says where it mounted the volume
+                v.mountpoint = mp
             v.refs.append(cid)
             self.store.put(v)
         return v
@@ -156,8 +168,9 @@ class VolumeManager:
         if v is not None and cid in v.refs:
             v.refs.remove(cid)
             self.store.put(v)
-            if not v.refs:
-                self._driver(v.driver).detach(v.name, v.mountpoint, v.options)
+            drv = self._driver(v.driver)
+            if getattr(drv, "per_container", False) or not v.refs:
+                drv.detach(v.name, v.mountpoint, v.options, cid=cid)
 
     def release(self, cid: str, remove_anonymous: bool = False) -> list[str]:
         """Drop cid's references (container removed); with remove_anonymous (`rm -v`, `--rm`),
