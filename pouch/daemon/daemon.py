@@ -193,15 +193,25 @@ class Daemon:
 
     async def _check_snapshotter(self) -> None:
         """As Pouch: refuse to switch snapshotters while the other one still holds snapshots of
-        this namespace (images and containers would vanish), unless --allow-multi-snapshotter."""
-        if self.cfg.allow_multi_snapshotter:
-            return
-        for other in ("overlayfs", "native"):
-            if other != self.snapshotter and await self.ctrd.snapshotter_in_use(other):
-                msg = (f"current snapshotter driver is {other}, cannot change to {self.snapshotter} "
-                       f"(snapshots of {other} exist; start with --allow-multi-snapshotter to allow both)")
-                log.error("%s", msg)
-                raise SystemExit(f"pouchd: {msg}")
+        this namespace (images and containers would vanish), unless --allow-multi-snapshotter.
+        The last snapshotter used is recorded in the home, so a restart on the same one costs
+        no containerd call."""
+        record = os.path.join(self.cfg.home, "snapshotter")
+        try:
+            with open(record) as f:
+                last = f.read().strip()
+        except OSError:
+            last = ""
+        if last != self.snapshotter and not self.cfg.allow_multi_snapshotter:
+            for other in ("overlayfs", "native"):
+                if other != self.snapshotter and await self.ctrd.snapshotter_in_use(other):
+                    msg = (f"current snapshotter driver is {other}, cannot change to {self.snapshotter} "
+                           f"(snapshots of {other} exist; start with --allow-multi-snapshotter to allow both)")
+                    log.error("%s", msg)
+                    raise SystemExit(f"pouchd: {msg}")
+        if last != self.snapshotter:
+            with open(record, "w") as f:
+                f.write(self.snapshotter + "\n")
 
     def _container_root_ids(self) -> tuple[int, int]:
         """Host uid and gid of the containers' root user (the remapped range's first, with userns)."""

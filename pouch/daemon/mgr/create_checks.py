@@ -47,8 +47,17 @@ def ensure_mtab(layer_dirs: list[str]) -> None:
     if not layer_dirs or any(os.path.lexists(os.path.join(d, "etc", "mtab")) for d in layer_dirs):
         return
     etc = os.path.join(layer_dirs[0], "etc")
-    os.makedirs(etc, mode=0o755, exist_ok=True)
+    # owner and mode of the image's /etc (the remapped root's with --userns-remap), else of its /
+    ref = next((os.path.join(d, "etc") for d in layer_dirs[1:] if os.path.isdir(os.path.join(d, "etc"))),
+               None) or next((d for d in layer_dirs[1:] if os.path.isdir(d)), layer_dirs[0])
+    st = os.stat(ref)
+    if not os.path.isdir(etc):
+        os.mkdir(etc, 0o755)
+        os.chown(etc, st.st_uid, st.st_gid)
+        os.chmod(etc, st.st_mode & 0o7777 if ref.endswith("/etc") else 0o755)
+    mtab = os.path.join(etc, "mtab")
     try:
-        os.symlink("/proc/mounts", os.path.join(etc, "mtab"))
+        os.symlink("/proc/mounts", mtab)
     except FileExistsError:
-        pass
+        return
+    os.lchown(mtab, st.st_uid, st.st_gid)
