@@ -10,6 +10,7 @@ setup:
 
 proto:
 	$(PY) -m pouch.daemon.ctrd.genproto
+	$(PY) -m pouch.cri.genproto
 
 test: setup
 	$(PY) -m pytest -q -rs --durations=15
@@ -25,4 +26,4 @@ bench: setup
 	$(PY) bench/run.py
 
 clean:
-	rm -rf build *.egg-info pouch/daemon/ctrd/pb
+	rm -rf build *.egg-info pouch/daemon/ctrd/pb pouch/cri/pb

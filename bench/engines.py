@@ -30,6 +30,17 @@ def timed(argv: list[str], env: dict | None = None) -> float:
     return dt
 
 
+def paired(a: list[str], b: list[str], env: dict, runs: int) -> tuple[float, float]:
+    """Median ms of commands a and b, alternated (drift hits both alike) after 3 untimed pairs."""
+    for _ in range(3):
+        timed(a, env), timed(b, env)
+    ta, tb = [], []
+    for _ in range(runs):
+        ta.append(timed(a, env))
+        tb.append(timed(b, env))
+    return statistics.median(ta) * 1000, statistics.median(tb) * 1000
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:

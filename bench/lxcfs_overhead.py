@@ -14,28 +14,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.engines import DOCKER, Dockerd, have_docker, timed  # noqa: E402
+from bench.engines import DOCKER, Dockerd, have_docker, paired  # noqa: E402
 from pouch.lxcfs import available_views  # noqa: E402
 from tests.fixtures.daemon import POUCH, PouchDaemon  # noqa: E402
 from tests.fixtures.images import busybox_archive  # noqa: E402
-
-
-def paired(a: list[str], b: list[str], env: dict, runs: int) -> tuple[float, float]:
-    """Median ms of commands a and b, alternated after 3 untimed pairs."""
-    for _ in range(3):
-        timed(a, env), timed(b, env)
-    ta, tb = [], []
-    for _ in range(runs):
-        ta.append(timed(a, env))
-        tb.append(timed(b, env))
-    return statistics.median(ta) * 1000, statistics.median(tb) * 1000
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e ".[build,test]" --config-settings editable_mode=compat
 .venv/bin/python -m pouch.daemon.ctrd.genproto 2>&1 | grep -v "warning: Import .* is unused" || true
+.venv/bin/python -m pouch.cri.genproto
 
 # The CLI's launcher: no site import (-S) and no pip-script imports, only the stdlib and
 # pouch itself, so `pouch` starts in about 20 ms.

@@ -105,6 +105,9 @@ def _feature_lines(feats):
     pq = feats.get("ProjectQuota")
     if isinstance(pq, dict):
         out.append("  Project Quota: " + _yes_no(pq.get("Supported"), pq.get("Detail", "")))
+    dq = feats.get("DiskQuota")
+    if isinstance(dq, dict):
+        out.append("  Disk Quota: %s (%s)" % (dq.get("Backend"), dq.get("Detail", "")))
     lx = feats.get("Lxcfs")
     if isinstance(lx, dict):
         detail = lx.get("Binary") or "lxcfs is not installed"

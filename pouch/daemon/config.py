@@ -41,6 +41,7 @@ class DaemonConfig:
     cgroup_parent: str = "default"           # as Pouch: containers in /default/<id>
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
     snapshotter: str = ""                   # overlayfs | native; empty: overlayfs where it works
+    quota_backend: str = "auto"             # disk quota: auto | prjquota | loop | none (pouch.quota.backend)
     bridge_name: str = "p0"
     bip: str = "192.168.5.1/24"             # the default bridge's gateway address and subnet
     pidfile: str = ""                       # empty: /var/run/pouch.pid, or <exec-root>/pouch.pid off default
@@ -54,6 +55,13 @@ class DaemonConfig:
     volume_plugin_dirs: list[str] = field(default_factory=list)  # empty: Docker's plugin dirs
     config_file: str = ""
     id: str = ""
+    enable_cri: bool = False                # serve the Kubernetes CRI (runtime.v1) on listen_cri
+    listen_cri: str = "unix:///var/run/pouchcri.sock"
+    sandbox_image: str = "registry.k8s.io/pause:3.9"
+    cni_bin_dir: str = "/usr/lib/cni"
+    cni_conf_dir: str = "/etc/cni/net.d"
+    stream_server_port: int = 10010         # CRI exec/attach/port-forward URLs (127.0.0.1)
+    cri_stats_collect_period: int = 10      # seconds between writable-layer usage scans
 
     @property
     def pidfile_path(self) -> str:
@@ -90,6 +98,10 @@ FILE_KEYS = {
     "default_registry_namespace": "default-registry-namespace",
     "allow_multi_snapshotter": "allow-multi-snapshotter", "image_proxy": "image-proxy",
     "containerd_binary": "containerd-path", "volume_plugin_dirs": "volume-plugin-dir",
+    "quota_backend": "quota-backend",
+    "enable_cri": "enable-cri", "listen_cri": "listen-cri", "sandbox_image": "sandbox-image",
+    "cni_bin_dir": "cni-bin-dir", "cni_conf_dir": "cni-conf-dir",
+    "stream_server_port": "stream-server-port", "cri_stats_collect_period": "cri-stats-collect-period",
 }
 # Pouch's config file (daemon/config/config.go json tags) nests some keys; they read as flat keys
 NESTED_SECTIONS = ("network-config", "bridge-config", "TLS")
@@ -158,6 +170,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshotter", choices=["overlayfs", "native"],
                    help="containerd snapshotter for image layers (default: overlayfs, native where overlay "
                         "cannot work)")
+    p.add_argument("--quota-backend", choices=["auto", "prjquota", "loop", "none"],
+                   help="how --disk-quota and volume sizes are enforced: project quota, a sized loop-mounted "
+                        "filesystem per container/volume, or not at all (default auto: prjquota where the "
+                        "home's filesystem has it, else loop)")
     p.add_argument("--bridge-name", help="device of the default bridge network (p0)")
     p.add_argument("--bip", help="gateway address/prefix of the default bridge network (192.168.5.1/24)")
     p.add_argument("--namespace", "--default-namespace", dest="namespace",
@@ -175,6 +191,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-plugin-dir", dest="volume_plugin_dirs", action="append",
                    help="where Docker volume plugins' sockets and spec files are found (default "
                         "/run/docker/plugins, /etc/docker/plugins, /usr/lib/docker/plugins)")
+    p.add_argument("--enable-cri", action="store_true", default=None,
+                   help="serve the Kubernetes CRI (runtime.v1) for kubelet on --listen-cri")
+    p.add_argument("--listen-cri", help="CRI socket (default unix:///var/run/pouchcri.sock)")
+    p.add_argument("--sandbox-image", help="image of pods' infra containers (default registry.k8s.io/pause:3.9)")
+    p.add_argument("--cni-bin-dir", help="CNI plugin binaries for pods (default /usr/lib/cni)")
+    p.add_argument("--cni-conf-dir", help="CNI network configuration for pods (default /etc/cni/net.d)")
+    p.add_argument("--stream-server-port", type=int, help="port of the CRI streaming server (default 10010)")
+    p.add_argument("--cri-stats-collect-period", type=int,
+                   help="seconds between the CRI's writable-layer usage scans (default 10)")
     p.add_argument("-v", "--version", action="store_true")
     return p
 
@@ -256,6 +281,10 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         val = getattr(cfg, key)
         if not isinstance(val, int) or isinstance(val, bool) or val < 1:
             raise ConfigError(f"invalid --{key.replace('_', '-')} {val!r}: want a positive integer")
+    if cfg.enable_cri and not cfg.listen_cri.startswith("unix://"):
+        raise ConfigError(f"invalid --listen-cri {cfg.listen_cri!r}: want unix:///path")
+    if args.containerd_binary:
+        cfg.containerd_binary = args.containerd_binary
     return cfg, args
 
 

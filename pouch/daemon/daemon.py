@@ -15,6 +15,7 @@ import signal
 
 from aiohttp import web
 
+from pouch.errtypes import InvalidArgument
 from pouch.network.manager import NetworkManager
 from pouch.oci.cgroups import bind_free_v1_controllers
 from pouch.registry import CredentialStore, RegistryClient, RegistryConfig
@@ -92,6 +93,7 @@ class Daemon:
             from pouch.registry.reference import set_defaults
             set_defaults(cfg.default_registry, cfg.default_registry_namespace)
         self.snapshotter = self._choose_snapshotter()
+        self.quota = self._quota_manager()
         userns_ids = None
         if cfg.userns_remap:
             from pouch.oci.errors import InvalidOciConfig
@@ -129,10 +131,10 @@ class Daemon:
         self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"),
                                      plugin_dirs=cfg.volume_plugin_dirs or None)
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
-        self.quota = self._quota_manager()
         self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),
                                     self.lxcfs, self.quota, lxcfs_default=False,
                                     lookup=lambda ref: self.containers.get(ref))
+        self._wire_volume_quota()
         self.registry = RegistryClient(
             RegistryConfig(insecure_registries=list(cfg.insecure_registries),
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
@@ -165,14 +167,23 @@ class Daemon:
         await self.images.restore()
         self._events_task = asyncio.get_running_loop().create_task(
             self.containers.run_events(self.watcher.queue))
+        await asyncio.to_thread(self._sweep_quota)  # before restore starts any container
         await self.containers.restore()
-        await self.network.restore([c.id for c in self.containers.list() if c.running])
-        self.volumes.restore(set(self.containers.containers))
+        self.cri = None
+        if cfg.enable_cri:  # the CRI's managers on containerd namespace k8s.io (pouch.cri.service)
+            from pouch.cri.service import CriFace
+            self.cri = CriFace(self, address)
+            await self.cri.init()
+        await self.network.restore([c.id for c in self.containers.list() if c.running]
+                                   + (self.cri.live_ids() if self.cri else []))
+        self.volumes.restore(set(self.containers.containers)
+                             | (set(self.cri.containers.containers) if self.cri else set()))
         await self.containers.start_restart_policy_containers()
 
         app = server_app.build_app([
             system_routes.routes(self.system, self.events, DaemonUpdate(cfg, self.registry.config)),
-            container_routes.routes(self.containers, self.stats),
+            container_routes.routes(self.containers, self.stats,
+                                    self.cri.containers.list if self.cri is not None else None),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
             checkpoint_routes.routes(self.containers.checkpoints, self.containers),
@@ -189,6 +200,8 @@ class Daemon:
         for addr in cfg.listen:
             await self._listen(runner, addr)
         self.runners.append(runner)
+        if self.cri is not None:
+            await self.cri.serve()
         log.info("pouchd is ready (containerd %s)", address)
 
     async def _check_snapshotter(self) -> None:
@@ -222,6 +235,7 @@ class Daemon:
         """What `pouch info` reports: detected kernel features plus what this daemon enabled."""
         from pouch.sysinfo import detect
         features = detect.collect(self.cfg.home, self.runtimes)
+        features["DiskQuota"] = self.quota_backend.info()
         features["Lxcfs"] = {"Enabled": self.lxcfs is not None, "Binary": features.get("Lxcfs")}
         features["Snapshotter"] = {"Name": self.snapshotter,
                                    "Detail": self.snapshotter_reason or "overlayfs works"}
@@ -266,12 +280,43 @@ class Daemon:
         return done
 
     def _quota_manager(self):
-        from pouch.quota import QuotaManager, quota_support
-        ok, why = quota_support(self.cfg.home)
-        if not ok:
-            log.info("disk quota unavailable: %s", why)
-            return None
-        return QuotaManager(os.path.join(self.cfg.home, "quota", "ids.json"))
+        """The disk-quota backend (pouch.quota.backend), chosen once; None when there is none."""
+        from pouch.quota import QuotaError
+        from pouch.quota.backend import choose
+        try:
+            self.quota_backend = choose(self.cfg.home, self.cfg.quota_backend)
+        except QuotaError as e:  # an explicit backend the host cannot give
+            raise SystemExit(f"pouchd: {e}") from None
+        if self.quota_backend.name == "loop" and self.snapshotter != "overlayfs":
+            why = "the loop quota backend needs the overlayfs snapshotter"
+            if self.cfg.quota_backend == "loop":
+                raise SystemExit(f"pouchd: --quota-backend=loop: {why}")
+            from pouch.quota.backend import QuotaBackend
+            self.quota_backend = QuotaBackend("none", why)
+        log.info("disk quota: %s (%s)", self.quota_backend.name, self.quota_backend.reason)
+        return self.quota_backend if self.quota_backend.name != "none" else None
+
+    def _wire_volume_quota(self) -> None:
+        """`volume create -o size=` is enforced by the quota backend (refused without one)."""
+        self.sandbox.quota_reason = self.quota_backend.reason
+        local = self.volumes.drivers["local"]
+        if self.sandbox.disk is not None:
+            local.size_limiter = self.sandbox.disk.limit_volume
+            local.size_releaser = self.sandbox.disk.release_volume
+        else:
+            reason = self.quota_backend.reason
+
+            def refuse(path: str, size: int) -> None:
+                raise InvalidArgument(f"volume size is not available on this daemon: {reason}")
+            local.size_limiter = refuse
+
+    def _sweep_quota(self) -> None:
+        if self.sandbox.disk is None:
+            return
+        from .mgr.container import BUCKET
+        cids = [cid for cid, _ in self.store.list(BUCKET)]
+        paths = [v.mountpoint for v in self.volumes.volumes.values() if v.size]
+        self.sandbox.disk.sweep(cids, paths)
 
     async def _listen(self, runner: web.AppRunner, addr: str) -> None:
         if addr.startswith("unix://"):
@@ -329,6 +374,8 @@ class Daemon:
         log.info("pouchd shutting down (containers keep running)")
         for r in self.runners:
             await r.cleanup()
+        if getattr(self, "cri", None) is not None:
+            await self.cri.shutdown()
         await self.containers.shutdown()
         await self.sandbox.shutdown()
         if self.lxcfs:

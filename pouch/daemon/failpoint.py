@@ -4,7 +4,8 @@ of a multi-step operation (an upgrade between committing the old layer aside and
 new one, say) and check what the next pouchd makes of it.  Unset, a point costs one dict lookup.
 
 Points in use: ``upgrade-before-commit``, ``upgrade-after-commit``, ``upgrade-before-start``,
-``start-task-created`` (the task exists, its process has not been started).
+``start-task-created`` (the task exists, its process has not been started), ``quota-after-mkfs``
+(a loop quota's image is made, not yet mounted).
 """
 from __future__ import annotations
 

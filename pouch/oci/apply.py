@@ -24,8 +24,14 @@ def apply_security(spec: dict, hc: dict, host_network: bool = False, held=None) 
         proc["oomScoreAdj"] = adj
     if hc.get("ReadonlyRootfs"):
         spec.setdefault("root", {})["readonly"] = True
-    linux["maskedPaths"] = security.masked_paths(privileged)
-    linux["readonlyPaths"] = security.readonly_paths(privileged)
+    # Moby's HostConfig.MaskedPaths / ReadonlyPaths (as a CRI client gives them) replace the defaults
+    masked, ro_paths = hc.get("MaskedPaths"), hc.get("ReadonlyPaths")
+    linux["maskedPaths"] = list(masked) if masked is not None else security.masked_paths(privileged)
+    linux["readonlyPaths"] = list(ro_paths) if ro_paths is not None else security.readonly_paths(privileged)
+    if hc.get("GroupAdd"):
+        user = proc.setdefault("user", {})
+        extra = [int(g) for g in hc["GroupAdd"] if str(g).isdigit()]
+        user["additionalGids"] = sorted(set(user.get("additionalGids") or []) | set(extra))
     sysctls = security.validate_sysctls(hc.get("Sysctls"), host_network)
     if sysctls:
         linux["sysctl"] = sysctls

@@ -50,6 +50,7 @@ class LocalDriver:
     def __init__(self, root: str, size_limiter: SizeLimiter | None = None) -> None:
         self.root = root
         self.size_limiter = size_limiter
+        self.size_releaser: Callable[[str], None] | None = None  # (directory) -> None, before removal
 
     def validate(self, options: dict[str, str]) -> int:
         """Check options; return the size limit in bytes (0 if none)."""
@@ -82,7 +83,12 @@ class LocalDriver:
         except OSError as e:
             raise VolumeError(f"cannot create volume directory {path}: {e}") from e
         if size and self.size_limiter is not None:
-            self.size_limiter(path, size)
+            try:
+                self.size_limiter(path, size)
+            except BaseException:
+                shutil.rmtree(path if (options.get("mount") or options.get("mountpoint")) else os.path.dirname(path),
+                              ignore_errors=True)
+                raise
         return path, size
 
     def attach(self, name: str, mountpoint: str, options: dict[str, str], cid: str = "") -> str | None:
@@ -93,6 +99,8 @@ class LocalDriver:
 
     def remove(self, name: str, mountpoint: str, options: dict[str, str]) -> None:
         top = mountpoint if (options.get("mount") or options.get("mountpoint")) else os.path.dirname(mountpoint)
+        if size_option(options) and self.size_releaser is not None:
+            self.size_releaser(mountpoint)
         try:
             shutil.rmtree(top)
         except FileNotFoundError:

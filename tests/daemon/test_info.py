@@ -98,13 +98,37 @@ def test_overlay_that_cannot_work_degrades_to_native_snapshotter(overlay_home):
     assert "Traceback" not in r.stderr
 
 
-def test_disk_quota_refused_on_a_home_without_project_quota(pouchd, box):
-    name = box.name()
-    r = pouchd.cli("run", "--name", name, "--disk-quota", "10m", "busybox", "true")
-    assert r.returncode == 1
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "quota" in lines[0] and "prjquota" in lines[0], r.stderr
-    assert pouchd.cli("inspect", name).returncode != 0
+def test_quota_backend_auto_falls_back_to_loop_and_none_refuses(pouchd):
+    """A home without project quota: `auto` takes the loop backend and says why; with
+    `--quota-backend none` a disk quota or volume size is a one-line 400; asking for prjquota
+    there is a clear start-up error."""
+    feats = json.loads(pouchd.cli("info", "-f", "{{json .Features}}").stdout)
+    if feats["DiskQuota"]["Backend"] != "loop":
+        pytest.skip(f"no loop backend here: {feats['DiskQuota']['Detail']}")
+    assert "no project quota" in feats["DiskQuota"]["Detail"]
+    d = PouchDaemon(extra_args=["--quota-backend", "none"])
+    d.start()
+    try:
+        from tests.fixtures.images import busybox_archive
+        d.cli("load", "-i", busybox_archive(), check=True)
+        r = d.cli("create", "--disk-quota", "10m", "busybox", "true")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1 and "--quota-backend=none" in lines[0], r.stderr
+        r = d.cli("volume", "create", "--name", "sz", "-o", "size=10m")
+        assert r.returncode == 1 and "volume size is not available" in r.stderr, r.stderr
+        assert d.cli("volume", "ls", "-q").stdout.strip() == ""
+        assert not os.path.exists(os.path.join(d.home, "volumes", "sz"))
+    finally:
+        d.cleanup()
+    run = tempfile.mkdtemp(prefix="pouch-pq-run-")
+    try:
+        r = subprocess.run([POUCHD, "--home-dir", os.path.join(run, "home"), "--exec-root-dir", run,
+                            "-l", f"unix://{run}/s.sock", "--config-file", f"{run}/none.json",
+                            "--quota-backend", "prjquota"], capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)  # it stops before containerd and networks start
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("pouchd: --quota-backend=prjquota: "), r.stderr
 
 
 @pytest.mark.parametrize("fstype", ["xfs", "ext4"])

@@ -98,7 +98,7 @@ def _freezer_state(pid: int) -> str | None:
 
 
 def test_pause_unpause_freezes_processes(pouchd, box):
-    n = box.run_d("busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done")
+    n = box.run_d("busybox", "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.05; done")
     pid = inspect(pouchd, n)["State"]["Pid"]
     assert pouchd.cli("pause", n).returncode == 0
     st = inspect(pouchd, n)["State"]

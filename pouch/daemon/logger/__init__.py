@@ -1,9 +1,11 @@
-"""Log drivers: where container output is kept (json-file, syslog, none)."""
+"""Log drivers: where container output is kept (json-file, syslog, none, cri)."""
 from __future__ import annotations
+
+import os
 
 from pouch.errtypes import InvalidArgument
 
-DRIVERS = ("json-file", "syslog", "none")
+DRIVERS = ("json-file", "syslog", "none", "cri")
 
 
 def make_logger(driver: str, options: dict[str, str], container_id: str, log_path: str):
@@ -17,4 +19,9 @@ def make_logger(driver: str, options: dict[str, str], container_id: str, log_pat
         return SyslogLogger(container_id, options)
     if driver == "none":
         return None
+    if driver == "cri":  # kubelet's format; the path comes from the CRI CreateContainer request
+        from .crilog import CriLogger
+        if not options.get("path", "").startswith("/"):
+            raise InvalidArgument("the cri log driver needs an absolute path option")
+        return CriLogger(options["path"], create=log_path != os.devnull)  # devnull: create validating
     raise InvalidArgument(f"log driver {driver!r} is not supported ({', '.join(DRIVERS)})")

@@ -71,8 +71,9 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 class ContainerManager:
     def __init__(self, store: MetaStore, ctrd: Ctrd, images: ImageManager, events: EventExchange,
                  home: str, run_dir: str, runtimes, sandbox, cgroup_parent: str = "default",
-                 oci_hooks_dirs: list[str] | None = None, userns=None) -> None:
+                 oci_hooks_dirs: list[str] | None = None, userns=None, bucket: str = BUCKET) -> None:
         self.store = store
+        self.bucket = bucket  # meta store bucket: "containers"; the CRI's manager (k8s.io) has its own
         self.ctrd = ctrd
         self.images = images
         self.events = events
@@ -137,7 +138,7 @@ class ContainerManager:
 
     def save(self, c: Container) -> None:
         if self.containers.get(c.id) is c:  # never resurrect a removed container's record
-            self.store.put(BUCKET, c.id, c.meta)
+            self.store.put(self.bucket, c.id, c.meta)
 
     def publish(self, c: Container, action: str, extra: dict | None = None) -> None:
         attrs = {"name": c.name, "image": c.config.get("Image", "")}
@@ -258,7 +259,7 @@ class ContainerManager:
         await asyncio.to_thread(ensure_mtab, layer_dirs)
         await self.sandbox.apply_quota(c, _upperdir(mounts))
         spec, warnings = build_spec(cid, config, host, img.config.get("config") or {}, layer_dirs, extra_mounts,
-                                    self.cgroup_parent, netns, self._namespace_paths(host))
+                                    self.cgroup_path_parent(host), netns, self._namespace_paths(host))
         if self.userns:
             self.userns.apply(spec, os.path.join(self.root, cid))
         applied = oci_hooks.apply(spec, self.oci_hooks_dirs)
@@ -273,7 +274,7 @@ class ContainerManager:
         self.containers.pop(cid, None)
         if self.names.get(c.name) == cid:
             self.names.pop(c.name, None)
-        self.store.delete(BUCKET, cid)
+        self.store.delete(self.bucket, cid)
         if "ctrd" in created:
             await _quiet(self.ctrd.container_delete(cid))
         if "hooks" in created:
@@ -288,6 +289,11 @@ class ContainerManager:
         async with self._locked(ref) as c:
             await self._start_unlocked(c)
         return c
+
+    def cgroup_path_parent(self, host: dict) -> str:
+        """The cgroup a container's own cgroup goes under: HostConfig.CgroupParent (a CRI pod's) or
+        the daemon's --cgroup-parent."""
+        return host.get("CgroupParent") or self.cgroup_parent
 
     async def _start_unlocked(self, c: Container) -> None:
         if c.status in ("running", "paused"):
@@ -619,11 +625,11 @@ class ContainerManager:
         c.state["Status"] = "removing"
         await _quiet(self.ctrd.task_delete(c.id))
         await _quiet(self.ctrd.container_delete(c.id))
+        self.sandbox.release_storage(c, volumes)  # first: a quota fs may be mounted in the snapshot
         await _quiet(self.ctrd.snapshot_remove(c.meta.get("SnapshotKey", c.id)))
         for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
             await _quiet(self.ctrd.snapshot_remove(key))
-        self.sandbox.release_storage(c, volumes)
-        self.store.delete(BUCKET, c.id)
+        self.store.delete(self.bucket, c.id)
         self.execs.forget_container(c.id)
         self.containers.pop(c.id, None)
         if self.names.get(c.name) == c.id:
@@ -661,14 +667,39 @@ class ContainerManager:
 
     async def update(self, ref: str, body: dict) -> list[str]:
         async with self._locked(ref) as c:
-            from .update import update
-            return await update(self, c, body)
+            return await self._update_unlocked(c, body)
+
+    async def _update_unlocked(self, c: Container, body: dict) -> list[str]:
+        warnings: list[str] = []
+        host = c.host_config
+        if "RestartPolicy" in body and body["RestartPolicy"] is not None and body["RestartPolicy"].get("Name") is not None:
+            host["RestartPolicy"] = restart_policy.validate(body["RestartPolicy"], bool(host.get("AutoRemove")))
+        resources = {k: v for k, v in body.items() if k != "RestartPolicy" and v not in (None, "", 0, [])}
+        if resources:
+            oci = await self.sandbox.update_resources(c, resources)
+            from pouch.oci import update_cgroup, update_throttles
+            if c.running:
+                cg_path = f"{self.cgroup_path_parent(host)}/{c.id}"
+                if self.runtimes.get(host.get("Runtime")).live_update:
+                    await self.ctrd.task_update(c.id, oci)
+                    # runc update leaves blkio throttles alone
+                    await asyncio.to_thread(update_throttles, cg_path, oci)
+                else:  # runsc has no `update`: write the sandbox's cgroup files
+                    await asyncio.to_thread(update_cgroup, cg_path, oci)
+            # the stored spec too, so the next start (or restart) keeps the new limits
+            spec = await self.ctrd.container_spec(c.id)
+            spec.setdefault("linux", {}).setdefault("resources", {}).update(oci)
+            await self.ctrd.container_update_spec(c.id, spec)
+        host.update(resources)
+        self.save(c)
+        self.publish(c, "update")
+        return warnings
 
     # -- restore -----------------------------------------------------------------
     async def restore(self) -> None:
         """Load containers from the meta store and adopt their live tasks."""
         tasks = {t.id: t for t in await self.ctrd.task_list()}
-        for cid, meta in self.store.list(BUCKET):
+        for cid, meta in self.store.list(self.bucket):
             c = Container(meta)
             self.containers[cid] = c
             self.names[c.name] = cid

@@ -147,6 +147,10 @@ class ExecManager:
         if tty and not any(x.startswith("TERM=") for x in env):
             env.append("TERM=xterm")
         spec = await self.ctrd.container_spec(c.id)
+        if not cfg.get("User"):  # the container's user: also its extra groups (--group-add, CRI's)
+            extra = spec["process"].get("user", {}).get("additionalGids") or []
+            if extra:
+                user["additionalGids"] = sorted(set(user.get("additionalGids") or []) | set(extra))
         caps = spec["process"].get("capabilities")
         if cfg.get("Privileged"):  # every capability pouchd holds, as a --privileged container's
             from pouch.oci import caps as capmod

@@ -92,7 +92,12 @@ class SandboxHooks:
         self.volumes = volumes
         self.containers_dir = containers_dir
         self.lxcfs = lxcfs
-        self.quota = quota
+        self.quota = quota  # pouch.quota.backend.QuotaBackend, None when quota is off
+        self.quota_reason = ""
+        self.disk = None
+        if quota is not None:
+            from .diskquota import DiskQuota
+            self.disk = DiskQuota(quota)
         self.lxcfs_default = lxcfs_default
         self.lookup = lookup  # container lookup (ContainerManager.get): --net/--pid container:X, --volumes-from
         self._releases: dict[str, asyncio.Task] = {}
@@ -215,21 +220,13 @@ class SandboxHooks:
                            extra_hosts=list(host.get("ExtraHosts") or []), host_network=host_network)
 
     async def apply_quota(self, c, upperdir: str | None) -> None:
-        """--disk-quota on the writable layer (and per directory) with project quota."""
-        quota = c.config.get("DiskQuota") or {}
-        if not quota:
+        """--disk-quota on the writable layer (pouch.daemon.mgr.diskquota)."""
+        if not c.config.get("DiskQuota"):
             return
-        if self.quota is None or upperdir is None:
-            raise InvalidArgument("disk quota is not available: pouchd's home is not on a filesystem with "
-                                  "project quota (xfs or ext4 mounted with prjquota)")
-        from pouch.quota import parse_size
-        qid = c.config.get("QuotaID")
-        qid = int(qid) if qid not in (None, "", "0") else None
-        for path, size in quota.items():
-            target = upperdir if path in ("/", "") else os.path.join(upperdir, path.lstrip("/"))
-            os.makedirs(target, exist_ok=True)
-            qid = await asyncio.to_thread(self.quota.set_quota, target, parse_size(size), c.id, qid)
-        c.config["QuotaID"] = str(qid)
+        if self.disk is None:
+            raise InvalidArgument("disk quota is not available on this daemon: "
+                                  + (self.quota_reason or "no quota backend"))
+        await self.disk.apply(c, upperdir)
 
     # -- start / stop -----------------------------------------------------------
     async def before_start(self, c):
@@ -238,6 +235,8 @@ class SandboxHooks:
         pending = self._releases.pop(c.id, None)
         if pending:
             await asyncio.shield(pending)
+        if self.disk is not None:
+            await self.disk.ensure(c)
         host = c.host_config
         mode = network_mode(host)
         settings = c.meta.setdefault("NetworkSettings", {})
@@ -313,11 +312,8 @@ class SandboxHooks:
 
     def release_storage(self, c, remove_volumes: bool = False) -> None:
         self.volumes.release(c.id, remove_anonymous=remove_volumes or bool(c.host_config.get("AutoRemove")))
-        if self.quota is not None and c.config.get("DiskQuota"):
-            try:
-                self.quota.remove(None, c.id)
-            except Exception as e:
-                log.warning("quota removal for %s: %s", c.id[:12], e)
+        if self.disk is not None:
+            self.disk.release(c)
 
     async def release_network(self, c) -> None:
         # rm returns only when the network is gone (veth, rules, IPAM, netns): a release started
@@ -328,7 +324,15 @@ class SandboxHooks:
         await self.network.release(c.id)
 
     async def update_resources(self, c, changes: dict) -> dict:
-        """Validate new resource values; returns the OCI resources to send to a running task."""
+        """Validate new resource values; returns the OCI resources to send to a running task.
+        A new DiskQuota is applied here (and taken out of ``changes``)."""
+        if "DiskQuota" in changes:
+            new = changes.pop("DiskQuota")
+            if new:
+                if self.disk is None:
+                    raise InvalidArgument("disk quota is not available on this daemon: "
+                                          + (self.quota_reason or "no quota backend"))
+                await self.disk.update(c, new)
         merged = dict(c.host_config)
         merged.update(changes)
         built, _warnings = oci_resources.build(merged)

@@ -16,6 +16,7 @@ completes what had, and a container that ran before the upgrade is started again
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import secrets
@@ -83,6 +84,8 @@ async def _finish(mgr, c, marker: dict) -> None:
     """The upgrade took: drop the marker, then the kept layers (children before parents)."""
     c.meta.pop("Upgrading", None)
     mgr.save(c)
+    if mgr.sandbox.disk is not None:  # the old layers' quota filesystems go before the layers do
+        await asyncio.to_thread(mgr.sandbox.disk.retire, c)
     for key in [marker["Backup"], *reversed(marker.get("Older") or [])]:
         await mgr.ctrd.snapshot_remove_quietly(key)
 
@@ -114,15 +117,27 @@ async def _put_back(ctrd, cid: str, backup: str, image_name: str, spec: dict) ->
     await ctrd.container_update_image_spec(cid, image_name, spec)
 
 
+async def _quiet_quota(aw, cid: str) -> None:
+    try:
+        await aw
+    except Exception as e:  # the layer (and the container) come back regardless
+        log.warning("upgrade rollback: disk quota of %s: %s", cid[:12], e)
+
+
 async def _roll_back(mgr, c, marker: dict) -> None:
     """Old layer, spec and configuration back; started again if it ran before the upgrade."""
     backup, old_meta = marker["Backup"], marker["Meta"]
+    disk = mgr.sandbox.disk
+    if disk is not None:  # the failed new layer's quota fs, before that layer goes
+        await _quiet_quota(disk.drop_layer(c, mgr.ctrd), c.id)
     await _put_back(mgr.ctrd, c.id, backup, marker["Image"], marker["Spec"])
     state = c.meta.get("State")  # what the container is now (stopped), not what it was
     c.meta.clear()
     c.meta.update(copy.deepcopy(old_meta))  # taken before the marker was set
     c.meta["State"] = state
     c.meta["UpgradeBackups"] = list(old_meta.get("UpgradeBackups") or []) + [backup]
+    if disk is not None:  # the fresh layer on the old one keeps the container's quota
+        await _quiet_quota(disk.limit_layer(c, mgr.ctrd), c.id)
     mgr.save(c)
     if marker["Running"]:
         try:
@@ -150,8 +165,13 @@ async def recover(mgr, c, task_running: bool) -> bool:
         return True  # started (and the upgrade finished or rolled back) by finish_after_start
     c.meta.pop("Upgrading")
     if await ctrd.snapshot_exists(backup):  # else the crash came before the commit: nothing moved
+        disk = mgr.sandbox.disk
+        if disk is not None:  # a quota fs the crashed upgrade made for its new layer
+            await _quiet_quota(disk.drop_layer(c, ctrd), cid)
         await _put_back(ctrd, cid, backup, marker["Image"], marker["Spec"])
         c.meta["UpgradeBackups"] = list(c.meta.get("UpgradeBackups") or []) + [backup]
+        if disk is not None:
+            await _quiet_quota(disk.limit_layer(c, ctrd), cid)
     log.warning("container %s: an upgrade was interrupted; rolled back", cid[:12])
     mgr.save(c)
     return bool(marker.get("Running", False))

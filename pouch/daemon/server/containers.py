@@ -16,7 +16,12 @@ from .hijack import frame, hijack
 from .validate import check_create_body
 
 
-def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
+CRI_LABEL = "io.kubernetes.cri.type"  # `ps --filter label=io.kubernetes.cri.type[=...]` lists CRI pods too
+
+
+def routes(mgr: ContainerManager, stats, cri_containers=None) -> list[tuple[str, str, object]]:
+    """``cri_containers``: a callable listing the CRI's containers (namespace k8s.io), shown by
+    GET /containers/json only when a label filter names io.kubernetes.cri.type."""
     async def create(request: web.Request):
         body = await read_json(request)
         check_create_body(body)
@@ -24,7 +29,13 @@ def routes(mgr: ContainerManager, stats) -> list[tuple[str, str, object]]:
         return json_response({"Id": c.id, "Warnings": c.warnings}, 201)
 
     async def list_(request: web.Request):
-        found = mgr.list(qfilters(request), all=qbool(request, "all"), limit=qint(request, "limit", -1))
+        filters, show_all, limit = qfilters(request), qbool(request, "all"), qint(request, "limit", -1)
+        found = mgr.list(filters, all=show_all, limit=limit)
+        if cri_containers is not None and any(
+                f.split("=", 1)[0] == CRI_LABEL for f in filters.get("label", [])):
+            found = sorted(found + cri_containers(filters, all=show_all, limit=limit),
+                           key=lambda c: c.meta["Created"], reverse=True)
+            found = found[:limit] if limit and limit > 0 else found
         return json_response([c.summary() for c in found])
 
     async def inspect(request: web.Request):
