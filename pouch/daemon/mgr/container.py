@@ -670,30 +670,8 @@ class ContainerManager:
             return await self._update_unlocked(c, body)
 
     async def _update_unlocked(self, c: Container, body: dict) -> list[str]:
-        warnings: list[str] = []
-        host = c.host_config
-        if "RestartPolicy" in body and body["RestartPolicy"] is not None and body["RestartPolicy"].get("Name") is not None:
-            host["RestartPolicy"] = restart_policy.validate(body["RestartPolicy"], bool(host.get("AutoRemove")))
-        resources = {k: v for k, v in body.items() if k != "RestartPolicy" and v not in (None, "", 0, [])}
-        if resources:
-            oci = await self.sandbox.update_resources(c, resources)
-            from pouch.oci import update_cgroup, update_throttles
-            if c.running:
-                cg_path = f"{self.cgroup_path_parent(host)}/{c.id}"
-                if self.runtimes.get(host.get("Runtime")).live_update:
-                    await self.ctrd.task_update(c.id, oci)
-                    # runc update leaves blkio throttles alone
-                    await asyncio.to_thread(update_throttles, cg_path, oci)
-                else:  # runsc has no `update`: write the sandbox's cgroup files
-                    await asyncio.to_thread(update_cgroup, cg_path, oci)
-            # the stored spec too, so the next start (or restart) keeps the new limits
-            spec = await self.ctrd.container_spec(c.id)
-            spec.setdefault("linux", {}).setdefault("resources", {}).update(oci)
-            await self.ctrd.container_update_spec(c.id, spec)
-        host.update(resources)
-        self.save(c)
-        self.publish(c, "update")
-        return warnings
+        from .update import update  # Pouch's UpdateConfig: resources, Env, Label, SpecAnnotation, restart
+        return await update(self, c, body)
 
     # -- restore -----------------------------------------------------------------
     async def restore(self) -> None:
