@@ -255,9 +255,9 @@ class ContainerManager:
         layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
         created.append("hooks")  # prepare may fail half-way: release what it took
         extra_mounts, netns = await self.sandbox.prepare(c, img, layer_dirs)
-        from .create_checks import ensure_mtab  # after the volumes' copy-up from the image's layers
-        await asyncio.to_thread(ensure_mtab, layer_dirs)
         await self.sandbox.apply_quota(c, _upperdir(mounts))
+        from .create_checks import ensure_mtab  # after the volumes' copy-up and the quota's mount
+        await asyncio.to_thread(ensure_mtab, layer_dirs)
         spec, warnings = build_spec(cid, config, host, img.config.get("config") or {}, layer_dirs, extra_mounts,
                                     self.cgroup_path_parent(host), netns, self._namespace_paths(host))
         if self.userns:
