@@ -31,7 +31,13 @@ class Unauthorized(PouchError):
 
 
 class NotFound(PouchError):
+    """``kind``/``ref`` (e.g. "container", "web") let each API face word the error its own way."""
+
     http_status = 404
+
+    def __init__(self, message: str = "", kind: str | None = None, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.ref = kind, ref
 
 
 class Conflict(PouchError):

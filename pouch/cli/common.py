@@ -46,6 +46,12 @@ class Context:
         return self._client
 
 
+def need_terminal(tty, interactive):
+    """-it needs stdin to be a terminal: refuse at once otherwise (as Pouch does), before anything is made."""
+    if tty and interactive and not sys.stdin.isatty():
+        raise CLIError("the input device is not a TTY")
+
+
 def print_table(rows, out=None, pad=3):
     """Print rows as left-aligned columns separated by at least `pad` spaces."""
     out = out or sys.stdout

@@ -57,6 +57,9 @@ def run_create(ctx, args):
 
 
 def run_run(ctx, args):
+    if not args.detach:
+        from pouch.cli.common import need_terminal
+        need_terminal(args.tty, args.interactive)
     body = build_create_body(args, attach_stdio=not args.detach)
     client = ctx.client
     result = create(client, body, args.name)

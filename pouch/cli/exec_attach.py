@@ -105,6 +105,9 @@ def run_attach(ctx, args):
 
 
 def run_exec(ctx, args):
+    if not args.detach:
+        from pouch.cli.common import need_terminal
+        need_terminal(args.tty, args.interactive)
     client = ctx.client
     created = client.exec_create(args.container, args.command, stdin=args.interactive,
                                  stdout=not args.detach, stderr=not args.detach, tty=args.tty,

@@ -8,12 +8,17 @@ Supported: {{.A.B}}, {{.}}, {{json .X}}, {{index .X "k"}}, {{len .X}}, {{upper|l
 import json
 import re
 
+from pouch.cli.common import CLIError
+
 _ACTION = re.compile(r"{{(-?)\s*(.*?)\s*(-?)}}", re.S)
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\||[^\s|]+')
 
 
-class TemplateError(ValueError):
-    """The template could not be parsed or executed."""
+class TemplateError(CLIError, ValueError):
+    """The template could not be parsed or executed (a CLIError: one line, exit status 1)."""
+
+    def __str__(self):
+        return "template: " + self.args[0] if not self.args[0].startswith("template:") else self.args[0]
 
 
 def go_str(value):
@@ -37,6 +42,13 @@ def _truthy(value):
     return value not in (None, False, 0, "", [], {})
 
 
+class Struct(dict):
+    """A dict that stands for a Go struct: a missing field is an error, not <no value> (as
+    `pouch inspect -f '{{.Nope}}'` fails in Pouch)."""
+
+    type_name = "struct"
+
+
 def _field(obj, path):
     for name in [p for p in path.split(".") if p]:
         if isinstance(obj, dict):
@@ -47,6 +59,9 @@ def _field(obj, path):
             if name.lower() in lower:
                 obj = obj[lower[name.lower()]]
                 continue
+            if isinstance(obj, Struct):
+                raise TemplateError('executing "" at <.%s>: can\'t evaluate field %s in type %s'
+                                    % (path.lstrip("."), name, obj.type_name))
             return _NoValue
         return _NoValue
     return obj
@@ -159,6 +174,8 @@ def _parse(text):
             pieces.append(("trim", None))
         pos = m.end()
     tail = text[pos:]
+    if "{{" in tail:
+        raise TemplateError(":1: unclosed action")
     if pieces and pieces[-1][0] == "trim":
         pieces.pop()
         tail = tail.lstrip()

@@ -259,7 +259,7 @@ def run_prune(ctx, args):
 def run_load(ctx, args):
     src = open(args.input, "rb") if args.input else sys.stdin.buffer
     try:
-        _show_progress(ctx.client.load(src, quiet=args.quiet))
+        _show_progress(ctx.client.load(src, quiet=args.quiet, name=args.name))
     finally:
         if args.input:
             src.close()

@@ -37,19 +37,27 @@ def inspect_objects(client, names, kind=None):
             except NotFound as exc:
                 last = exc
         else:
-            errors.append("no such %s: %s" % (kind or "container or image", name) if not kind else str(last))
+            # as Pouch prints it: the daemon's JSON error body after "Fetch object error: "
+            errors.append("Fetch object error: " + json.dumps({"message": _message(last)}, separators=(",", ":")))
     return found, errors
+
+
+def _message(exc):
+    return getattr(exc, "explanation", None) or getattr(exc, "message", None) or str(exc)
 
 
 def print_objects(objs, fmt):
     if fmt:
-        from pouch.cli.formatter import Template, TemplateError
-        try:
+        from pouch.cli.formatter import Struct, Template, TemplateError
+        try:  # both texts as Pouch prints them
             tpl = Template(fmt)
-            for obj in objs:
-                print(tpl.render(obj))
         except TemplateError as exc:
-            raise CLIError("template: %s" % exc)
+            raise CLIError("Parse template String error: %s" % exc)
+        try:
+            for obj in objs:
+                print(tpl.render(Struct(obj) if isinstance(obj, dict) else obj))
+        except TemplateError as exc:
+            raise CLIError("Template parsing error: %s" % exc)
     else:
         print(json.dumps(objs, indent=4))
 

@@ -84,6 +84,8 @@ def run_start(ctx, args):
     cid = args.containers[0]
     info = ctx.client.inspect_container(cid)
     tty = bool(info.get("Config", {}).get("Tty"))
+    from pouch.cli.common import need_terminal
+    need_terminal(tty, args.interactive)
     code = attach_and_run(ctx.client, info["Id"], tty=tty, stdin=args.interactive,
                           detach_keys=args.detach_keys, start=True)
     raise ExitStatus(code)

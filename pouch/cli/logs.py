@@ -11,7 +11,7 @@ def setup(name, parser):
     parser.add_argument("--since", help="Show logs since timestamp or relative (e.g. 42m)")
     parser.add_argument("--until", help="Show logs before timestamp or relative (e.g. 42m)")
     parser.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
-    parser.add_argument("--details", action="store_true", help="Show extra provided to logs")
+    parser.add_argument("--details", action="store_true", help="Show extra details provided to logs")
     parser.add_argument("container")
     return run_logs
 
@@ -26,7 +26,7 @@ def run_logs(ctx, args):
     tty = bool((info.get("Config") or {}).get("Tty"))
     out, err = sys.stdout.buffer, sys.stderr.buffer
     for stream, data in ctx.client.logs(info["Id"], follow=args.follow, tail=args.tail, since=since,
-                                        until=until, timestamps=args.timestamps, tty=tty):
+                                        until=until, timestamps=args.timestamps, tty=tty, details=args.details):
         target = err if stream == 2 else out
         target.write(data)
         target.flush()

@@ -74,7 +74,8 @@ Commands:
 
 def usage():
     width = max(map(len, COMMANDS)) + 2
-    lines = ["  %s%s" % (name.ljust(width), COMMANDS[name][1]) for name in sorted(COMMANDS)]
+    entries = dict(COMMANDS, help=(None, "Help about any command"))
+    lines = ["  %s%s" % (name.ljust(width), entries[name][1]) for name in sorted(entries)]
     return USAGE + "\n".join(lines) + "\n\nRun 'pouch COMMAND --help' for more information on a command.\n"
 
 
@@ -141,6 +142,11 @@ def main(argv=None):
         return 1
     if show_version and name is None:
         name, rest = "version", []
+    if name == "help":  # pouch help [COMMAND]
+        if not rest:
+            name = None
+        else:
+            name, rest = rest[0], ["--help"]
     if name is None:
         sys.stdout.write(usage())
         return 0

@@ -18,7 +18,9 @@ def _setup_volume(sub):
     p.add_argument("-s", "--selector", action="append", default=[], help="Set volume selectors (key=value)")
     p.add_argument("positional_name", nargs="?")
     p = sub.add_parser("ls", aliases=["list"])
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display volume names")
+    p.add_argument("--size", action="store_true", help="Display volume size")
+    p.add_argument("--mountpoint", action="store_true", help="Display volume mountpoint")
     p.add_argument("-f", "--filter", action="append", default=[])
     p = sub.add_parser("inspect")
     p.add_argument("-f", "--format")
@@ -30,6 +32,21 @@ def _setup_volume(sub):
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--filter", action="append", default=[])
     return run_volume
+
+
+def _volume_rows(vols, args):
+    """Pouch's `volume ls` table: -q keeps the VOLUME NAME header (as Pouch prints it)."""
+    head = ["VOLUME NAME"] if args.quiet else \
+        ["DRIVER", "VOLUME NAME"] + ["SIZE"] * args.size + ["MOUNT POINT"] * args.mountpoint
+    rows = [head]
+    for v in vols:
+        row = [v["Name"]] if args.quiet else [v.get("Driver", ""), v["Name"]]
+        if args.size:
+            row.append(str(((v.get("Status") or {}).get("size")) or "ulimit"))
+        if args.mountpoint:
+            row.append(v.get("Mountpoint", ""))
+        rows.append(row)
+    return rows
 
 
 def run_volume(ctx, args):
@@ -45,12 +62,10 @@ def run_volume(ctx, args):
                               key_value_list(args.label, "label"))
         print(vol.get("Name", ""))
     elif args.sub in ("ls", "list"):
+        if args.quiet and (args.size or args.mountpoint):
+            raise CLIError("Conflicting options: --size (or --mountpoint) and -q")
         vols = (c.volumes(filters_from_opts(args.filter)) or {}).get("Volumes") or []
-        if args.quiet:
-            for v in vols:
-                print(v["Name"])
-        else:
-            print_table([["DRIVER", "VOLUME NAME"]] + [[v.get("Driver", ""), v["Name"]] for v in vols])
+        print_table(_volume_rows(vols, args))
     elif args.sub == "inspect":
         from pouch.cli.inspect import inspect_objects, print_objects
         objs, errors = inspect_objects(c, args.names, "volume")

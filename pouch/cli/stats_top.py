@@ -7,8 +7,9 @@ from pouch.cli.units import human_bytes_binary
 
 def setup(name, parser):
     if name == "top":
+        from pouch.cli.args import REMAINDER
         parser.add_argument("container")
-        parser.add_argument("ps_args", nargs="*")
+        parser.add_argument("ps_args", nargs=REMAINDER)  # passed to ps as they are: pouch top C -aux
         return run_top
     if name == "stats":
         parser.add_argument("--no-stream", action="store_true", help="Disable streaming stats and only pull the first result")

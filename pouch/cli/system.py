@@ -38,9 +38,9 @@ def run_version(ctx, args):
         from pouch.cli.formatter import render
         print(render(args.format, info))
         return 0
-    keys = [k for k in VERSION_FIELDS if k in info] + \
-           [k for k in info if k not in VERSION_FIELDS and not isinstance(info[k], (dict, list))]
-    print_table([[k + ":", info[k]] for k in keys], pad=1)
+    # Pouch's CLI prints its Go field names: the API's ApiVersion is shown as APIVersion
+    info.setdefault("APIVersion", info.get("ApiVersion", ""))
+    print_table([[k + ":", info.get(k, "")] for k in VERSION_FIELDS], pad=1)
     return 0
 
 
@@ -63,6 +63,7 @@ def _info_lines(info):
         ("Insecure Registries", (info.get("RegistryConfig") or {}).get("InsecureRegistryCIDRs")),
         ("Registry Mirrors", (info.get("RegistryConfig") or {}).get("Mirrors")),
         ("P2P Peer", info.get("P2PPeer")),
+        ("P2P Bytes", _p2p_bytes(info.get("P2PStats"))),
         ("LxcfsEnabled", info.get("LxcfsEnabled")),
     ]
     lines = []
@@ -194,3 +195,12 @@ def run_df(ctx, args):
         print_table([["VOLUME NAME", "LINKS", "SIZE"]] +
                     [[v["Name"], str(v["UsageData"]["RefCount"]), human_size(v["UsageData"]["Size"])] for v in volumes])
     return 0
+
+
+def _p2p_bytes(stats: dict | None) -> str | None:
+    """One line of the P2P peer's counters for pouch info."""
+    if not stats:
+        return None
+    return ("from peers %d, from the supernode %d, from the registry %d; P2P failures %d, hash failures %d"
+            % (stats.get("bytesFromPeers", 0), stats.get("bytesFromSupernode", 0),
+               stats.get("bytesFromRegistry", 0), stats.get("p2pFailures", 0), stats.get("hashFailures", 0)))

@@ -7,7 +7,7 @@ from pouch.client import jsonlite, transport
 from pouch.client.errors import ConnectionFailed, error_for_status
 from pouch.client.http11 import RemoteDisconnected
 
-API_VERSION = "1.41"
+API_VERSION = "1.24"  # the Pouch face (pouch.daemon.server.face); the docker CLI uses newer ones
 DEFAULT_HOST = "unix://" + transport.DEFAULT_UNIX_SOCKET
 _RETRYABLE = (RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 

@@ -116,10 +116,10 @@ class ContainerAPIMixin:
         self._post(self._url("/containers/{0}/resize", container, params={"h": height, "w": width})).read()
 
     def logs(self, container, stdout=True, stderr=True, follow=False, tail=None, since=None,
-             until=None, timestamps=False, tty=False):
+             until=None, timestamps=False, tty=False, details=False):
         """GET /containers/{id}/logs; yields (stream, bytes) (frames demuxed unless tty)."""
         params = {"stdout": stdout, "stderr": stderr, "follow": follow or None, "tail": tail,
-                  "since": since, "until": until, "timestamps": timestamps or None}
+                  "since": since, "until": until, "timestamps": timestamps or None, "details": details or None}
         from pouch.client import streams
         resp = self._get(self._url("/containers/{0}/logs", container, params=params), stream=True)
         return streams.demux_output(resp, tty)

@@ -53,13 +53,14 @@ class ImageAPIMixin:
         return self._result(self._delete(self._url("/images/{0}", image, params=params)))
 
     def save(self, names):
-        """GET /images/get?names=...: an HTTPResponse streaming the tar archive."""
-        query = "&".join("names=" + quote(n, safe="") for n in names)
-        return self._get(self._url("/images/get") + "?" + query, stream=True)
+        """GET /images/save?name=... (Pouch's form): an HTTPResponse streaming the tar archive."""
+        query = "&".join("name=" + quote(n, safe="") for n in names)
+        return self._get(self._url("/images/save") + "?" + query, stream=True)
 
-    def load(self, data, quiet=False):
-        """POST /images/load with a tar (bytes or binary file); yields progress messages."""
-        resp = self._post(self._url("/images/load", params={"quiet": quiet or None}), body=data,
+    def load(self, data, quiet=False, name=None):
+        """POST /images/load with a tar (bytes or binary file); yields progress messages.
+        ``name`` names the archive's unnamed images (Pouch's ``load -i FILE NAME``)."""
+        resp = self._post(self._url("/images/load", params={"quiet": quiet or None, "name": name}), body=data,
                           headers={"Content-Type": "application/x-tar"}, stream=True)
         from pouch.client import streams
         return streams.json_stream(resp)

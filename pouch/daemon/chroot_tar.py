@@ -71,6 +71,29 @@ def get(path: str, out) -> None:
         tar.add(src, arcname=base, recursive=True)
 
 
+def export(out) -> None:
+    """The whole root filesystem as a tar (``docker export``): one filesystem only, so the
+    container's /proc, /sys, /dev and volumes are left out (their mount points stay, empty)."""
+    root_dev = os.lstat("/").st_dev
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for top, dirs, files in os.walk("/"):
+            keep = []
+            for name in sorted(dirs):
+                p = os.path.join(top, name)
+                tar.add(p, arcname=p.lstrip("/"), recursive=False)
+                if os.lstat(p).st_dev == root_dev:
+                    keep.append(name)
+            dirs[:] = keep
+            for name in sorted(files):
+                p = os.path.join(top, name)
+                try:
+                    if os.lstat(p).st_dev != root_dev:
+                        continue  # a file bind-mounted over the rootfs (/etc/hosts, ...)
+                    tar.add(p, arcname=p.lstrip("/"), recursive=False)
+                except FileNotFoundError:
+                    continue  # gone while we walked (a running container)
+
+
 def put(dest: str, src, no_overwrite_dir_non_dir: bool, chown: tuple[int, int] | None) -> int:
     dest = _resolve(dest)
     if not os.path.isdir(dest):
@@ -111,6 +134,8 @@ def main(argv: list[str]) -> int:
             st = path_stat(path)  # the archive API sends it as a header before the tar
             sys.stdout.buffer.write(json.dumps(st).encode() + b"\n")
             get(path, sys.stdout.buffer)
+        elif op == "export":
+            export(sys.stdout.buffer)
         elif op == "put":
             chown = None
             if "--chown" in opts:

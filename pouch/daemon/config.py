@@ -31,6 +31,9 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
     p2p_peer: str = ""                      # local P2P peer (pouch.p2p.peer) every pull tries first
+    p2p_ca: str = ""                        # with p2p_cert/p2p_key: mutual TLS with an https:// p2p_peer
+    p2p_cert: str = ""
+    p2p_key: str = ""
     max_concurrent_downloads: int = 3       # per pull, like dockerd
     max_concurrent_uploads: int = 5
     tlsverify: bool = False                 # TCP listeners require client certificates from tlscacert
@@ -91,7 +94,7 @@ FILE_KEYS = {
     "registry_mirrors": "registry-mirrors", "cgroup_parent": "cgroup-parent", "namespace": "namespace",
     "userns_remap": "userns-remap", "max_concurrent_downloads": "max-concurrent-downloads",
     "max_concurrent_uploads": "max-concurrent-uploads", "hooks_dirs": "hooks-dir",
-    "p2p_peer": "p2p-peer", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
+    "p2p_peer": "p2p-peer", "p2p_ca": "p2p-ca", "p2p_cert": "p2p-cert", "p2p_key": "p2p-key", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
     "tlskey": "tlskey",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
     "pidfile": "pidfile", "labels": "label", "default_registry": "default-registry",
@@ -155,6 +158,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
     p.add_argument("--p2p-peer", help="URL of the local P2P peer (python -m pouch.p2p.peer): pulls go "
                    "through it first, straight to the registry if it fails")
+    p.add_argument("--p2p-ca", help="cluster CA the P2P peer's certificate is signed by (https:// --p2p-peer)")
+    p.add_argument("--p2p-cert", help="pouchd's client certificate for the P2P peer (signed by the cluster CA)")
+    p.add_argument("--p2p-key", help="its private key")
     p.add_argument("--max-concurrent-downloads", type=int, help="layers downloaded at once (default 3)")
     p.add_argument("--max-concurrent-uploads", type=int, help="layers uploaded at once by push (default 5)")
     p.add_argument("--hooks-dir", dest="hooks_dirs", action="append",
@@ -270,6 +276,10 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         raise ConfigError(f"invalid --bip {cfg.bip!r}: want an address with a prefix, like 192.168.5.1/24") from None
     if cfg.p2p_peer and not cfg.p2p_peer.startswith(("http://", "https://")):
         raise ConfigError(f"invalid --p2p-peer {cfg.p2p_peer!r}: want http://host:port")
+    if len({bool(cfg.p2p_ca), bool(cfg.p2p_cert), bool(cfg.p2p_key)}) != 1:
+        raise ConfigError("--p2p-ca, --p2p-cert and --p2p-key go together")
+    if cfg.p2p_ca and not cfg.p2p_peer.startswith("https://"):
+        raise ConfigError("--p2p-ca/--p2p-cert/--p2p-key need an https:// --p2p-peer")
     if bool(cfg.tlscert) != bool(cfg.tlskey):
         raise ConfigError("--tlscert and --tlskey go together")
     if cfg.tlsverify and not (cfg.tlscacert and cfg.tlscert):

@@ -19,6 +19,7 @@ from pouch.errtypes import InvalidArgument
 from pouch.network.manager import NetworkManager
 from pouch.oci.cgroups import bind_free_v1_controllers
 from pouch.registry import CredentialStore, RegistryClient, RegistryConfig
+from pouch.registry.config import LOOPBACK_INSECURE
 from pouch.runtime.registry import RuntimeRegistry
 from pouch.volume.manager import VolumeManager
 
@@ -36,7 +37,9 @@ from .mgr.push import Pusher
 from .mgr.sandbox import SandboxHooks
 from .mgr.stats import StatsCollector
 from .mgr.system import DaemonUpdate, SystemManager
+from .metrics import Metrics
 from .server import app as server_app
+from .server import metrics as metrics_routes
 from .server import archive as archive_routes
 from .server import checkpoints as checkpoint_routes
 from .server import containers as container_routes
@@ -130,16 +133,19 @@ class Daemon:
         await self.network.ensure_default_bridge()
         self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"),
                                      plugin_dirs=cfg.volume_plugin_dirs or None)
+        self.volumes.on_event = lambda action, name, attrs: self.events.publish("volume", action, name, attrs)
+        self.network.on_event = lambda action, nid, attrs: self.events.publish("network", action, nid, attrs)
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
         self.sandbox = SandboxHooks(self.network, self.volumes, os.path.join(cfg.home, "containers"),
                                     self.lxcfs, self.quota, lxcfs_default=False,
                                     lookup=lambda ref: self.containers.get(ref))
         self._wire_volume_quota()
         self.registry = RegistryClient(
-            RegistryConfig(insecure_registries=list(cfg.insecure_registries),
+            RegistryConfig(insecure_registries=[*LOOPBACK_INSECURE, *cfg.insecure_registries],
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
                            max_concurrent_downloads=cfg.max_concurrent_downloads, p2p_peer=cfg.p2p_peer,
                            proxy=cfg.image_proxy,
+                           p2p_tls=(cfg.p2p_ca, cfg.p2p_cert, cfg.p2p_key) if cfg.p2p_ca else None,
                            max_concurrent_uploads=cfg.max_concurrent_uploads),
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
         self.puller = Puller(self.images, self.registry, ContentSink(self.ctrd))
@@ -159,7 +165,7 @@ class Daemon:
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
                                     features=lambda: features, remount_lxcfs=self._remount_lxcfs,
-                                    volumes=self.volumes)
+                                    volumes=self.volumes, p2p_stats=self.registry.p2p_stats)
         self.stats = StatsCollector(cgroup_parent=cfg.cgroup_parent)
 
         await asyncio.wait_for(self.watcher.connected.wait(), 20)
@@ -180,7 +186,11 @@ class Daemon:
                              | (set(self.cri.containers.containers) if self.cri else set()))
         await self.containers.start_restart_policy_containers()
 
+        metrics = Metrics()
+        v = await self.system.version()
+        metrics.set_engine(v["Version"], v["GitCommit"], v["KernelVersion"])
         app = server_app.build_app([
+            metrics_routes.routes(metrics),
             system_routes.routes(self.system, self.events, DaemonUpdate(cfg, self.registry.config)),
             container_routes.routes(self.containers, self.stats,
                                     self.cri.containers.list if self.cri is not None else None),
@@ -193,7 +203,7 @@ class Daemon:
             commit_routes.routes(self.images, self.containers),
             network_routes.routes(self.network, self.containers),
             volume_routes.routes(self.volumes),
-        ])
+        ], metrics)
         runner = web.AppRunner(app, access_log=log if cfg.debug else None, handle_signals=False,
                                shutdown_timeout=1.0)
         await runner.setup()

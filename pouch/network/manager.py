@@ -76,6 +76,12 @@ class NetworkManager:
         self._netlock = asyncio.Lock()
         from .dns import EmbeddedDNS
         self.dns = EmbeddedDNS(self._dns_lookup, self._dns_upstream)   # 127.0.0.11 on user networks
+        # (action, network id, attributes) for create/destroy/connect/disconnect: pouchd's events
+        self.on_event = None
+
+    def _emit(self, action: str, net: "Network", **attrs: str) -> None:
+        if self.on_event is not None:
+            self.on_event(action, net.id, {"name": net.name, "type": net.driver, **attrs})
 
     # -- lifecycle ------------------------------------------------------------------------
     async def init(self) -> None:
@@ -122,7 +128,7 @@ class NetworkManager:
             return hits[0]
         if len(hits) > 1:
             raise InvalidNetworkConfig(f"network id prefix {name_or_id!r} is ambiguous")
-        raise NetworkNotFound(f"network {name_or_id} not found")
+        raise NetworkNotFound(f"network {name_or_id} not found", "network", name_or_id)
 
     async def create(self, name: str, driver: str = "bridge", subnet: str = "", gateway: str = "",
                      ip_range: str = "", options: dict[str, str] | None = None,
@@ -174,6 +180,7 @@ class NetworkManager:
                           ipam_options=dict(ipam_options or {}))
             self.store.put_network(net)
             self.networks[nid] = net
+        self._emit("create", net)
         return net
 
     def _auto_subnet(self, avoid: list[ipaddress.IPv4Network]) -> str:
@@ -199,6 +206,7 @@ class NetworkManager:
             await self._teardown_network(net)
             self.store.delete_network(net)
             self.networks.pop(net.id, None)
+        self._emit("destroy", net)
 
     async def _teardown_network(self, net: Network) -> None:
         await iptables.remove_network(net.bridge, net.subnet, net.internal, _masq(net))
@@ -316,6 +324,7 @@ class NetworkManager:
             if net.is_user_bridge:
                 await self._serve_dns(cid, netns_path)
         self._refresh_hosts(net.id, cid)
+        self._emit("connect", net, container=cid)
         return ep
 
     async def _serve_dns(self, cid: str, netns_path: str) -> None:
@@ -400,6 +409,7 @@ class NetworkManager:
                        for e in sb.endpoints):
                 self.dns.stop(cid)
         self._refresh_hosts(net.id, cid)
+        self._emit("disconnect", net, container=cid)
 
     disconnect = detach
 
@@ -427,6 +437,8 @@ class NetworkManager:
                     errors.append(e)
                 sb.endpoints.remove(ep)
                 self._refresh_hosts(ep.network_id, cid)
+                if ep.network_id in self.networks:
+                    self._emit("disconnect", self.networks[ep.network_id], container=cid)
             if sb.own_netns and sb.netns:
                 netns.delete(sb.netns)
             self.sandboxes.pop(cid, None)

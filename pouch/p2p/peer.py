@@ -1,51 +1,96 @@
-"""The peer (Dragonfly's dfdaemon): pouchd's registry mirror on each host, sharing pieces.
+"""The peer: pouchd's registry mirror on each host, fetching blobs from the swarm.
 
-As a mirror (``/v2/...``, the registry named by ``?ns=host[:port]``): manifests and everything
-else but blob GETs are proxied to the registry with the client's headers (so auth challenges and
-tokens pass through); a blob GET is answered from the local copy, or assembled piece by piece from
-the sources the supernode names (other peers first), streamed to the client as it comes, kept,
-and offered back to the supernode.  The whole blob's digest is checked before it is kept.
-For other peers: ``GET /pieces/{digest}/{i}``.  ``GET /stats`` counts where pieces came from.
+As a mirror (``/v2/...``, the registry named by ``?ns=host[:port]``, which must be one this peer
+was told to serve): everything but blob GETs is proxied to the registry with the client's headers,
+so ``GET /v2/`` answers what the registry answers (a 401 challenge included).  A blob GET first
+asks the registry, with the client's own Authorization, whether this client may read the blob
+(HEAD): only then is it served, from the local cache (re-verified), or from the swarm: the
+supernode gives the blob's metainfo and the peers holding it, libtorrent fetches verified pieces
+in order and the client receives them as they arrive.  Any P2P failure (supernode unreachable,
+no seed, the time budget spent) sends the download straight to the registry, here in the peer,
+with the client's credentials; those never leave this host.  One download per blob at a time;
+concurrent requests for it share it.
 
-    python -m pouch.p2p.peer --listen 127.0.0.1:65001 --supernode http://sn:8002 \\
-        --cache /var/cache/pouch-peer [--insecure-registries host:port]
+Listens with mutual TLS (the cluster CA) unless --insecure-no-tls, which is only allowed on a
+loopback address.  ``GET /stats`` counts bytes from peers, from the supernode, from the registry,
+and P2P failures.
+
+    python -m pouch.p2p.peer --listen 127.0.0.1:65001 --supernode https://sn:8002 \\
+        --cache /var/cache/pouch-peer --registry reg.example:5000 \\
+        --p2p-ca ca.pem --p2p-cert host.pem --p2p-key host-key.pem
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
+import asyncio
+import base64
+import ipaddress
 import logging
 import os
+import tempfile
+import time
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
+from . import origin
 from .cache import evict, touch
-from .pieces import piece_count, piece_range
+from .names import blob_name, check_digest, check_registry, check_repository
+from .supernode import bad_names, registries_from_args, serve, tls_or_exit
+from .swarm import Swarm
+from .tls import ClusterTLS, add_args
 
 log = logging.getLogger("pouch.p2p.peer")
 PASS_HEADERS = ("Accept", "Authorization", "Range", "User-Agent")
-BACK_HEADERS = ("Content-Type", "Docker-Content-Digest", "Docker-Distribution-Api-Version",
+BACK_HEADERS = ("Content-Type", "Content-Length", "Docker-Content-Digest", "Docker-Distribution-Api-Version",
                 "WWW-Authenticate", "Location", "Content-Range")
+CHUNK = 1 << 20
+
+
+class Download:
+    """One blob being fetched: readers stream ``path`` up to ``ready`` bytes as it grows."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.path = ""
+        self.ready = 0
+        self.error: str | None = None
+        self.changed = asyncio.Event()
+
+    def advance(self, path: str, ready: int) -> None:
+        self.path, self.ready = path, ready
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def fail(self, error: str) -> None:
+        self.error = error
+        self.changed.set()
 
 
 class Peer:
-    def __init__(self, supernode: str, public_url: str, cache: str, insecure: list[str],
-                 cache_size: int = 10 << 30) -> None:
+    def __init__(self, supernode: str, cache: str, swarm: Swarm, registries: dict[str, str],
+                 tls: ClusterTLS | None, cache_size: int = 10 << 30, stall_s: float = 10,
+                 budget_s: float = 120) -> None:
         self.supernode = supernode.rstrip("/")
-        self.me = public_url.rstrip("/")
-        self.cache = cache
-        self.insecure = set(insecure)
+        self.blobs_dir = os.path.join(cache, "blobs")
+        self.swarm_dir = os.path.join(cache, "swarm")
+        for d in (self.blobs_dir, self.swarm_dir):
+            os.makedirs(d, exist_ok=True)
+        self.swarm = swarm
+        self.registries = registries
+        self.tls = tls
         self.cache_size = cache_size
-        self.have: dict[str, set[int]] = {}     # digest -> pieces held (complete blobs: all)
-        self.sizes: dict[str, int] = {}
-        self.stats_ = {"piecesFromPeers": 0, "piecesFromSupernode": 0, "piecesServed": 0, "blobsServed": 0}
+        self.stall_s, self.budget_s = stall_s, budget_s
+        self.downloads: dict[str, Download] = {}
+        self.stats_ = {"bytesFromPeers": 0, "bytesFromSupernode": 0, "bytesFromRegistry": 0,
+                       "p2pFailures": 0, "blobsServed": 0, "refused": 0}
         self.session: aiohttp.ClientSession | None = None
-        os.makedirs(cache, exist_ok=True)
+        self._announcer: asyncio.Task | None = None
 
     def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/pieces/{digest}/{i}", self.piece)
+        app = web.Application(middlewares=[bad_names])
         app.router.add_get("/stats", self.stats)
         app.router.add_route("*", "/v2/{tail:.*}", self.mirror)
         app.on_startup.append(self._start)
@@ -53,143 +98,280 @@ class Peer:
         return app
 
     async def _start(self, _app) -> None:
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=120),
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60),
                                              auto_decompress=False)
+        self._announcer = asyncio.ensure_future(self._announce_loop())
+        self.swarm.start(asyncio.get_running_loop())
 
     async def _stop(self, _app) -> None:
+        self._announcer.cancel()
         await self.session.close()
+        self.swarm.close()
 
-    def _path(self, digest: str) -> str:
-        return os.path.join(self.cache, digest.replace(":", "-"))
+    # -- mirror -------------------------------------------------------------------------------
 
-    def _upstream(self, request: web.Request) -> str:
+    def _registry(self, request: web.Request) -> str:
         ns = request.query.get("ns", "")
         if not ns:
             raise web.HTTPBadRequest(text="the registry to mirror is named by ?ns=host[:port]")
-        scheme = "http" if ns in self.insecure else "https"
-        query = "&".join(f"{k}={v}" for k, v in request.query.items() if k != "ns")
-        return f"{scheme}://{ns}{request.path}" + (f"?{query}" if query else "")
+        check_registry(ns)
+        if ns not in self.registries:
+            self.stats_["refused"] += 1
+            raise web.HTTPForbidden(text=f"registry {ns} is not one this peer mirrors")
+        return ns
+
+    def _upstream(self, request: web.Request, registry: str) -> str:
+        query = [(k, v) for k, v in request.query.items() if k != "ns"]
+        url = f"{self.registries[registry]}://{registry}{request.rel_url.path}"
+        return str(URL(url).with_query(query)) if query else url
 
     async def mirror(self, request: web.Request) -> web.StreamResponse:
-        tail = request.match_info["tail"]
-        parts = tail.split("/")
-        if request.method == "GET" and len(parts) >= 3 and parts[-2] == "blobs":
-            return await self.blob(request, parts[-1])
-        if tail == "":
-            return web.json_response({})
-        return await self._proxy(request)
+        registry = self._registry(request)
+        parts = request.match_info["tail"].split("/")
+        if request.method in ("GET", "HEAD") and len(parts) >= 3 and parts[-2] == "blobs":
+            digest = parts[-1]
+            check_digest(digest)
+            repo = check_repository("/".join(parts[:-2]))
+            if request.method == "GET":
+                return await self.blob(request, registry, repo, digest)
+        return await self._proxy(request, registry)
 
-    async def _proxy(self, request: web.Request) -> web.Response:
+    async def _proxy(self, request: web.Request, registry: str) -> web.Response:
         headers = {h: request.headers[h] for h in PASS_HEADERS if h in request.headers}
-        async with self.session.request(request.method, self._upstream(request), headers=headers,
-                                        data=await request.read() or None, allow_redirects=True) as up:
-            body = await up.read()
-            return web.Response(status=up.status, body=body,
-                                headers={h: up.headers[h] for h in BACK_HEADERS if h in up.headers})
+        try:
+            async with self.session.request(request.method, self._upstream(request, registry), headers=headers,
+                                            data=await request.read() or None, allow_redirects=True) as up:
+                body = await up.read()
+                out = {h: up.headers[h] for h in BACK_HEADERS if h in up.headers and h != "Content-Length"}
+                if request.method == "HEAD" and "Content-Length" in up.headers:
+                    resp = web.Response(status=up.status, headers=out)
+                    resp.content_length = int(up.headers["Content-Length"])
+                    return resp
+                return web.Response(status=up.status, body=body, headers=out)
+        except aiohttp.ClientError as e:
+            raise web.HTTPBadGateway(text=f"registry {registry}: {e}") from None
 
-    async def blob(self, request: web.Request, digest: str) -> web.StreamResponse:
-        url = self._upstream(request)
-        headers = {h: request.headers[h] for h in ("Authorization",) if h in request.headers}
-        path = self._path(digest)
-        if os.path.exists(path):
-            self.stats_["blobsServed"] += 1
-            touch(path)
-            return web.FileResponse(path, headers={"Docker-Content-Digest": digest})
-        # the registry decides access and size; nothing is downloaded from it here
-        async with self.session.head(url, headers=headers, allow_redirects=True) as head:
-            if head.status != 200:
-                return web.Response(status=head.status, headers={h: head.headers[h] for h in BACK_HEADERS
-                                                                 if h in head.headers})
-            size = int(head.headers["Content-Length"])
-        async with self.session.post(f"{self.supernode}/tasks", json={
-                "digest": digest, "size": size, "url": url, "headers": headers}) as r:
-            r.raise_for_status()
+    async def blob(self, request: web.Request, registry: str, repo: str, digest: str) -> web.StreamResponse:
+        url = self._upstream(request, registry)
+        auth = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+        # the registry decides whether this client may read the blob, cached or not
+        try:
+            async with self.session.head(url, headers=auth, allow_redirects=True) as head:
+                if head.status != 200:
+                    self.stats_["refused"] += 1
+                    return web.Response(status=head.status, headers={
+                        h: head.headers[h] for h in BACK_HEADERS if h in head.headers and h != "Content-Length"})
+                size = int(head.headers["Content-Length"])
+        except aiohttp.ClientError as e:
+            raise web.HTTPBadGateway(text=f"registry {registry}: {e}") from None
+        name = blob_name(digest)
+        cached = os.path.join(self.blobs_dir, name)
+        if name not in self.downloads and os.path.exists(cached):
+            ok = await asyncio.get_running_loop().run_in_executor(None, origin.verify_file, cached, digest)
+            if ok:
+                touch(cached)
+                self.stats_["blobsServed"] += 1
+                return web.FileResponse(cached, headers={"Docker-Content-Digest": digest,
+                                                         "Content-Type": "application/octet-stream"})
+            log.warning("cached %s no longer matches its digest: fetching it again", digest)
+            self._forget(name)
+        dl = self.downloads.get(name)
+        if dl is None:
+            dl = self.downloads[name] = Download(size)
+            task = asyncio.ensure_future(self._fetch(dl, registry, repo, digest, url, auth))
+            task.add_done_callback(lambda _t: self.downloads.pop(name, None))
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream",
-                                                       "Content-Length": str(size),
                                                        "Docker-Content-Digest": digest})
+        resp.content_length = size
         await resp.prepare(request)
-        hasher = hashlib.sha256()
-        self.sizes[digest] = size
-        have = self.have.setdefault(digest, set())
-        part = path + ".part"
-        with open(part, "wb") as f:
-            for i in range(piece_count(size)):
-                data = await self._fetch_piece(digest, i, size)
-                f.write(data)
-                f.flush()  # other peers read the piece from this file
-                hasher.update(data)
-                have.add(i)
-                await self._announce(digest, i)
-                await resp.write(data)
-        if "sha256:" + hasher.hexdigest() != digest:
-            os.unlink(part)
-            self.have.pop(digest, None)
-            raise RuntimeError(f"blob {digest} assembled from pieces does not match its digest")
-        os.replace(part, path)
-        for name in evict(self.cache, self.cache_size, keep={os.path.basename(path)}):
-            self.have.pop(name.replace("-", ":", 1), None)
-        self.stats_["blobsServed"] += 1
+        sent = 0
+        while sent < size:
+            while dl.ready <= sent and dl.error is None:
+                await dl.changed.wait()
+            if dl.error is not None:
+                raise ConnectionResetError(dl.error)  # the client sees a short body and retries elsewhere
+            with open(dl.path, "rb") as f:
+                f.seek(sent)
+                data = f.read(min(dl.ready - sent, CHUNK))
+            await resp.write(data)
+            sent += len(data)
         await resp.write_eof()
+        self.stats_["blobsServed"] += 1
         return resp
 
-    async def _fetch_piece(self, digest: str, i: int, size: int) -> bytes:
-        start, end = piece_range(i, size)
-        async with self.session.get(f"{self.supernode}/tasks/{digest}/pieces/{i}") as r:
-            r.raise_for_status()
-            sources = (await r.json())["sources"]
-        for src in sources:
-            if src == self.me:
-                continue
-            try:
-                async with self.session.get(f"{src}/pieces/{digest}/{i}") as r:
-                    if r.status != 200:
-                        continue
-                    data = await r.read()
-            except aiohttp.ClientError:
-                continue
-            if len(data) == end - start:
-                self.stats_["piecesFromSupernode" if src == self.supernode else "piecesFromPeers"] += 1
-                return data
-        raise RuntimeError(f"no source could give piece {i} of {digest}")
+    # -- fetching -----------------------------------------------------------------------------
 
-    async def _announce(self, digest: str, i: int) -> None:
+    async def _fetch(self, dl: Download, registry: str, repo: str, digest: str, url: str, auth: dict) -> None:
+        name = blob_name(digest)
         try:
-            async with self.session.post(f"{self.supernode}/tasks/{digest}/pieces/{i}", json={"peer": self.me}):
-                pass
-        except aiohttp.ClientError as e:
-            log.info("could not announce piece %d of %s: %s", i, digest, e)
+            try:
+                await asyncio.wait_for(self._from_swarm(dl, registry, repo, digest), self.budget_s)
+                return
+            except Exception as e:  # any P2P failure: back to the registry
+                self.stats_["p2pFailures"] += 1
+                log.warning("P2P fetch of %s failed (%s: %s): from the registry", digest, type(e).__name__, e)
+                self.swarm.remove(name, delete_files=True)
+            last = [0]
 
-    async def piece(self, request: web.Request) -> web.Response:
-        digest, i = request.match_info["digest"], int(request.match_info["i"])
-        path = self._path(digest)
-        complete = os.path.exists(path)
-        if not complete and i not in self.have.get(digest, ()):
-            raise web.HTTPNotFound(text="piece not here")
-        size = os.path.getsize(path) if complete else self.sizes[digest]
-        start, end = piece_range(i, size)
-        with open(path if complete else path + ".part", "rb") as f:
-            f.seek(start)
-            data = f.read(end - start)
-        self.stats_["piecesServed"] += 1
-        return web.Response(body=data, content_type="application/octet-stream")
+            def progress(part: str, done: int) -> None:
+                self.stats_["bytesFromRegistry"] += done - last[0]
+                last[0] = done
+                dl.advance(part, done)
+
+            path = await origin.download(self.session, url, auth, digest, dl.size, self.blobs_dir, progress)
+            dl.advance(path, dl.size)
+            self._evict(name)
+        except Exception as e:
+            log.warning("fetch of %s failed: %s", digest, e)
+            dl.fail(str(e))
+
+    async def _from_swarm(self, dl: Download, registry: str, repo: str, digest: str) -> None:
+        name = blob_name(digest)
+        t0 = time.monotonic()
+        async with self.session.post(f"{self.supernode}/blobs", ssl=self._ssl(),
+                                     json={"registry": registry, "repository": repo, "digest": digest}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"supernode answered {r.status}: {(await r.text())[:200]}")
+            body = await r.json()
+        metainfo, seed_port = base64.b64decode(body["torrent"]), int(body["seed"])
+        t_meta = time.monotonic()
+        seed = (urlsplit(self.supernode).hostname, seed_port)
+        h = self.swarm.add(name, metainfo, self.swarm_dir)
+        if self.swarm.file_size(h) != dl.size:
+            raise RuntimeError(f"metainfo size {self.swarm.file_size(h)} differs from the registry's {dl.size}")
+        known = [seed] + await self._announce(digest)
+        self.swarm.connect(name, known)
+        pieces, i = h.torrent_file().num_pieces(), 0
+        hasher = origin.hasher(digest)
+        last_progress = last_announce = time.monotonic()
+        got: dict[tuple, int] = {}  # bytes per swarm member
+        fd, part = tempfile.mkstemp(dir=self.blobs_dir, prefix=name + ".", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                done, arrived = self.swarm.done[name], self.swarm.events[name]
+                last_check = time.monotonic()
+                while i < pieces:
+                    arrived.clear()
+                    if i in done:
+                        data = await self.swarm.read_piece(name, i)
+                        f.write(data)
+                        f.flush()
+                        hasher.update(data)
+                        i += 1
+                        dl.advance(part, f.tell())
+                        last_progress = time.monotonic()
+                        for p in h.get_peer_info():  # seeds drop each other once done: sample now
+                            got[tuple(p.ip)] = max(got.get(tuple(p.ip), 0), p.total_download)
+                        continue
+                    try:
+                        await asyncio.wait_for(arrived.wait(), 0.25)
+                    except asyncio.TimeoutError:
+                        pass
+                    now = time.monotonic()
+                    if now - last_check < 0.25:
+                        continue
+                    last_check = now  # libtorrent's state, asked at most 4 times a second
+                    if h.have_piece(i):
+                        done.add(i)  # finished before we listened (a resumed torrent)
+                        continue
+                    if h.status().errc.value():
+                        raise RuntimeError(f"libtorrent: {h.status().errc.message()}")
+                    if now - last_progress > self.stall_s:
+                        raise TimeoutError(f"no piece for {self.stall_s:.0f} s")
+                    if now - last_announce > 3:
+                        known = [seed] + await self._announce(digest)
+                        self.swarm.connect(name, known)
+                        last_announce = now
+                    elif not h.status().num_peers:
+                        self.swarm.connect(name, known)  # a first connect can come too early: retry soon
+            if dl.ready != dl.size or hasher.hexdigest() != check_digest(digest)[1]:
+                raise RuntimeError("pieces assembled from the swarm do not match the digest")
+            final = os.path.join(self.blobs_dir, name)
+            os.replace(part, final)
+        except BaseException:
+            try:
+                os.unlink(part)
+            except FileNotFoundError:
+                pass
+            raise
+        from_seed = sum(n for ep, n in got.items() if ep == seed)
+        self.stats_["bytesFromSupernode"] += from_seed
+        self.stats_["bytesFromPeers"] += max(0, h.status().total_payload_download - from_seed)
+        dl.advance(final, dl.size)
+        self._evict(name)
+        log.info("%s: metainfo in %.2f s, pieces in %.2f s", digest, t_meta - t0, time.monotonic() - t_meta)
+
+    async def _announce(self, digest: str) -> list[tuple[str, int]]:
+        try:
+            async with self.session.post(f"{self.supernode}/blobs/{digest}/peers", ssl=self._ssl(),
+                                         json={"port": self.swarm.port},
+                                         timeout=aiohttp.ClientTimeout(total=5)) as r:
+                if r.status != 200:
+                    return []
+                return [(h, p) for h, p in (await r.json())["peers"]]
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            log.info("announcing %s: %s", digest, e)
+            return []
+
+    async def _announce_loop(self) -> None:
+        """Keep the supernode's peer lists fresh for the blobs we seed."""
+        while True:
+            await asyncio.sleep(20)
+            for name in list(self.swarm.handles):
+                algo, _, hexpart = name.partition("-")
+                await self._announce(f"{algo}:{hexpart}")
+
+    def _ssl(self):
+        return self.tls.client() if self.tls else None
+
+    def _forget(self, name: str) -> None:
+        self.swarm.remove(name, delete_files=True)
+        for p in (os.path.join(self.blobs_dir, name),):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+
+    def _evict(self, keep: str) -> None:
+        for gone in evict(self.blobs_dir, self.cache_size, keep={keep} | set(self.downloads)):
+            self.swarm.remove(gone, delete_files=True)
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response(self.stats_)
+        return web.json_response({**self.stats_, "hashFailures": self.swarm.hash_failures})
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="pouch-peer", description="P2P peer and registry mirror for pouchd")
-    ap.add_argument("--listen", default="127.0.0.1:65001", help="host:port")
-    ap.add_argument("--advertise", help="base URL other peers use to reach this one (default http://LISTEN)")
-    ap.add_argument("--supernode", required=True, help="base URL of the supernode")
+    ap.add_argument("--listen", default="127.0.0.1:65001", help="host:port of the mirror pouchd talks to")
+    ap.add_argument("--swarm-listen", default="0.0.0.0:6882", help="host:port for other peers (BitTorrent)")
+    ap.add_argument("--supernode", required=True, help="base URL of the supernode (https://host:port)")
     ap.add_argument("--cache", default="/var/cache/pouch-peer")
-    ap.add_argument("--insecure-registries", action="append", default=[], help="host:port reached over plain http")
     ap.add_argument("--cache-size", type=int, default=10 << 30, help="bytes of blobs to keep (LRU)")
+    ap.add_argument("--registry", action="append", default=[], help="host:port of a registry to mirror (https)")
+    ap.add_argument("--insecure-registries", "--insecure-registry", action="append", default=[],
+                    help="host:port of a registry to mirror over plain http")
+    ap.add_argument("--upload-rate", type=int, default=0, help="bytes/s to other peers (0: unlimited)")
+    ap.add_argument("--download-rate", type=int, default=0, help="bytes/s from other peers (0: unlimited)")
+    ap.add_argument("--stall-timeout", type=float, default=10, help="seconds without a piece before the registry")
+    ap.add_argument("--budget", type=float, default=120, help="seconds a blob may take in the swarm")
+    add_args(ap)
     a = ap.parse_args(argv)
+    tls = tls_or_exit(ap, a)
+    host = a.listen.rpartition(":")[0].strip("[]")
+    if tls is None and not _loopback(host):
+        ap.error("without TLS the mirror listens only on a loopback address")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    host, _, port = a.listen.rpartition(":")
-    peer = Peer(a.supernode, a.advertise or f"http://{a.listen}", a.cache, a.insecure_registries, a.cache_size)
-    web.run_app(peer.app(), host=host, port=int(port), access_log=None, print=None)
+    swarm = Swarm(a.swarm_listen, tls, upload_rate=a.upload_rate, download_rate=a.download_rate)
+    peer = Peer(a.supernode, a.cache, swarm, registries_from_args(a.registry, a.insecure_registries), tls,
+                a.cache_size, a.stall_timeout, a.budget)
+    serve(peer.app(), a.listen, tls)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 if __name__ == "__main__":

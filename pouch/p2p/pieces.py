@@ -1,14 +1,4 @@
-"""How a blob is cut into pieces (the unit peers exchange)."""
+"""How a blob is cut into pieces (the unit peers exchange and verify)."""
 from __future__ import annotations
 
-PIECE_SIZE = 4 << 20
-
-
-def piece_count(size: int, piece_size: int = PIECE_SIZE) -> int:
-    return max(1, -(-size // piece_size))
-
-
-def piece_range(index: int, size: int, piece_size: int = PIECE_SIZE) -> tuple[int, int]:
-    """[start, end) of piece ``index`` of a blob of ``size`` bytes."""
-    start = index * piece_size
-    return start, min(size, start + piece_size)
+PIECE_SIZE = 4 << 20  # 4 MiB: ten pieces for a 40 MB layer, few enough hashes, many enough sources

@@ -1,190 +1,239 @@
-"""The supernode: schedules piece exchange between peers and keeps a CDN copy of each blob.
+"""The supernode: tracker, origin seed and metainfo maker for each blob (Uber's Kraken's shape).
 
-HTTP API (JSON):
-  POST /tasks                         {"digest", "size", "url", "headers"} -> {"pieceSize", "pieces"};
-                                      the first registration starts the CDN download from ``url``
-  GET  /tasks/{digest}/pieces/{i}     -> {"sources": [base URLs]}: peers holding piece i first
-                                      (shuffled), the supernode itself last; waits until someone has it
-  POST /tasks/{digest}/pieces/{i}     {"peer": base URL}: that peer now holds piece i
-  GET  /pieces/{digest}/{i}           the piece's bytes from the CDN copy
-  GET  /stats                         {"originBytes", "piecesServed", "tasks"}
+HTTP API (JSON, mutual TLS with the cluster CA unless started with --insecure-no-tls):
+  POST /blobs                      {"registry", "repository", "digest"} -> {"torrent": base64 metainfo,
+                                   "seed": port}; the first request downloads the blob from the
+                                   registry (only one named by --registry/--insecure-registry, with
+                                   the supernode's own credentials), verifies it and seeds it
+  POST /blobs/{digest}/peers       {"port"}: the caller (at its connection's address) holds or
+                                   fetches the blob -> {"peers": [[host, port], ...]} (entries not
+                                   renewed within PEER_TTL seconds expire)
+  GET  /stats                      {"originBytes", "blobs", "failures"}
 
-    python -m pouch.p2p.supernode --listen 127.0.0.1:8002 --cache /var/cache/pouch-supernode
+Requests never carry URLs, paths or registry credentials: names are checked (pouch.p2p.names)
+and file names built from the checked digest.  The blobs it seeds and their metainfo live under
+--cache and are seeded again (re-checked piece by piece) after a restart.
+
+    python -m pouch.p2p.supernode --listen 0.0.0.0:8002 --swarm-listen 0.0.0.0:6881 \\
+        --cache /var/cache/pouch-supernode --registry reg.example:5000 \\
+        --p2p-ca ca.pem --p2p-cert sn.pem --p2p-key sn-key.pem
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
+import base64
 import logging
 import os
-import random
+import time
 
 import aiohttp
 from aiohttp import web
 
+from pouch.registry.auth import Authenticator
+from pouch.registry.credentials import CredentialStore
+from pouch.registry.errors import RegistryError
+
+from . import origin
 from .cache import evict, touch
-from .pieces import PIECE_SIZE, piece_count, piece_range
+from .names import BadName, blob_name, check_registry, check_repository
+from .swarm import Swarm, make_torrent
+from .tls import ClusterTLS, add_args, from_args
 
 log = logging.getLogger("pouch.p2p.supernode")
-WAIT_S = 120
-
-
-class Task:
-    def __init__(self, digest: str, size: int, path: str) -> None:
-        self.digest, self.size, self.path = digest, size, path
-        self.pieces = piece_count(size)
-        self.cdn_has = 0                          # pieces [0, cdn_has) are in the CDN copy
-        self.holders: dict[int, set[str]] = {}
-        self.changed = asyncio.Condition()
-        self.error: str | None = None
-        self.download: asyncio.Task | None = None
-
-    def sources(self, i: int, me: str) -> list[str]:
-        peers = list(self.holders.get(i, ()))
-        random.shuffle(peers)
-        return peers + ([me] if i < self.cdn_has else [])
-
-    async def notify(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
+PEER_TTL = 60
 
 
 class Supernode:
-    def __init__(self, cache: str, public_url: str, cache_size: int = 20 << 30) -> None:
-        self.cache = cache
+    def __init__(self, cache: str, swarm: Swarm, registries: dict[str, str], tls: ClusterTLS | None,
+                 auth_config: str | None = None, cache_size: int = 20 << 30) -> None:
+        self.blobs_dir = os.path.join(cache, "blobs")
+        self.meta_dir = os.path.join(cache, "metainfo")
+        for d in (self.blobs_dir, self.meta_dir):
+            os.makedirs(d, exist_ok=True)
+        self.swarm = swarm
+        self.registries = registries     # host:port -> "http" | "https"
+        self.tls = tls
+        self.creds = CredentialStore(auth_config) if auth_config else None
         self.cache_size = cache_size
-        self.me = public_url.rstrip("/")
-        self.tasks: dict[str, Task] = {}
-        self.origin_bytes = 0
-        self.pieces_served = 0
+        self.peers: dict[str, dict[tuple[str, int], float]] = {}   # blob name -> (host, port) -> seen
+        self.inflight: dict[str, asyncio.Task] = {}
+        self.stats_ = {"originBytes": 0, "failures": 0}
         self.session: aiohttp.ClientSession | None = None
-        os.makedirs(cache, exist_ok=True)
+        self.auth: Authenticator | None = None
 
     def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/tasks", self.register)
-        app.router.add_get("/tasks/{digest}/pieces/{i}", self.sources)
-        app.router.add_post("/tasks/{digest}/pieces/{i}", self.report)
-        app.router.add_get("/pieces/{digest}/{i}", self.piece)
+        app = web.Application(middlewares=[bad_names])
+        app.router.add_post("/blobs", self.register)
+        app.router.add_post("/blobs/{digest}/peers", self.announce)
         app.router.add_get("/stats", self.stats)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
 
     async def _start(self, _app) -> None:
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=60))
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60),
+                                             auto_decompress=False)
+        self.auth = Authenticator(self.session, lambda host: self.creds.get(host) if self.creds else None,
+                                  lambda url: None)
+        self.swarm.start(asyncio.get_running_loop())
+        self.restore()
 
     async def _stop(self, _app) -> None:
-        for t in self.tasks.values():
-            if t.download:
-                t.download.cancel()
+        for t in self.inflight.values():
+            t.cancel()
         await self.session.close()
+        self.swarm.close()
 
-    def _task(self, request: web.Request) -> tuple[Task, int]:
-        t = self.tasks.get(request.match_info["digest"])
-        if t is None:
-            raise web.HTTPNotFound(text="no such task")
-        i = int(request.match_info["i"])
-        if not 0 <= i < t.pieces:
-            raise web.HTTPBadRequest(text=f"piece {i} out of range")
-        return t, i
+    def restore(self) -> None:
+        """Seed again every blob whose metainfo survived (libtorrent re-checks its pieces)."""
+        for fn in sorted(os.listdir(self.meta_dir)):
+            name = fn.removesuffix(".torrent")
+            if not fn.endswith(".torrent") or not os.path.exists(os.path.join(self.blobs_dir, name)):
+                continue
+            with open(os.path.join(self.meta_dir, fn), "rb") as f:
+                self.swarm.add(name, f.read(), self.blobs_dir, seed=True)
+            log.info("seeding %s again", name)
 
     async def register(self, request: web.Request) -> web.Response:
         body = await request.json()
-        digest, size = body["digest"], int(body["size"])
-        t = self.tasks.get(digest)
-        if t is None or t.error:
-            t = Task(digest, size, os.path.join(self.cache, digest.replace(":", "-")))
-            self.tasks[digest] = t
-            t.download = asyncio.ensure_future(self._cdn(t, body["url"], body.get("headers") or {}))
-        return web.json_response({"pieceSize": PIECE_SIZE, "pieces": t.pieces})
+        if not isinstance(body, dict):
+            raise BadName("want a JSON object")
+        digest = str(body.get("digest", ""))
+        name = blob_name(digest)
+        repo = check_repository(str(body.get("repository", "")))
+        registry = check_registry(str(body.get("registry", "")))
+        if registry not in self.registries:
+            raise web.HTTPForbidden(text=f"registry {registry} is not one this supernode serves")
+        meta = os.path.join(self.meta_dir, name + ".torrent")
+        if not (os.path.exists(meta) and os.path.exists(os.path.join(self.blobs_dir, name))):
+            task = self.inflight.get(name)
+            if task is None:
+                task = self.inflight[name] = asyncio.ensure_future(self._seed(registry, repo, digest))
+                task.add_done_callback(lambda _t: self.inflight.pop(name, None))
+            try:
+                await asyncio.shield(task)
+            except origin.OriginError as e:
+                self.stats_["failures"] += 1
+                raise web.HTTPBadGateway(text=str(e)) from None
+        touch(os.path.join(self.blobs_dir, name))
+        with open(meta, "rb") as f:
+            metainfo = f.read()
+        self.swarm.add(name, metainfo, self.blobs_dir, seed=True)
+        return web.json_response({"torrent": base64.b64encode(metainfo).decode(), "seed": self.swarm.port})
 
-    async def _cdn(self, t: Task, url: str, headers: dict) -> None:
-        """Download the blob from the registry once, piece by piece, verifying its digest."""
-        hasher = hashlib.sha256()
+    async def _seed(self, registry: str, repo: str, digest: str) -> None:
+        """Download the blob from its registry (our own credentials), verify it, make its metainfo."""
+        name = blob_name(digest)
+        url = f"{self.registries[registry]}://{registry}/v2/{repo}/blobs/{digest}"
+        scope = f"repository:{repo}:pull"
+        headers = {}
+        cached = self.auth.cached_header(f"{self.registries[registry]}://{registry}", registry, scope)
+        if cached:
+            headers["Authorization"] = cached
+        last = [0]
+
+        def progress(_part: str, done: int) -> None:
+            self.stats_["originBytes"] += done - last[0]
+            last[0] = done
+
         try:
-            async with self.session.get(url, headers=headers) as resp:
-                if resp.status != 200:
-                    raise RuntimeError(f"registry answered {resp.status} for {t.digest}")
-                done = 0
-                with open(t.path + ".part", "wb") as f:
-                    async for chunk in resp.content.iter_chunked(1 << 20):
-                        f.write(chunk)
-                        hasher.update(chunk)
-                        done += len(chunk)
-                        self.origin_bytes += len(chunk)
-                        have = t.pieces if done >= t.size else done // PIECE_SIZE
-                        if have > t.cdn_has:
-                            f.flush()
-                            t.cdn_has = have
-                            await t.notify()
-            if done != t.size or "sha256:" + hasher.hexdigest() != t.digest:
-                raise RuntimeError(f"blob {t.digest} from the registry does not match its digest or size")
-            os.replace(t.path + ".part", t.path)
-            self._evict()
-        except Exception as e:
-            log.warning("CDN download of %s failed: %s", t.digest, e)
-            t.error = str(e)
-            t.cdn_has = 0
-            await t.notify()
+            path = await origin.download(self.session, url, headers, digest, None, self.blobs_dir, progress)
+        except origin.OriginError as e:
+            if e.status != 401:
+                raise
+            async with self.session.head(url) as r:
+                challenge = r.headers.get("WWW-Authenticate", "")
+            try:
+                headers["Authorization"] = await self.auth.answer(
+                    f"{self.registries[registry]}://{registry}", registry, scope, challenge)
+            except RegistryError as e2:
+                raise origin.OriginError(f"the supernode may not read {repo}: {e2}", 401) from None
+            path = await origin.download(self.session, url, headers, digest, None, self.blobs_dir, progress)
+        metainfo = await asyncio.get_running_loop().run_in_executor(None, make_torrent, path, self.tls)
+        meta = os.path.join(self.meta_dir, name + ".torrent")
+        with open(meta + ".tmp", "wb") as f:
+            f.write(metainfo)
+        os.replace(meta + ".tmp", meta)
+        self._evict(keep=name)
 
-    def _evict(self) -> None:
-        """Keep the CDN copies under --cache-size; an evicted blob is fetched again if asked for."""
-        for name in evict(self.cache, self.cache_size):
-            digest = name.replace("-", ":", 1)
-            t = self.tasks.pop(digest, None)
-            log.info("evicted %s from the CDN cache", digest)
-            if t is not None and t.download and not t.download.done():
-                t.download.cancel()
+    def _evict(self, keep: str) -> None:
+        for gone in evict(self.blobs_dir, self.cache_size, keep={keep}):
+            self.swarm.remove(gone)
+            try:
+                os.unlink(os.path.join(self.meta_dir, gone + ".torrent"))
+            except FileNotFoundError:
+                pass
 
-    def _path(self, t: Task) -> str:
-        return t.path if os.path.exists(t.path) else t.path + ".part"
-
-    async def sources(self, request: web.Request) -> web.Response:
-        t, i = self._task(request)
-        async with t.changed:
-            await asyncio.wait_for(t.changed.wait_for(lambda: t.sources(i, self.me) or t.error), WAIT_S)
-        src = t.sources(i, self.me)
-        if not src:
-            raise web.HTTPBadGateway(text=t.error or "no source")
-        return web.json_response({"sources": src})
-
-    async def report(self, request: web.Request) -> web.Response:
-        t, i = self._task(request)
-        peer = (await request.json())["peer"].rstrip("/")
-        t.holders.setdefault(i, set()).add(peer)
-        await t.notify()
-        return web.json_response({})
-
-    async def piece(self, request: web.Request) -> web.StreamResponse:
-        t, i = self._task(request)
-        if i >= t.cdn_has:
-            raise web.HTTPNotFound(text="not in the CDN copy yet")
-        start, end = piece_range(i, t.size)
-        touch(self._path(t))
-        with open(self._path(t), "rb") as f:
-            f.seek(start)
-            data = f.read(end - start)
-        self.pieces_served += 1
-        return web.Response(body=data, content_type="application/octet-stream")
+    async def announce(self, request: web.Request) -> web.Response:
+        name = blob_name(request.match_info["digest"])
+        body = await request.json()
+        port = body.get("port") if isinstance(body, dict) else None
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise BadName("want {\"port\": 1..65535}")
+        now = time.monotonic()
+        peers = self.peers.setdefault(name, {})
+        for k in [k for k, seen in peers.items() if now - seen > PEER_TTL]:
+            del peers[k]
+        me = (request.remote, port)
+        peers[me] = now
+        return web.json_response({"peers": [list(k) for k in peers if k != me]})
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"originBytes": self.origin_bytes, "piecesServed": self.pieces_served,
-                                  "tasks": len(self.tasks)})
+        return web.json_response({**self.stats_, "blobs": len(self.swarm.handles)})
+
+
+@web.middleware
+async def bad_names(request: web.Request, handler):
+    """Ill-formed names and bodies are the caller's error: 400 with one line."""
+    try:
+        return await handler(request)
+    except BadName as e:
+        raise web.HTTPBadRequest(text=str(e)) from None
+    except ValueError as e:  # JSON that does not parse
+        raise web.HTTPBadRequest(text=f"bad request body: {e}") from None
+
+
+def registries_from_args(secure: list[str], insecure: list[str]) -> dict[str, str]:
+    out = {check_registry(r): "https" for r in secure}
+    out.update({check_registry(r): "http" for r in insecure})
+    return out
+
+
+def serve(app: web.Application, listen: str, tls: ClusterTLS | None) -> None:
+    host, _, port = listen.rpartition(":")
+    web.run_app(app, host=host.strip("[]"), port=int(port), access_log=None, print=None,
+                ssl_context=tls.server() if tls else None)
+
+
+def tls_or_exit(ap: argparse.ArgumentParser, a) -> ClusterTLS | None:
+    try:
+        tls = from_args(a.p2p_ca, a.p2p_cert, a.p2p_key)
+    except ValueError as e:
+        ap.error(str(e))
+    if tls is None and not a.insecure_no_tls:
+        ap.error("give --p2p-ca/--p2p-cert/--p2p-key (mutual TLS), or --insecure-no-tls to accept anyone")
+    return tls
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="pouch-supernode", description="P2P scheduler and CDN")
-    ap.add_argument("--listen", default="127.0.0.1:8002", help="host:port")
-    ap.add_argument("--advertise", help="base URL peers use to reach this supernode (default http://LISTEN)")
+    ap = argparse.ArgumentParser(prog="pouch-supernode", description="P2P tracker, origin seed and metainfo maker")
+    ap.add_argument("--listen", default="127.0.0.1:8002", help="host:port of the API")
+    ap.add_argument("--swarm-listen", default="0.0.0.0:6881", help="host:port of the seed (BitTorrent)")
     ap.add_argument("--cache", default="/var/cache/pouch-supernode")
     ap.add_argument("--cache-size", type=int, default=20 << 30, help="bytes of blobs to keep (LRU)")
+    ap.add_argument("--registry", action="append", default=[], help="host:port of a registry to serve (https)")
+    ap.add_argument("--insecure-registry", action="append", default=[], help="host:port of a registry over http")
+    ap.add_argument("--auth-config", help="pouch/docker config.json with the supernode's own registry credentials")
+    ap.add_argument("--upload-rate", type=int, default=0, help="bytes/s the seed may send (0: unlimited)")
+    add_args(ap)
     a = ap.parse_args(argv)
+    tls = tls_or_exit(ap, a)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    host, _, port = a.listen.rpartition(":")
-    node = Supernode(a.cache, a.advertise or f"http://{a.listen}", a.cache_size)
-    web.run_app(node.app(), host=host, port=int(port), access_log=None, print=None)
+    swarm = Swarm(a.swarm_listen, tls, upload_rate=a.upload_rate)
+    node = Supernode(a.cache, swarm, registries_from_args(a.registry, a.insecure_registry), tls,
+                     a.auth_config, a.cache_size)
+    serve(node.app(), a.listen, tls)
 
 
 if __name__ == "__main__":

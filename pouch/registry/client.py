@@ -58,6 +58,19 @@ class RegistryClient:
         self._uploads = asyncio.Semaphore(self.config.max_concurrent_uploads)
         self._inflight: dict[tuple, _Inflight] = {}
 
+    async def p2p_stats(self) -> dict | None:
+        """The local P2P peer's counters (bytes from peers, the supernode and the registry,
+        failures), or None without a peer or when it does not answer."""
+        if not self.config.p2p_peer:
+            return None
+        url = self.config.p2p_peer.rstrip("/") + "/stats"
+        try:
+            async with self._session.get(url, ssl=self.transport.ssl_for(url),
+                                         timeout=aiohttp.ClientTimeout(total=3)) as resp:
+                return await resp.json() if resp.status == 200 else None
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+
     async def close(self) -> None:
         """Cancel downloads still running and close the HTTP session (if we made it)."""
         tasks = [e.task for e in self._inflight.values() if e.task is not None]

@@ -11,12 +11,16 @@ from .errors import InvalidReference
 DOCKER_HUB_ENDPOINT = "https://registry-1.docker.io"
 
 
+# what pouchd lists as insecure before its --insecure-registries, as Docker does
+LOOPBACK_INSECURE = ("127.0.0.0/8", "::1/128")
+
+
 @dataclass
 class RegistryConfig:
     """What pouchd's ``--insecure-registries``, ``--registry-mirrors`` and friends set.
 
     insecure_registries: ``host[:port]`` or CIDR entries; only these may use plain http or
-        untrusted TLS. (Unlike Docker, 127.0.0.0/8 is not insecure unless listed.)
+        untrusted TLS. (pouchd adds LOOPBACK_INSECURE first, as Docker does; this class does not.)
     mirrors: base URLs (``https://mirror.example``) tried in order before the origin, for
         docker.io only unless ``mirror_all_registries``. A failing mirror falls back to the next.
     certs_dir: ``<certs_dir>/<host[:port]>/ca.crt`` (and client.cert/client.key) trusted for that host.
@@ -34,6 +38,7 @@ class RegistryConfig:
     mirror_down_seconds: float = 30.0
     proxy: str = ""     # HTTP proxy every registry request goes through (pouchd --image-proxy)
     p2p_peer: str = ""  # base URL of the local P2P peer (pouch.p2p.peer): first stop for every registry
+    p2p_tls: tuple[str, str, str] | None = None  # (CA, cert, key): mutual TLS with an https:// p2p_peer
 
     def __post_init__(self) -> None:
         self._hosts: set[str] = set()
@@ -55,7 +60,10 @@ class RegistryConfig:
     def is_insecure(self, hostport: str) -> bool:
         """Whether ``host[:port]`` is listed (by exact entry, host name, or CIDR)."""
         hostport = hostport.lower()
-        host = hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport.strip("[]")
+        if hostport.startswith("[") and "]" in hostport:   # [::1]:5000
+            host = hostport[1:hostport.index("]")]
+        else:
+            host = hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
         if hostport in self._hosts or host in self._hosts:
             return True
         try:

@@ -72,6 +72,13 @@ class Transport:
         hostport = parts.netloc.rsplit("@", 1)[-1]
         if parts.scheme != "https":
             return True
+        if self.config.p2p_tls and self.config.p2p_peer and url.startswith(self.config.p2p_peer.rstrip("/") + "/"):
+            if "p2p" not in self._ssl_cache:
+                ca, cert, key = self.config.p2p_tls
+                ctx = ssl.create_default_context(cafile=ca)
+                ctx.load_cert_chain(cert, key)
+                self._ssl_cache["p2p"] = ctx
+            return self._ssl_cache["p2p"]
         if self.config.is_insecure(hostport):
             return False
         if hostport not in self._ssl_cache:
@@ -114,7 +121,7 @@ class Transport:
         out = []
         if self.config.p2p_peer:
             out.append(Endpoint(self.config.p2p_peer.rstrip("/"), urlsplit(self.config.p2p_peer).netloc,
-                                mirror=True, insecure=True, ns=domain))
+                                mirror=True, insecure=not self.config.p2p_tls, ns=domain))
         if domain == DEFAULT_DOMAIN or self.config.mirror_all_registries:
             for url in self.config.mirrors:
                 hostport = urlsplit(url).netloc

@@ -28,6 +28,8 @@ class VolumeManager:
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.store = VolumeStore(root)
+        # (action, name, attributes) for each create/destroy: pouchd publishes them as events
+        self.on_event = None
         self.drivers = {"local": LocalDriver(root, size_limiter), "tmpfs": TmpfsDriver(root)}
         self.volumes: dict[str, Volume] = {v.name: v for v in self.store.all()}
         self._lock = asyncio.Lock()
@@ -79,13 +81,18 @@ class VolumeManager:
                    created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.store.put(v)
         self.volumes[name] = v
+        self._emit("create", name, {"driver": driver})
         return v
+
+    def _emit(self, action: str, name: str, attrs: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(action, name, attrs)
 
     def get(self, name: str) -> Volume:
         try:
             return self.volumes[name]
         except KeyError:
-            raise VolumeNotFound(f"volume {name} not found") from None
+            raise VolumeNotFound(f"get {name}: no such volume", "volume", name) from None
 
     def list(self, filters: dict[str, list[str]] | None = None) -> list[Volume]:
         """Volumes by name; filters: name (substring), driver, label (k or k=v), dangling (true|false)."""
@@ -131,12 +138,13 @@ class VolumeManager:
         if v is None:
             if force:
                 return
-            raise VolumeNotFound(f"volume {name} not found")
+            raise VolumeNotFound(f"get {name}: no such volume", "volume", name)
         if v.refs:
             raise VolumeInUse(f"remove {name}: volume is in use - [{', '.join(v.refs)}]", list(v.refs))
         self._driver(v.driver).remove(v.name, v.mountpoint, v.options)
         self.store.delete(name)
         self.volumes.pop(name, None)
+        self._emit("destroy", name, {"driver": v.driver})
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         """Remove every unused volume (matching filters); return (names, bytes reclaimed)."""

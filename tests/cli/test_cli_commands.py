@@ -315,7 +315,7 @@ def test_images_rmi_tag(fake, pouch):
 
 
 def test_save_and_load(fake, pouch, tmp_path):
-    fake.route("GET", "/images/get", reply=Stream([b"TAR", b"DATA"], "application/x-tar"))
+    fake.route("GET", "/images/save", reply=Stream([b"TAR", b"DATA"], "application/x-tar"))
     fake.route("POST", "/images/load", reply=Stream([b'{"stream":"Loaded image: busybox:latest\\n"}']))
     out = tmp_path / "img.tar"
     assert pouch("save", "-o", str(out), "busybox").returncode == 0

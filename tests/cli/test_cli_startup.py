@@ -8,7 +8,7 @@ import pytest
 
 POUCH = os.path.join(sys.prefix, "bin", "pouch")
 PYTHON = os.path.join(sys.prefix, "bin", "python3")
-HEAVY = ("argparse", "re", "json", "socket", "enum", "gettext", "selectors")
+HEAVY = ("argparse", "re", "json", "socket", "enum", "gettext", "selectors", "aiohttp", "prometheus_client")
 
 
 def _imported(args):

@@ -92,7 +92,7 @@ def test_missing_command_binary_creates_nothing_half(pouchd, box):
     assert r.returncode in (126, 127), r
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     # the container exists (as Docker) but is not running and can be removed cleanly
-    assert inspect(pouchd, n)["State"]["Status"] in ("created", "exited")
+    assert inspect(pouchd, n)["State"]["Status"] in ("created", "stopped")
     before_rm = _snapshot(pouchd)
     assert pouchd.cli("rm", n).returncode == 0
     after = _snapshot(pouchd)

@@ -70,7 +70,7 @@ def test_exec_in_stopped_container_refused(pouchd, box):
 
 def test_exec_unknown_container(pouchd):
     r = pouchd.cli("exec", "no-such-container-xyz", "true")
-    assert r.returncode == 1 and "no such container" in r.stderr.lower()
+    assert r.returncode == 1 and "container no-such-container-xyz: not found" in r.stderr  # Pouch's text
 
 
 def test_attach_sees_new_output(pouchd, box):

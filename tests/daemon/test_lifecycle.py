@@ -33,7 +33,7 @@ def test_create_start_stop_restart(pouchd, box):
     first_pid = st["Pid"]
     assert pouchd.cli("stop", "-t", "2", n).returncode == 0
     st = inspect(pouchd, n)["State"]
-    assert st["Status"] == "exited" and not os.path.exists(f"/proc/{first_pid}/cmdline") \
+    assert st["Status"] == "stopped" and not os.path.exists(f"/proc/{first_pid}/cmdline") \
         or open(f"/proc/{first_pid}/cmdline", "rb").read().split(b"\0")[0] != b"sleep"
     assert pouchd.cli("restart", "-t", "1", n).returncode == 0
     st = inspect(pouchd, n)["State"]
@@ -50,7 +50,7 @@ def test_kill_with_signal(pouchd, box):
     wait_for(lambda: "got-hup" in pouchd.cli("logs", n).stdout, what="HUP trapped")
     assert status(pouchd, n) == "running"
     assert pouchd.cli("kill", n).returncode == 0
-    wait_for(lambda: status(pouchd, n) == "exited", what="killed")
+    wait_for(lambda: status(pouchd, n) == "stopped", what="killed")
     assert inspect(pouchd, n)["State"]["ExitCode"] == 137
 
 
@@ -248,7 +248,7 @@ def test_ps_flags(pouchd, box):
     q = pouchd.cli("ps", "-aq").stdout.split()
     assert any(rid.startswith(i) for i in q) and any(sid.startswith(i) for i in q)
     assert all(len(i) in (12, 64) or len(i) >= 6 for i in q)
-    exited = pouchd.cli("ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}").stdout.split()
+    exited = pouchd.cli("ps", "-a", "--filter", "status=stopped", "--format", "{{.Names}}").stdout.split()
     assert stopped in exited and running not in exited
     fmt = pouchd.cli("ps", "-a", "--filter", f"name={stopped}", "--format", "{{.ID}}|{{.Status}}").stdout
-    assert sid.startswith(fmt.split("|")[0]) and len(fmt.split("|")[0]) >= 6 and "Exited (4)" in fmt, fmt
+    assert sid.startswith(fmt.split("|")[0]) and len(fmt.split("|")[0]) >= 6 and "Stopped (4)" in fmt, fmt

@@ -40,7 +40,7 @@ def test_pouchd_sigkill_live_restore(fresh_pouchd):
     assert st["Status"] == "running" and st["Pid"] == pid
     assert n in d.cli("ps", "--format", "{{.Names}}").stdout.split()
     old = inspect(d, stopped)["State"]
-    assert old["Status"] == "exited" and old["ExitCode"] == 6
+    assert old["Status"] == "stopped" and old["ExitCode"] == 6
     ticks = [int(l[4:]) for l in d.cli("logs", n).stdout.split()]
     # no gap: lines written while pouchd was down are in the log
     assert ticks == list(range(1, len(ticks) + 1)), ticks
@@ -51,7 +51,7 @@ def test_pouchd_sigkill_live_restore(fresh_pouchd):
     assert d.cli("stop", "-t", "2", n).returncode == 0
     assert time.monotonic() - t < 5
     st = inspect(d, n)["State"]
-    assert st["Status"] == "exited" and not _alive(pid)
+    assert st["Status"] == "stopped" and not _alive(pid)
     # and wait/exit code are tracked for the adopted process
     assert st["ExitCode"] in (137, 143)
     b.cleanup()
@@ -77,7 +77,7 @@ def test_container_exit_while_pouchd_down(fresh_pouchd):
     d.kill9()
     time.sleep(1.5)
     d.start()
-    wait_for(lambda: status(d, n) == "exited", timeout=10, what="exit noticed after restart")
+    wait_for(lambda: status(d, n) == "stopped", timeout=10, what="exit noticed after restart")
     assert inspect(d, n)["State"]["ExitCode"] == 12
     # (output written in the last moments is lost with the FIFO once the shim closes it:
     # no process holds the pipe, as with Docker)
@@ -141,5 +141,5 @@ def test_containerd_killed_is_restarted(fresh_pouchd):
     r = d.cli("run", "--rm", "busybox", "echo", "fresh")
     assert (r.returncode, r.stdout) == (0, "fresh\n"), r.stderr
     assert d.cli("stop", "-t", "1", n).returncode == 0
-    assert status(d, n) == "exited" and not _alive(pid)
+    assert status(d, n) == "stopped" and not _alive(pid)
     b.cleanup()

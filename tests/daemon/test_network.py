@@ -337,7 +337,7 @@ def test_dead_container_network_cleaned_after_kill9(fresh_pouchd):
     import time
     time.sleep(3)
     d.start()
-    wait_for(lambda: d.cli("inspect", "-f", "{{.State.Status}}", "brief").stdout.strip() == "exited",
+    wait_for(lambda: d.cli("inspect", "-f", "{{.State.Status}}", "brief").stdout.strip() == "stopped",
              timeout=15, what="brief to be seen as exited")
     wait_for(lambda: leftovers(d, cid, ip, "bridge", veth) == [], timeout=10, what="network cleanup")
     assert json.loads(d.cli("inspect", "brief").stdout)[0]["NetworkSettings"]["IPAddress"] == ""

@@ -196,7 +196,7 @@ def test_oom_killed_container_is_reported(pouchd, box):
     r = pouchd.cli("run", "--name", name, "-m", "20m", "--memory-swap", "20m", "busybox",
                    "tail", "/dev/zero", timeout=120)
     assert r.returncode == 137, r
-    state = wait_for(lambda: (s := inspect(pouchd, name)["State"])["Status"] == "exited" and s,
+    state = wait_for(lambda: (s := inspect(pouchd, name)["State"])["Status"] == "stopped" and s,
                      what="exited state")
     assert state["OOMKilled"] is True
     assert state["ExitCode"] == 137

@@ -73,7 +73,7 @@ def test_failing_initscript_stops_the_start(pouchd, box, tmp_path):
     script.chmod(0o755)
     assert pouchd.cli("cp", str(script), f"{n}:/bad.sh").returncode == 0
     pouchd.cli("start", n)
-    wait_for(lambda: status(pouchd, n) == "exited", what="exit")
+    wait_for(lambda: status(pouchd, n) == "stopped", what="exit")
     assert inspect(pouchd, n)["State"]["ExitCode"] == 7
     assert "initscript /bad.sh failed (7)" in pouchd.cli("logs", n).stderr
     r = pouchd.cli("cp", f"{n}:/command-ran", str(tmp_path / "x"))

@@ -198,7 +198,7 @@ def test_stop_timeout_escalates_to_kill(pouchd, box):
     took = time.monotonic() - t
     assert 0.8 < took < 6, took
     st = inspect(pouchd, n)["State"]
-    assert st["Status"] == "exited" and st["ExitCode"] == 137
+    assert st["Status"] == "stopped" and st["ExitCode"] == 137
 
 
 def test_restart_on_failure_max_retries(pouchd, box):
@@ -206,12 +206,12 @@ def test_restart_on_failure_max_retries(pouchd, box):
 
     def done():
         st = inspect(pouchd, n)
-        return st if st["State"]["Status"] == "exited" and st["RestartCount"] == 2 else None
+        return st if st["State"]["Status"] == "stopped" and st["RestartCount"] == 2 else None
     st = wait_for(done, timeout=30, what="two restarts then exited")
     time.sleep(1.5)  # no third restart
     st = inspect(pouchd, n)
     assert st["RestartCount"] == 2
-    assert st["State"]["Status"] == "exited" and st["State"]["ExitCode"] == 1
+    assert st["State"]["Status"] == "stopped" and st["State"]["ExitCode"] == 1
     assert st["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
 
 
@@ -229,12 +229,12 @@ def test_restart_always_after_host_kill(pouchd, box):
     # a user stop is honoured: it does not come back
     assert pouchd.cli("stop", "-t", "1", n).returncode == 0
     time.sleep(1)
-    assert status(pouchd, n) == "exited"
+    assert status(pouchd, n) == "stopped"
 
 
 def test_restart_no_by_default(pouchd, box):
     n = box.run_d("busybox", "sh", "-c", "exit 2")
-    wait_for(lambda: status(pouchd, n) == "exited", what="exited")
+    wait_for(lambda: status(pouchd, n) == "stopped", what="stopped")
     time.sleep(0.5)
     st = inspect(pouchd, n)
     assert st["RestartCount"] == 0 and st["State"]["ExitCode"] == 2

@@ -132,3 +132,14 @@ def test_upgrade_interrupted_by_a_real_crash_comes_back_running(crash_pouchd, po
         assert f"{cid}-upgrade-" not in _snapshots(d), "the finished upgrade dropped the old layer"
     assert d.cli("rm", "-f", "crashy").returncode == 0
     assert cid not in _snapshots(d), "removing the container removes any kept layer too"
+
+
+def test_upgrade_rebases_the_env_inherited_from_the_image():
+    """Config.Env holds the image's Env (merged at create): an upgrade swaps the old image's
+    entries for the new one's and keeps the user's."""
+    from pouch.daemon.mgr.upgrade import rebase_env
+    assert rebase_env(["PATH=/a", "V=1", "MINE=x"], ["PATH=/a", "V=1"], ["PATH=/b", "V=2"]) == \
+        ["PATH=/b", "V=2", "MINE=x"]
+    assert rebase_env(["PATH=/a", "V=9"], ["PATH=/a", "V=1"], ["PATH=/b", "V=2"]) == ["PATH=/b", "V=9"]
+    default = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert rebase_env([default, "MINE=x"], [], ["PATH=/b"]) == ["PATH=/b", "MINE=x"]

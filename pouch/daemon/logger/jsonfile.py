@@ -55,7 +55,7 @@ def json_log_path(container_dir: str, cid: str, opts: dict[str, str]) -> str:
 
 
 class JsonFileLogger:
-    def __init__(self, path: str, opts: dict[str, str] | None = None) -> None:
+    def __init__(self, path: str, opts: dict[str, str] | None = None, attrs: dict[str, str] | None = None) -> None:
         opts = opts or {}
         unknown = set(opts) - {"max-size", "max-file", "labels", "env", "compress", "tag", "root-dir"}
         if unknown:
@@ -71,6 +71,7 @@ class JsonFileLogger:
         if self.max_file < 1:
             raise InvalidArgument("max-file cannot be less than 1")
         self._f = None
+        self._extra = {"attrs": dict(attrs)} if attrs else {}  # the labels/env log options' values
         self._partial: dict[str, bytes] = {}
         self.changed = asyncio.Condition()
 
@@ -98,7 +99,7 @@ class JsonFileLogger:
         for i, line in enumerate(lines):
             nl = "" if (last_partial and i == len(lines) - 1) else "\n"
             out.append(json.dumps({"log": line.decode("utf-8", "replace") + nl, "stream": stream,
-                                   "time": rfc3339nano(now)}, ensure_ascii=False) + "\n")
+                                   "time": rfc3339nano(now), **self._extra}, ensure_ascii=False) + "\n")
         self._append_lines(out)
 
     def flush(self) -> None:
@@ -106,7 +107,7 @@ class JsonFileLogger:
             if rest:
                 self._partial[stream] = b""
                 self._append((json.dumps({"log": rest.decode("utf-8", "replace"), "stream": stream,
-                                          "time": rfc3339nano(time.time_ns())}, ensure_ascii=False)
+                                          "time": rfc3339nano(time.time_ns()), **self._extra}, ensure_ascii=False)
                               + "\n").encode())
 
     def _append(self, data: bytes) -> None:

@@ -73,6 +73,25 @@ class ContainerArchive:
                     proc.kill()
                     await proc.wait()
 
+    async def export(self, c, send_headers: Callable[[], Awaitable[Callable]]) -> None:
+        """Stream the container's root filesystem as a tar (``docker export``)."""
+        async with self._root(c) as root:
+            proc = await _spawn("export", root, "/")
+            try:
+                first = await proc.stdout.read(CHUNK)
+                if not first:
+                    await proc.wait()
+                    _raise_for(proc.returncode or 1, await proc.stderr.read(), "/")
+                write = await send_headers()
+                await write(first)
+                while chunk := await proc.stdout.read(CHUNK):
+                    await write(chunk)
+                await proc.wait()
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+
     async def put(self, c, path: str, body: AsyncIterator[bytes], no_overwrite_dir_non_dir: bool,
                   copy_uid_gid: bool) -> None:
         path = _check_path(path)

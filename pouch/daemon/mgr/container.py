@@ -60,7 +60,7 @@ from .changes import container_changes
 from .container_model import ZERO_TIME, Container, now_rfc3339, parse_rfc3339
 from .image import ImageManager
 from .io import ProcessIO
-from .spec import build_spec, cgroups_path_of, rootfs_layer_dirs, signal_number
+from .spec import build_spec, cgroups_path_of, merge_env, rootfs_layer_dirs, signal_number
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class ContainerManager:
             return hits[0]
         if len(hits) > 1:
             raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
-        raise NotFound(f"No such container: {ref}")
+        raise NotFound(f"No such container: {ref}", "container", ref)
 
     def list(self, filters: dict[str, list[str]] | None = None, all: bool = True,
              limit: int = -1) -> list[Container]:
@@ -130,7 +130,7 @@ class ContainerManager:
         c = self.get(ref)
         async with c.lock:
             if self.containers.get(c.id) is not c:
-                raise NotFound(f"No such container: {ref}")
+                raise NotFound(f"No such container: {ref}", "container", ref)
             yield c
 
     def users_of_image(self, image_id: str) -> list[str]:
@@ -164,6 +164,9 @@ class ContainerManager:
                                f'"{self.names[name]}". You have to remove (or rename) that container '
                                f'to be able to reuse that name.')
         img = self.images.get(image_ref)
+        cid = _specific_id(config.pop("SpecificID", None) or "", self.containers)
+        # the image's Env is part of the container's (inspect shows PATH), as Docker and Pouch do
+        config["Env"] = merge_env((img.config.get("config") or {}).get("Env") or [], config.get("Env") or [])
         host["RestartPolicy"] = restart_policy.validate(host.get("RestartPolicy"), bool(host.get("AutoRemove")))
         runtime = host.get("Runtime") or self.runtimes.default
         if runtime not in self.runtimes.names():
@@ -202,9 +205,6 @@ class ContainerManager:
             signal_number(config["StopSignal"])
         host.setdefault("NetworkMode", "default")
 
-        cid = secrets.token_hex(32)
-        while cid in self.containers:
-            cid = secrets.token_hex(32)
         if not name:
             name = cid[:6]
             while name in self.names:
@@ -253,6 +253,7 @@ class ContainerManager:
         mounts = await self.ctrd.snapshot_prepare(cid, parent, labels={"containerd.io/gc.root": now_rfc3339()})
         created.append("snapshot")
         layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
+        c.meta["GraphDriverData"] = _graph_driver_data(mounts_to_dicts(mounts))
         created.append("hooks")  # prepare may fail half-way: release what it took
         extra_mounts, netns = await self.sandbox.prepare(c, img, layer_dirs)
         await self.sandbox.apply_quota(c, _upperdir(mounts))
@@ -296,7 +297,9 @@ class ContainerManager:
         return host.get("CgroupParent") or self.cgroup_parent
 
     async def _start_unlocked(self, c: Container) -> None:
-        if c.status in ("running", "paused"):
+        if c.status == "paused":
+            raise Conflict("cannot start a paused container, try unpause instead")
+        if c.status == "running":
             raise NotModified("container already started")
         if c.status == "removing":
             raise Conflict(f"container {c.id} is marked for removal and cannot be started")
@@ -382,7 +385,7 @@ class ContainerManager:
     @staticmethod
     def _logger(c: Container):
         cfg = c.host_config["LogConfig"]
-        return make_logger(cfg["Type"], cfg["Config"], c.id, c.meta["LogPath"])
+        return make_logger(cfg["Type"], cfg["Config"], c.id, c.meta["LogPath"], log_attrs(c.config, cfg["Config"]))
 
     def _open_io(self, c: Container, logger) -> ProcessIO:
         io = ProcessIO(os.path.join(self.fifo_root, c.id), c.tty, bool(c.config.get("OpenStdin")),
@@ -790,7 +793,7 @@ class ContainerManager:
         return {"Titles": titles, "Processes": procs}
 
     def logs(self, ref: str, stdout: bool = True, stderr: bool = True, since: int = 0, until: int = 0,
-             tail: int = -1, timestamps: bool = False, follow: bool = False):
+             tail: int = -1, timestamps: bool = False, follow: bool = False, details: bool = False):
         """-> (tty, async iterator of (stream, bytes)): json-file entries between ``since`` and
         ``until`` (ns, 0 = unbounded), the last ``tail`` (-1 = all) read from the end of the
         files, then (``follow``) what the container writes until it stops.  Bad input is
@@ -807,6 +810,8 @@ class ContainerManager:
             if e.get("stream") not in want:
                 return None
             data = e["log"].encode()
+            if details and e.get("attrs"):  # as Pouch: the log options' values, sorted k=v,k=v, a space
+                data = ",".join(f"{k}={v}" for k, v in sorted(e["attrs"].items())).encode() + b" " + data
             return e["stream"], (e["time"].encode() + b" " + data if timestamps else data)
 
         async def entries():
@@ -910,20 +915,61 @@ class ContainerManager:
             self._close_io(c, remove=False)
 
 
+def log_attrs(config: dict, opts: dict) -> dict[str, str]:
+    """The ``labels``/``env`` log options: the container's labels and env values they name, kept
+    with every json-file entry (``logs --details`` shows them)."""
+    out: dict[str, str] = {}
+    labels = config.get("Labels") or {}
+    for k in filter(None, (opts.get("labels") or "").split(",")):
+        if k in labels:
+            out[k] = labels[k]
+    env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+    for k in filter(None, (opts.get("env") or "").split(",")):
+        if k in env:
+            out[k] = env[k]
+    return out
+
+
+def _specific_id(want: str, taken) -> str:
+    """A caller's 64-hex container id (Pouch's SpecificID), checked; or a fresh random one."""
+    if not want:
+        cid = secrets.token_hex(32)
+        while cid in taken:
+            cid = secrets.token_hex(32)
+        return cid
+    if not isinstance(want, str) or len(want) != 64:
+        raise InvalidArgument("Container id length should be 64")
+    if any(ch not in "0123456789abcdef" for ch in want):
+        raise InvalidArgument("The characters of container id should be in '0123456789abcdef'")
+    if want in taken:
+        raise Conflict(f"container id: {want}: already existed")
+    return want
+
+
+def _graph_driver_data(mounts: list[dict]) -> dict:
+    """Inspect's GraphDriver.Data: the overlay's directories (or the bind's source)."""
+    for m in mounts:
+        if m["type"] == "overlay":
+            opts = dict(o.split("=", 1) for o in m["options"] if "=" in o)
+            return {"LowerDir": opts.get("lowerdir", ""), "UpperDir": opts.get("upperdir", ""),
+                    "WorkDir": opts.get("workdir", "")}
+        if m["type"] == "bind":
+            return {"UpperDir": m["source"]}
+    return {}
+
+
 def _match(c: Container, filters: dict[str, list[str]]) -> bool:
     for key, values in filters.items():
         if not values:
             continue
         if key == "status":
-            ok = c.status in values
+            ok = c.status in values or (c.status == "exited" and "stopped" in values)  # Pouch's name
         elif key == "name":
             ok = any(v.lstrip("/") in c.name for v in values)
         elif key == "id":
             ok = any(c.id.startswith(v) for v in values)
         elif key == "label":
-            labels = c.config.get("Labels") or {}
-            ok = all((labels.get(v.split("=", 1)[0]) == v.split("=", 1)[1]) if "=" in v else v in labels
-                     for v in values)
+            ok = all(_label_match(c.config.get("Labels") or {}, v) for v in values)
         elif key == "ancestor":
             ok = any(v in (c.config.get("Image"), c.meta.get("Image")) or c.meta.get("Image", "")[7:].startswith(v)
                      for v in values)
@@ -936,6 +982,17 @@ def _match(c: Container, filters: dict[str, list[str]]) -> bool:
         if not ok:
             return False
     return True
+
+
+def _label_match(labels: dict, cond: str) -> bool:
+    """``k``, ``k=v``, or Pouch's ``k!=v`` (k set to another value)."""
+    if "!=" in cond:
+        k, v = cond.split("!=", 1)
+        return k in labels and labels[k] != v
+    if "=" in cond:
+        k, v = cond.split("=", 1)
+        return labels.get(k) == v
+    return cond in labels
 
 
 def _rmtrees(*paths: str) -> None:

@@ -97,8 +97,10 @@ class Container:
         m["State"] = dict(self.state)
         m["Config"] = dict(self.config)
         m["HostConfig"] = dict(self.host_config)
-        for k in ("SnapshotKey", "ManualStop", "ImageName", "Internal", "Upgrading", "UpgradeBackups"):
+        for k in ("SnapshotKey", "ManualStop", "ImageName", "Internal", "Upgrading", "UpgradeBackups",
+                  "GraphDriverData"):
             m.pop(k, None)
+        m["GraphDriver"] = {"Name": self.meta.get("Driver", ""), "Data": self.meta.get("GraphDriverData") or {}}
         m.setdefault("Mounts", [])
         m.setdefault("NetworkSettings", {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",
                                          "MacAddress": "", "SandboxKey": ""})
@@ -118,6 +120,22 @@ class Container:
                 time.time() - parse_rfc3339(s["FinishedAt"])) + " ago"
         return st.capitalize()
 
+    def _port_list(self) -> list[dict]:
+        """/containers/json Ports: published bindings while running, then exposed-only ports."""
+        out, seen = [], set()
+        if self.running:
+            for key, binds in ((self.meta.get("NetworkSettings") or {}).get("Ports") or {}).items():
+                port, _, proto = key.partition("/")
+                for b in binds or []:
+                    out.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
+                                "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})
+                    seen.add(key)
+        for key in self.config.get("ExposedPorts") or {}:
+            port, _, proto = key.partition("/")
+            if key not in seen and port.isdigit():
+                out.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+        return out
+
     def summary(self) -> dict:
         """One entry of GET /containers/json."""
         cfg = self.config
@@ -127,7 +145,7 @@ class Container:
             "ImageID": self.meta.get("Image", ""),
             "Command": " ".join([self.meta.get("Path", "")] + cmd).strip(),
             "Created": int(parse_rfc3339(self.meta["Created"])),
-            "Ports": [], "Labels": cfg.get("Labels") or {}, "State": self.status,
+            "Ports": self._port_list(), "Labels": cfg.get("Labels") or {}, "State": self.status,
             "Status": self.status_text(),
             "HostConfig": {"NetworkMode": self.host_config.get("NetworkMode", "default"),
                            "Runtime": self.host_config.get("Runtime", "runc")},

@@ -91,7 +91,7 @@ class ExecManager:
     def get(self, eid: str) -> Exec:
         e = self.execs.get(eid)
         if e is None:
-            raise NotFound(f"No such exec instance: {eid}")
+            raise NotFound(f"No such exec instance: {eid}", "exec", eid)
         return e
 
     def inspect(self, eid: str) -> dict:

@@ -169,24 +169,30 @@ class ImageManager:
         try:
             r = parse_reference(ref)
         except Exception:
-            raise NotFound(f"No such image: {ref}") from None
+            raise NotFound(f"No such image: {ref}", "image", ref) from None
         if r.digest:
             for img in self.by_id.values():
                 if r.digest in (img.manifest_digest, img.index_digest) and any(n.startswith(r.name + ":") or n.startswith(r.name + "@")
                                                            for n in img.names):
                     return img
-            raise NotFound(f"No such image: {ref}")
+            raise NotFound(f"No such image: {ref}", "image", ref)
         iid = self.by_name.get(str(r))
         if iid is None:
-            raise NotFound(f"No such image: {ref}")
+            raise NotFound(f"No such image: {ref}", "image", ref)
         return self.by_id[iid]
 
     def list(self) -> list[Image]:
         return list(self.by_id.values())
 
     # -- ingest -------------------------------------------------------------
-    async def load_archive(self, path: str, quiet: bool = True) -> list[str]:
-        """Load a docker-save or OCI archive; returns 'Loaded image: x' lines."""
+    async def load_archive(self, path: str, quiet: bool = True, name: str | None = None) -> list[str]:
+        """Load a docker-save or OCI archive; returns 'Loaded image: x' lines.  ``name`` (Pouch's
+        ``load -i FILE NAME``) names the archive's images that carry no name of their own."""
+        if name:
+            try:
+                name = full_name(name)
+            except Exception as e:
+                raise InvalidArgument(f"invalid image name {name!r}: {e}") from None
         try:
             tf = tarfile.open(path, mode="r:*")
         except tarfile.TarError as e:
@@ -197,7 +203,7 @@ class ImageManager:
             for ai in images:
                 layers = [(l.digest, l.size, l.media_type, _member_reader(tf, l.member))
                           for l in ai.layers]
-                names = [full_name(t) for t in ai.tags]
+                names = [full_name(t) for t in ai.tags] or ([name] if name else [])
                 img = await self.ingest(ai.config, layers, names)
                 if names:
                     lines += [f"Loaded image: {parse_reference(n).familiar()}" for n in names]

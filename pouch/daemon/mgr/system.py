@@ -7,11 +7,12 @@ import time
 
 import pouch
 from pouch.api.version import API_VERSION, MIN_API_VERSION
+from pouch.registry.config import LOOPBACK_INSECURE
 
 
 class SystemManager:
     def __init__(self, daemon_cfg, ctrd, containers, images, runtimes: dict[str, str],
-                 features=None, remount_lxcfs=None, volumes=None) -> None:
+                 features=None, remount_lxcfs=None, volumes=None, p2p_stats=None) -> None:
         self.cfg = daemon_cfg
         self.ctrd = ctrd
         self.containers = containers
@@ -20,6 +21,7 @@ class SystemManager:
         self.features = features  # callable -> dict of detected kernel features
         self._remount_lxcfs = remount_lxcfs
         self.volumes = volumes
+        self._p2p_stats = p2p_stats  # async callable -> the P2P peer's counters or None
 
     async def disk_usage(self) -> dict:
         from .diskusage import disk_usage
@@ -74,9 +76,10 @@ class SystemManager:
             "Runtimes": {n: {"path": p} for n, p in self.runtimes.items()},
             "DefaultRuntime": self.cfg.default_runtime, "LiveRestoreEnabled": True,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"InsecureRegistryCIDRs": list(self.cfg.insecure_registries), "IndexConfigs": {},
+            "RegistryConfig": {"InsecureRegistryCIDRs": [*LOOPBACK_INSECURE, *self.cfg.insecure_registries], "IndexConfigs": {},
                                "Mirrors": list(self.cfg.registry_mirrors)},
             "P2PPeer": self.cfg.p2p_peer,
+            "P2PStats": (await self._p2p_stats()) if self._p2p_stats and self.cfg.p2p_peer else None,
             "SecurityOptions": ["name=seccomp,profile=default"] if feats.get("Seccomp") else [],
             "Debug": self.cfg.debug, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "Plugins": {"Volume": ["local", "tmpfs"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},

@@ -25,6 +25,7 @@ from pouch.errtypes import Conflict, InvalidArgument, NotModified
 
 from .. import failpoint
 from .container_model import now_rfc3339
+from .spec import DEFAULT_PATH, merge_env
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ async def upgrade_unlocked(mgr, c, image: str, img, cmd, entrypoint) -> None:
         raise
     failpoint.crash("upgrade-after-commit")
     try:
+        old = mgr.images.by_id.get(c.meta["Image"])
+        c.config["Env"] = rebase_env(c.config.get("Env"), _image_env(old), _image_env(img))
         _retarget(c, image, img.id, cmd, entrypoint)
         spec = await mgr.prepare_rootfs_and_spec(c, img, [])
         await ctrd.container_update_image_spec(cid, str(sorted(img.names)[0]) if img.names else img.id, spec)
@@ -88,6 +91,18 @@ async def _finish(mgr, c, marker: dict) -> None:
         await asyncio.to_thread(mgr.sandbox.disk.retire, c)
     for key in [marker["Backup"], *reversed(marker.get("Older") or [])]:
         await mgr.ctrd.snapshot_remove_quietly(key)
+
+
+def _image_env(img) -> list[str]:
+    return list(((img.config.get("config") or {}).get("Env") or [])) if img is not None else []
+
+
+def rebase_env(env, old_image_env: list[str], new_image_env: list[str]) -> list[str]:
+    """Config.Env holds the image's Env merged in at create: on a new image, the entries that came
+    from the old image give way to the new image's, the user's own stay."""
+    inherited = set(old_image_env) | ({DEFAULT_PATH} if not any(
+        e.startswith("PATH=") for e in old_image_env) else set())
+    return merge_env(new_image_env, [e for e in env or [] if e not in inherited])
 
 
 def _retarget(c, image: str, image_id: str, cmd, entrypoint) -> None:

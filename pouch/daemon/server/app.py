@@ -1,7 +1,8 @@
 """The HTTP server: the route table, API-version prefixes, and the one error mapping.
 
 Every route is served both bare (``/containers/json``) and under a version
-prefix (``/v1.41/containers/json``).  Errors raised anywhere below are typed
+prefix (``/v1.41/containers/json``); the version middleware picks the face
+(pouch.daemon.server.face: bare and /v1.24 are Pouch's, /v1.25+ Moby's).  Errors raised anywhere below are typed
 (anything with an ``http_status``) and turn into ``{"message": ...}`` with that
 status here, and only here.
 """
@@ -14,6 +15,8 @@ import re
 from aiohttp import web
 
 from pouch.api.version import API_VERSION, MIN_API_VERSION
+
+from .face import FACE, choose, face
 
 log = logging.getLogger(__name__)
 _VERSION_RE = re.compile(r"^/v(\d+\.\d+)(/.*)$")
@@ -41,6 +44,7 @@ async def errors_middleware(request: web.Request, handler):
         if status == 304:
             return web.Response(status=304)
         msg = getattr(e, "message", None) or str(e) or e.__class__.__name__
+        msg = face(request).error_text(e, msg.strip().splitlines()[0] if msg.strip() else msg)
         return json_response({"message": msg}, status)
 
 
@@ -54,8 +58,10 @@ async def version_middleware(request: web.Request, handler):
     if v and _version_tuple(v) > _version_tuple(API_VERSION):
         return json_response({"message": f"client version {v} is too new. Maximum supported API "
                                          f"version is {API_VERSION}"}, 400)
+    request[FACE] = choose(v)
     resp = await handler(request)
     if isinstance(resp, web.StreamResponse) and not resp.prepared:
+        # the newest version, whatever the face: the docker CLI negotiates from /_ping's header
         resp.headers["Api-Version"] = API_VERSION
         resp.headers["Server"] = "pouchd"
     return resp
@@ -65,11 +71,14 @@ async def not_found(request: web.Request) -> web.Response:
     return json_response({"message": f"page not found: {request.method} {request.path}"}, 404)
 
 
-def build_app(route_groups: list[list[tuple[str, str, object]]]) -> web.Application:
+def build_app(route_groups: list[list[tuple[str, str, object]]], metrics=None) -> web.Application:
+    """The app; ``metrics`` (pouch.daemon.metrics.Metrics) counts and times Pouch's actions."""
     app = web.Application(middlewares=[version_middleware, errors_middleware],
                           client_max_size=1 << 40, handler_args={"max_field_size": 65536})
     for group in route_groups:
         for method, path, handler in group:
+            if metrics is not None:
+                handler = metrics.instrument(method, path, handler)
             app.router.add_route(method, path, handler)
             app.router.add_route(method, r"/v{api_version:\d+\.\d+}" + path, handler)
     app.router.add_route("*", "/{tail:.*}", not_found)

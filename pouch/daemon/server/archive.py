@@ -1,4 +1,4 @@
-"""``/containers/{id}/archive`` (HEAD, GET, PUT): what ``cp`` uses (see mgr/archive.py)."""
+"""``/containers/{id}/archive`` (HEAD, GET, PUT): what ``cp`` uses, and ``/export`` (see mgr/archive.py)."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -35,7 +35,20 @@ def routes(mgr: ContainerManager, archive: ContainerArchive) -> list[tuple[str, 
                           qbool(request, "noOverwriteDirNonDir"), qbool(request, "copyUIDGID"))
         return web.Response(status=200)
 
+    async def export(request: web.Request):
+        c = mgr.get(request.match_info["id"])
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+
+        async def send_headers():
+            await resp.prepare(request)
+            return resp.write
+
+        await archive.export(c, send_headers)
+        await resp.write_eof()
+        return resp
+
     return [
+        ("GET", "/containers/{id}/export", export),
         ("HEAD", "/containers/{id}/archive", head),
         ("GET", "/containers/{id}/archive", get),
         ("PUT", "/containers/{id}/archive", put),

@@ -12,6 +12,7 @@ from pouch.errtypes import InvalidArgument
 from ..logger import jsonfile
 from ..mgr.container import ContainerManager
 from .app import json_response, qbool, qfilters, qint, read_json
+from .face import face
 from .hijack import frame, hijack
 from .validate import check_create_body
 
@@ -26,7 +27,7 @@ def routes(mgr: ContainerManager, stats, cri_containers=None) -> list[tuple[str,
         body = await read_json(request)
         check_create_body(body)
         c = await mgr.create(body, request.query.get("name"))
-        return json_response({"Id": c.id, "Warnings": c.warnings}, 201)
+        return json_response(face(request).container_created(c), 201)
 
     async def list_(request: web.Request):
         filters, show_all, limit = qfilters(request), qbool(request, "all"), qint(request, "limit", -1)
@@ -36,10 +37,11 @@ def routes(mgr: ContainerManager, stats, cri_containers=None) -> list[tuple[str,
             found = sorted(found + cri_containers(filters, all=show_all, limit=limit),
                            key=lambda c: c.meta["Created"], reverse=True)
             found = found[:limit] if limit and limit > 0 else found
-        return json_response([c.summary() for c in found])
+        view = face(request).container_summary
+        return json_response([view(c.summary()) for c in found])
 
     async def inspect(request: web.Request):
-        return json_response(mgr.get(request.match_info["id"]).inspect())
+        return json_response(face(request).container_inspect(mgr.get(request.match_info["id"]).inspect()))
 
     async def start(request: web.Request):
         if request.query.get("checkpoint"):  # Pouch: restore from a CRIU checkpoint
@@ -115,7 +117,8 @@ def routes(mgr: ContainerManager, stats, cri_containers=None) -> list[tuple[str,
                                since=_time_param(request.query.get("since")),
                                until=_time_param(request.query.get("until")),
                                tail=-1 if tail_s in ("all", "") else _int(tail_s, "tail"),
-                               timestamps=qbool(request, "timestamps"), follow=qbool(request, "follow"))
+                               timestamps=qbool(request, "timestamps"), follow=qbool(request, "follow"),
+                               details=qbool(request, "details"))
         resp = web.StreamResponse(status=200, headers={
             "Content-Type": "application/vnd.docker.raw-stream" if tty
             else "application/vnd.docker.multiplexed-stream"})

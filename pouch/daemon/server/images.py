@@ -11,6 +11,7 @@ from pouch.errtypes import InvalidArgument
 
 from ..mgr.image import ImageManager, config_changes, created_seconds, image_summary
 from .app import json_response, qbool, qfilters
+from .face import face
 
 
 def routes(images: ImageManager, users_of, pull=None) -> list[tuple[str, str, object]]:
@@ -25,7 +26,7 @@ def routes(images: ImageManager, users_of, pull=None) -> list[tuple[str, str, ob
     async def load(request: web.Request):
         path = await _spool(request)
         try:
-            lines = await images.load_archive(path)
+            lines = await images.load_archive(path, name=request.query.get("name") or None)
         finally:
             os.unlink(path)
         body = "".join(json.dumps({"stream": l + "\n"}) + "\n" for l in lines)
@@ -52,24 +53,17 @@ def routes(images: ImageManager, users_of, pull=None) -> list[tuple[str, str, ob
 
     async def list_(request: web.Request):
         filters = qfilters(request)
+        keep, refs = _image_filter(images, filters), filters.get("reference")
         out = []
-        # before=<image> / since=<image>: created before / after that image (Pouch, Moby)
-        bounds = {}
-        for key in ("before", "since"):
-            for ref in filters.get(key) or []:
-                bounds[key] = _created(images.get(ref))  # 404 naming an unknown image
+        view = face(request).image_summary
         for img in images.list():
-            if "before" in bounds and not _created(img) < bounds["before"]:
-                continue
-            if "since" in bounds and not _created(img) > bounds["since"]:
-                continue
-            ref_f = filters.get("reference")
-            if ref_f and not any(_ref_match(t, r) for t in img.repo_tags for r in ref_f):
-                continue
-            dangling = filters.get("dangling")
-            if dangling and (dangling[0] in ("true", "1")) != (not img.repo_tags):
-                continue
-            out.append(image_summary(img, len(users_of(img.id))))
+            if keep(img):
+                entry = image_summary(img, len(users_of(img.id)))
+                if refs:  # as Moby: only the tags the reference filter matched
+                    entry["RepoTags"] = [t for t in entry["RepoTags"] if any(_ref_match(t, r) for r in refs)]
+                    entry["RepoDigests"] = [d for d in entry["RepoDigests"] or []
+                                            if any(_ref_match(d.split("@")[0], r) for r in refs)]
+                out.append(view(entry, img))
         out.sort(key=lambda i: i["Created"], reverse=True)
         return json_response(out)
 
@@ -101,10 +95,11 @@ def routes(images: ImageManager, users_of, pull=None) -> list[tuple[str, str, ob
         name = request.match_info["name"]
         img = images.get(name)
         out = await images.remove(name, qbool(request, "force"), users_of(img.id))
-        return json_response(out)
+        status, body = face(request).image_removed(out)
+        return web.Response(status=status) if body is None else json_response(body, status)
 
     async def save(request: web.Request):
-        names = request.query.getall("names", [])
+        names = request.query.getall("names", []) + request.query.getall("name", [])  # Moby's, Pouch's
         if "name" in request.match_info:
             names = [request.match_info["name"]]
         if not names:
@@ -132,6 +127,7 @@ def routes(images: ImageManager, users_of, pull=None) -> list[tuple[str, str, ob
         ("POST", "/images/create", create),
         ("GET", "/images/json", list_),
         ("GET", "/images/get", save),
+        ("GET", "/images/save", save),
         ("GET", "/images/{name:.+}/get", save),
         ("GET", "/images/{name:.+}/json", inspect),
         ("GET", "/images/{name:.+}/history", history),
@@ -140,13 +136,43 @@ def routes(images: ImageManager, users_of, pull=None) -> list[tuple[str, str, ob
     ]
 
 
+_IMAGE_FILTERS = ("reference", "dangling", "before", "since", "label")
+
+
+def _image_filter(images: ImageManager, filters: dict[str, list[str]]):
+    """Docker's image list filters (reference, dangling, before, since, label) as one predicate;
+    an unknown key or a bad value is a 400 before anything is listed."""
+    for key in filters:
+        if key not in _IMAGE_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    dangling = None
+    for v in filters.get("dangling", []):
+        if v.lower() not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={v}'")
+        dangling = v.lower() in ("true", "1")
+    bounds = {k: [created_seconds(images.get(ref).config.get("created")) for ref in filters.get(k, [])]
+              for k in ("before", "since")}
+    refs, labels = filters.get("reference"), filters.get("label", [])
+
+    def keep(img) -> bool:
+        if refs and not any(_ref_match(t, r) for t in img.repo_tags for r in refs):
+            return False
+        if dangling is not None and dangling != (not img.repo_tags):
+            return False
+        created = created_seconds(img.config.get("created"))
+        if any(created >= b for b in bounds["before"]) or any(created <= b for b in bounds["since"]):
+            return False
+        have = (img.config.get("config") or {}).get("Labels") or {}
+        for cond in labels:
+            k, eq, v = cond.partition("=")
+            if k not in have or (eq and have[k] != v):
+                return False
+        return True
+    return keep
+
+
 def _ref_match(tag: str, pattern: str) -> bool:
     import fnmatch
     if ":" not in pattern.rsplit("/", 1)[-1]:
         return fnmatch.fnmatch(tag.rsplit(":", 1)[0], pattern)
     return fnmatch.fnmatch(tag, pattern)
-
-
-def _created(img) -> tuple:
-    """Ordering of images by creation (the config's time, then when pouchd stored them)."""
-    return (created_seconds(img.config.get("created")), img.created_ns)

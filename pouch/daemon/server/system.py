@@ -11,6 +11,7 @@ from pouch.api.version import API_VERSION
 
 from ..events.exchange import EventExchange, matches
 from .app import json_response, qfilters, read_json
+from .face import face
 
 
 def routes(system, events: EventExchange, daemon_update=None) -> list[tuple[str, str, object]]:
@@ -19,19 +20,10 @@ def routes(system, events: EventExchange, daemon_update=None) -> list[tuple[str,
                                                 "Cache-Control": "no-cache", "Pragma": "no-cache"})
 
     async def version(request: web.Request):
-        v = await system.version()
-        # the Docker CLI prints the Engine component's Details (Os/Arch, Go version...)
-        for comp in v.get("Components") or []:
-            if comp.get("Name") == "Engine":
-                details = comp.setdefault("Details", {})
-                for key in ("ApiVersion", "MinAPIVersion", "Os", "Arch", "GoVersion", "GitCommit",
-                            "KernelVersion", "BuildTime"):
-                    details.setdefault(key, v.get(key, ""))
-                details.setdefault("Experimental", "false")
-        return json_response(v)
+        return json_response(face(request).version(await system.version()))
 
     async def info(request: web.Request):
-        return json_response(await system.info())
+        return json_response(face(request).info(await system.info()))
 
     async def events_(request: web.Request):
         since = _ts(request.query.get("since"))

@@ -14,7 +14,7 @@ CONFIG_TYPES = {
     "AttachStderr": _BOOL, "Tty": _BOOL, "OpenStdin": _BOOL, "StdinOnce": _BOOL, "Env": _LIST,
     "Cmd": (list, str), "Entrypoint": (list, str), "Image": _STR, "Volumes": _DICT, "WorkingDir": _STR,
     "Labels": _DICT, "StopSignal": _STR, "StopTimeout": _INT, "ExposedPorts": _DICT,
-    "Rich": _BOOL, "RichMode": _STR, "InitScript": _STR, "SpecAnnotation": _DICT,
+    "Rich": _BOOL, "RichMode": _STR, "SpecificID": _STR, "InitScript": _STR, "SpecAnnotation": _DICT,
     "DisableNetworkFiles": _BOOL,
 }
 
