@@ -40,6 +40,8 @@ def add_container_flags(p):
     a("--add-host", **rep, help="Add a custom host-to-IP mapping (host:ip)")
     a("--mac-address", help="Set mac address of container endpoint")
     a("--privileged", action="store_true", help="Give extended privileges to the container")
+    a("--disable-network-files", action="store_true",
+      help="Disable the generation of network files (/etc/hosts, /etc/hostname, /etc/resolv.conf)")
     a("--cap-add", **rep, help="Add Linux capabilities")
     a("--cap-drop", **rep, help="Drop Linux capabilities")
     a("--security-opt", **rep, help="Security Options")
@@ -273,6 +275,7 @@ def build_create_body(args, attach_stdio=True):
             exposed.setdefault("%d/%s" % (p, proto or "tcp"), {})
     binds, volumes = [], {}
     for spec in args.volume:
+        spec = spec.strip()  # as Pouch: blanks around -v values are trimmed
         if ":" in spec:
             binds.append(spec)
         else:
@@ -293,6 +296,8 @@ def build_create_body(args, attach_stdio=True):
     _set(config, "Env", env)
     _set(config, "Labels", key_value_list(args.label, "label"))
     _set(config, "WorkingDir", args.workdir)
+    if args.disable_network_files:
+        config["DisableNetworkFiles"] = True
     _set(config, "User", args.user)
     _set(config, "Hostname", args.hostname)
     _set(config, "Domainname", args.domainname)
@@ -418,6 +423,8 @@ def add_update_flags(p):
     a("-e", "--env", **rep)
     a("-l", "--label", **rep)
     a("--disk-quota", **rep)
+    a("--annotation", "--specific-annotation", dest="annotation", **rep,
+      help="Update specAnnotation of the container (key=value)")
     a("container")
 
 
@@ -427,6 +434,7 @@ def build_update_body(args):
     if args.restart:
         body["RestartPolicy"] = parse_restart(args.restart)
     _set(body, "Env", args.env)
-    _set(body, "Labels", args.label)
+    _set(body, "Label", args.label)  # Pouch's UpdateConfig.Label
     _set(body, "DiskQuota", parse_disk_quota(args.disk_quota))
+    _set(body, "SpecAnnotation", key_value_list(args.annotation, "annotation"))
     return body

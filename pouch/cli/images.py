@@ -33,6 +33,7 @@ def _configure(name, p):
         a("images", nargs="+", metavar="IMAGE")
         return run_rmi
     if name == "tag":
+        a("-f", "--force", action="store_true", help="Move the name even if it names another image")
         a("source")
         a("target")
         return run_tag
@@ -143,7 +144,7 @@ def run_rmi(ctx, args):
 
 def run_tag(ctx, args):
     repo, tag = _split_ref(args.target)
-    ctx.client.tag(args.source, repo, tag)
+    ctx.client.tag(args.source, repo, tag, force=args.force)
     return 0
 
 

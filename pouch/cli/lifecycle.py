@@ -29,13 +29,16 @@ def setup(name, parser):
         parser.add_argument("-a", "--attach", action="store_true", help="Attach container's STDOUT and STDERR")
         parser.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
         parser.add_argument("--detach-keys", default=None, help="Override the key sequence for detaching")
+        parser.add_argument("--checkpoint", default=None, help="Restore container state from the checkpoint")
+        parser.add_argument("--checkpoint-dir", default=None, help="Directory to store checkpoints images")
         return run_start
     return lambda ctx, args: _each(ctx, args, name)
 
 
 def _act(client, name, cid, args):
     if name == "start":
-        client.start(cid, getattr(args, "detach_keys", None))
+        client.start(cid, getattr(args, "detach_keys", None), checkpoint=getattr(args, "checkpoint", None),
+                     checkpoint_dir=getattr(args, "checkpoint_dir", None))
     elif name == "stop":
         client.stop(cid, args.time)
     elif name == "restart":
@@ -89,7 +92,15 @@ def run_start(ctx, args):
 
 
 def run_upgrade(ctx, args):
+    from pouch.cli.create_run import _is_missing_image, pull_image
+    from pouch.client.errors import NotFound
     entrypoint = None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else [])
-    ctx.client.upgrade(args.container, args.image, cmd=args.command or None, entrypoint=entrypoint)
+    try:
+        ctx.client.upgrade(args.container, args.image, cmd=args.command or None, entrypoint=entrypoint)
+    except NotFound as exc:  # as Pouch: a missing image is pulled first
+        if not _is_missing_image(exc):
+            raise
+        pull_image(ctx.client, args.image)
+        ctx.client.upgrade(args.container, args.image, cmd=args.command or None, entrypoint=entrypoint)
     print(args.container)
     return 0

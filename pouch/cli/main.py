@@ -8,6 +8,7 @@ import sys
 # command -> (module under pouch.cli, short help)
 COMMANDS = {
     "attach": ("exec_attach", "Attach local standard input, output, and error to a running container"),
+    "checkpoint": ("checkpoint", "Manage checkpoints of a container (create, ls, rm; needs CRIU)"),
     "commit": ("images", "Create a new image from a container's changes"),
     "cp": ("cp", "Copy files/folders between a container and the local filesystem"),
     "create": ("create_run", "Create a new container with specified image"),
@@ -47,6 +48,7 @@ COMMANDS = {
     "top": ("stats_top", "Display the running processes of a container"),
     "unpause": ("lifecycle", "Unpause one or more paused containers"),
     "update": ("stats_top", "Update the configurations of a container"),
+    "updatedaemon": ("updatedaemon", "Update the configurations of pouchd"),
     "upgrade": ("lifecycle", "Upgrade a container with new image and args"),
     "version": ("system", "Print versions about Pouch CLI and Pouchd"),
     "volume": ("network_volume", "Manage pouch volumes"),

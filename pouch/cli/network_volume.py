@@ -15,6 +15,7 @@ def _setup_volume(sub):
     p.add_argument("-d", "--driver", default="local")
     p.add_argument("-o", "--option", "--opt", dest="opts", action="append", default=[])
     p.add_argument("-l", "--label", action="append", default=[])
+    p.add_argument("-s", "--selector", action="append", default=[], help="Set volume selectors (key=value)")
     p.add_argument("positional_name", nargs="?")
     p = sub.add_parser("ls", aliases=["list"])
     p.add_argument("-q", "--quiet", action="store_true", help="Only display volume names")
@@ -51,8 +52,14 @@ def _volume_rows(vols, args):
 def run_volume(ctx, args):
     c = ctx.client
     if args.sub == "create":
-        vol = c.create_volume(args.vname or args.positional_name, args.driver,
-                              key_value_list(args.opts, "option"), key_value_list(args.label, "label"))
+        opts = key_value_list(args.opts, "option")
+        for sel in args.selector:  # Pouch: selectors travel as selector.<key> driver options
+            k, sep, v = sel.partition("=")
+            if not sep or not k or not v:
+                raise CLIError("unknown selector %s: selector format must be key=value" % sel)
+            opts["selector." + k] = v
+        vol = c.create_volume(args.vname or args.positional_name, args.driver, opts,
+                              key_value_list(args.label, "label"))
         print(vol.get("Name", ""))
     elif args.sub in ("ls", "list"):
         if args.quiet and (args.size or args.mountpoint):
@@ -79,9 +86,11 @@ def run_volume(ctx, args):
 def _setup_network(sub):
     p = sub.add_parser("create")
     p.add_argument("-d", "--driver", default="bridge")
-    p.add_argument("--subnet")
-    p.add_argument("--gateway")
+    p.add_argument("--subnet", action="append", default=[], help="Subnet (one IPv4, one IPv6 with --enable-ipv6)")
+    p.add_argument("--gateway", action="append", default=[], help="Gateway (one per subnet)")
     p.add_argument("--ip-range")
+    p.add_argument("--enable-ipv6", "--ipv6", dest="ipv6", action="store_true", help="Enable IPv6 networking")
+    p.add_argument("--ipam-opt", action="append", default=[], help="IPAM driver options (key=value)")
     p.add_argument("-o", "--option", "--opt", dest="opts", action="append", default=[])
     p.add_argument("-l", "--label", action="append", default=[])
     p.add_argument("--internal", action="store_true")
@@ -117,12 +126,23 @@ def run_network(ctx, args):
         if not name:
             raise CLIError("network name cannot be empty")
         ipam = None
-        if args.subnet or args.gateway or args.ip_range:
-            cfg = {k: v for k, v in (("Subnet", args.subnet), ("Gateway", args.gateway),
-                                     ("IPRange", args.ip_range)) if v}
-            ipam = {"Driver": "default", "Config": [cfg]}
+        if args.subnet or args.gateway or args.ip_range or args.ipam_opt:
+            configs = [{"Subnet": s} for s in args.subnet]
+
+            def family(v6):  # the config of that IP family (made if missing)
+                for cf in configs:
+                    if (":" in cf.get("Subnet", "")) == v6:
+                        return cf
+                configs.append({})
+                return configs[-1]
+            for gw in args.gateway:
+                family(":" in gw)["Gateway"] = gw
+            if args.ip_range:
+                family(False)["IPRange"] = args.ip_range
+            ipam = {"Driver": "default", "Config": configs,
+                    "Options": key_value_list(args.ipam_opt, "ipam-opt")}
         result = c.create_network(name, args.driver, key_value_list(args.opts, "option"), ipam,
-                                  key_value_list(args.label, "label"), args.internal)
+                                  key_value_list(args.label, "label"), args.internal, enable_ipv6=args.ipv6)
         print(result.get("Id", ""))
     elif args.sub in ("ls", "list"):
         nets = c.networks(filters_from_opts(args.filter)) or []

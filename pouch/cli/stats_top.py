@@ -99,9 +99,7 @@ def run_port(ctx, args):
 
 def run_update(ctx, args):
     from pouch.cli.container_opts import build_update_body
-    body = build_update_body(args)
-    if not body:
-        raise CLIError("You must provide one or more flags when using this command")
+    body = build_update_body(args)  # no flags: accepted and changes nothing, as Pouch
     result = ctx.client.update_container(args.container, body) or {}
     for w in result.get("Warnings") or []:
         sys.stderr.write("WARNING: %s\n" % w)

@@ -8,9 +8,25 @@ class ContainerAPIMixin:
         """POST /containers/create with a Moby config dict. Returns {"Id", "Warnings"}."""
         return self._result(self._post(self._url("/containers/create", params={"name": name}), body=config))
 
-    def start(self, container, detach_keys=None):
-        """POST /containers/{id}/start."""
-        self._post(self._url("/containers/{0}/start", container, params={"detachKeys": detach_keys})).read()
+    def start(self, container, detach_keys=None, checkpoint=None, checkpoint_dir=None):
+        """POST /containers/{id}/start (Pouch: ?checkpoint=&checkpoint-dir= restores a checkpoint)."""
+        params = {"detachKeys": detach_keys, "checkpoint": checkpoint, "checkpoint-dir": checkpoint_dir}
+        self._post(self._url("/containers/{0}/start", container, params=params)).read()
+
+    def checkpoint_create(self, container, name, checkpoint_dir=None, exit=False):
+        """POST /containers/{id}/checkpoints (Pouch)."""
+        body = {"CheckpointID": name, "CheckpointDir": checkpoint_dir or "", "Exit": bool(exit)}
+        self._post(self._url("/containers/{0}/checkpoints", container), body=body).read()
+
+    def checkpoint_list(self, container, checkpoint_dir=None):
+        """GET /containers/{id}/checkpoints (Pouch): checkpoint names."""
+        return self._result(self._get(self._url("/containers/{0}/checkpoints", container,
+                                                params={"checkpointdir": checkpoint_dir}))) or []
+
+    def checkpoint_delete(self, container, name, checkpoint_dir=None):
+        """DELETE /containers/{id}/checkpoints/{name} (Pouch)."""
+        self._delete(self._url("/containers/{0}/checkpoints/{1}", container, name,
+                               params={"dir": checkpoint_dir})).read()
 
     def stop(self, container, timeout=None):
         """POST /containers/{id}/stop?t=."""

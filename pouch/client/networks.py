@@ -8,10 +8,12 @@ class NetworkAPIMixin:
         """GET /networks."""
         return self._result(self._get(self._url("/networks", params={"filters": filters or None})))
 
-    def create_network(self, name, driver=None, options=None, ipam=None, labels=None, internal=False):
+    def create_network(self, name, driver=None, options=None, ipam=None, labels=None, internal=False,
+                       enable_ipv6=False):
         """POST /networks/create; returns {"Id", "Warning"}."""
         body = {"Name": name, "Driver": driver or "bridge", "Options": options or {},
-                "Labels": labels or {}, "Internal": internal, "CheckDuplicate": True}
+                "Labels": labels or {}, "Internal": internal, "CheckDuplicate": True,
+                "EnableIPv6": bool(enable_ipv6)}
         if ipam:
             body["IPAM"] = ipam
         return self._result(self._post(self._url("/networks/create"), body=body))

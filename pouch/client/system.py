@@ -38,3 +38,7 @@ class SystemAPIMixin:
     def remount_lxcfs(self):
         """POST /remount-lxcfs (Pouch extension): remount lxcfs views into containers."""
         return self._result(self._post(self._url("/remount-lxcfs")))
+
+    def update_daemon(self, config):
+        """POST /daemon/update (Pouch): {"Labels": [...], "ImageProxy": "..."}."""
+        self._post(self._url("/daemon/update"), body=config).read()

@@ -42,12 +42,22 @@ class DaemonConfig:
     tlskey: str = ""
     insecure_tcp: bool = False              # allow tcp:// listeners without --tlsverify (root for all)
     hooks_dirs: list[str] = field(default_factory=lambda: ["/etc/pouch/hooks.d"])  # OCI hooks JSON
-    cgroup_parent: str = "/pouch"
+    cgroup_parent: str = "default"           # as Pouch: containers in /default/<id>
     userns_remap: str = ""                    # default | user[:group] | uid[:gid] (subordinate ids)
     snapshotter: str = ""                   # overlayfs | native; empty: overlayfs where it works
     quota_backend: str = "auto"             # disk quota: auto | prjquota | loop | none (pouch.quota.backend)
     bridge_name: str = "p0"
     bip: str = "192.168.5.1/24"             # the default bridge's gateway address and subnet
+    pidfile: str = ""                       # empty: /var/run/pouch.pid, or <exec-root>/pouch.pid off default
+    labels: list[str] = field(default_factory=list)    # key=value metadata of this daemon (pouch info)
+    default_registry: str = ""              # registry of references without a domain (docker.io)
+    default_registry_namespace: str = ""    # namespace of one-component names there (library)
+    log_driver: str = "json-file"           # containers' log driver when they set none
+    log_opts: dict = field(default_factory=dict)       # their log options then (--log-opt k=v)
+    allow_multi_snapshotter: bool = False   # start even when another snapshotter holds snapshots
+    image_proxy: str = ""                   # HTTP proxy of pulls (pouch updatedaemon --image-proxy)
+    volume_plugin_dirs: list[str] = field(default_factory=list)  # empty: Docker's plugin dirs
+    config_file: str = ""
     id: str = ""
     enable_cri: bool = False                # serve the Kubernetes CRI (runtime.v1) on listen_cri
     listen_cri: str = "unix:///var/run/pouchcri.sock"
@@ -56,6 +66,14 @@ class DaemonConfig:
     cni_conf_dir: str = "/etc/cni/net.d"
     stream_server_port: int = 10010         # CRI exec/attach/port-forward URLs (127.0.0.1)
     cri_stats_collect_period: int = 10      # seconds between writable-layer usage scans
+
+    @property
+    def pidfile_path(self) -> str:
+        if self.pidfile:
+            return self.pidfile
+        if self.run_dir == "/run/pouch":
+            return "/var/run/pouch.pid"
+        return os.path.join(self.run_dir, "pouch.pid")
 
     def ensure_id(self) -> None:
         path = os.path.join(self.home, "engine-id")
@@ -80,11 +98,49 @@ FILE_KEYS = {
     "p2p_peer": "p2p-peer", "p2p_ca": "p2p-ca", "p2p_cert": "p2p-cert", "p2p_key": "p2p-key", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
     "tlskey": "tlskey", "insecure_tcp": "insecure-tcp",
     "bridge_name": "bridge-name", "bip": "bip", "snapshotter": "snapshotter",
+    "pidfile": "pidfile", "labels": "label", "default_registry": "default-registry",
+    "default_registry_namespace": "default-registry-namespace",
+    "allow_multi_snapshotter": "allow-multi-snapshotter", "image_proxy": "image-proxy",
+    "containerd_binary": "containerd-path", "volume_plugin_dirs": "volume-plugin-dir",
     "quota_backend": "quota-backend",
     "enable_cri": "enable-cri", "listen_cri": "listen-cri", "sandbox_image": "sandbox-image",
     "cni_bin_dir": "cni-bin-dir", "cni_conf_dir": "cni-conf-dir",
     "stream_server_port": "stream-server-port", "cri_stats_collect_period": "cri-stats-collect-period",
 }
+# Pouch's config file (daemon/config/config.go json tags) nests some keys; they read as flat keys
+NESTED_SECTIONS = ("network-config", "bridge-config", "TLS")
+# Pouch's names for keys this file also accepts under their flag names
+FILE_ALIASES = {"default-namespace": "namespace"}
+
+
+def flatten(file_vals: dict, source: str) -> dict:
+    """Pouch's nested sections (network-config.bridge-config, TLS) as flat keys; default-log-config
+    as log-driver / log-opt; add-runtime given as a map as the runtimes table."""
+    out: dict = {}
+
+    def put(k, v):
+        k = FILE_ALIASES.get(k, k)
+        if k in out:
+            raise ConfigError(f"config file {source}: key {k} given twice")
+        out[k] = v
+    for k, v in file_vals.items():
+        if k in NESTED_SECTIONS:
+            if not isinstance(v, dict):
+                raise ConfigError(f"config file {source}: {k} must be an object")
+            for k2, v2 in flatten(v, source).items():
+                put(k2, v2)
+        elif k == "default-log-config":
+            if not isinstance(v, dict) or set(v) - {"Type", "Config"}:
+                raise ConfigError(f"config file {source}: default-log-config takes Type and Config")
+            if v.get("Type"):
+                put("log-driver", v["Type"])
+            if v.get("Config"):
+                put("log-opt", [f"{a}={b}" for a, b in dict(v["Config"]).items()])
+        elif k == "add-runtime" and isinstance(v, dict):
+            put("runtimes", v)
+        else:
+            put(k, v)
+    return out
 
 
 def parser() -> argparse.ArgumentParser:
@@ -130,7 +186,21 @@ def parser() -> argparse.ArgumentParser:
                         "home's filesystem has it, else loop)")
     p.add_argument("--bridge-name", help="device of the default bridge network (p0)")
     p.add_argument("--bip", help="gateway address/prefix of the default bridge network (192.168.5.1/24)")
-    p.add_argument("--namespace")
+    p.add_argument("--namespace", "--default-namespace", dest="namespace",
+                   help="containerd namespace of this daemon (default: default)")
+    p.add_argument("--pidfile", help="file holding pouchd's pid (default /var/run/pouch.pid)")
+    p.add_argument("--label", dest="labels", action="append", help="key=value metadata of this daemon")
+    p.add_argument("--default-registry", help="registry of image names without one (default docker.io)")
+    p.add_argument("--default-registry-namespace",
+                   help="namespace of one-component image names in the default registry (default library)")
+    p.add_argument("--log-driver", help="default log driver of containers (json-file)")
+    p.add_argument("--log-opt", dest="log_opt", action="append", help="default log option key=value")
+    p.add_argument("--allow-multi-snapshotter", action="store_true", default=None,
+                   help="start even if snapshots of another snapshotter exist")
+    p.add_argument("--image-proxy", help="HTTP proxy for image pulls")
+    p.add_argument("--volume-plugin-dir", dest="volume_plugin_dirs", action="append",
+                   help="where Docker volume plugins' sockets and spec files are found (default "
+                        "/run/docker/plugins, /etc/docker/plugins, /usr/lib/docker/plugins)")
     p.add_argument("--enable-cri", action="store_true", default=None,
                    help="serve the Kubernetes CRI (runtime.v1) for kubelet on --listen-cri")
     p.add_argument("--listen-cri", help="CRI socket (default unix:///var/run/pouchcri.sock)")
@@ -158,7 +228,10 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
                 file_vals = json.load(f)
         except ValueError as e:
             raise ConfigError(f"config file {args.config_file}: invalid JSON: {e}") from None
-        known = set(FILE_KEYS.values()) | {"runtimes"}
+        if not isinstance(file_vals, dict):
+            raise ConfigError(f"config file {args.config_file}: want a JSON object")
+        file_vals = flatten(file_vals, args.config_file)
+        known = set(FILE_KEYS.values()) | {"runtimes", "log-driver", "log-opt"}
         unknown = set(file_vals) - known
         if unknown:
             raise ConfigError(f"config file {args.config_file}: unknown keys: {', '.join(sorted(unknown))}")
@@ -172,8 +245,34 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         val = flag if flag is not None else fval
         if val is not None:
             setattr(cfg, dest, val)
+    for key, flag in (("log-driver", args.log_driver), ("log-opt", args.log_opt)):
+        fval = file_vals.get(key)
+        if flag is not None and fval is not None and flag != fval:
+            raise ConfigError(f"the following directives are specified both as a flag and in the "
+                              f"configuration file: {key}: (from flag: {flag}, from file: {fval})")
+    cfg.log_driver = args.log_driver or file_vals.get("log-driver") or cfg.log_driver
+    cfg.log_opts = _log_opts(args.log_opt if args.log_opt is not None else file_vals.get("log-opt") or [])
+    if cfg.log_driver == "none" and cfg.log_opts:
+        raise ConfigError("--log-opt cannot be used with --log-driver none")
     if "runtimes" in file_vals:
         cfg.runtimes = dict(file_vals["runtimes"])
+    cfg.config_file = args.config_file or ""
+    cfg.labels = list(dict.fromkeys(cfg.labels))
+    for label in cfg.labels:
+        k, sep, v = str(label).partition("=")
+        if not sep:
+            raise ConfigError(f"daemon label {label} must be in format of key=value")
+        if not k or not v:
+            raise ConfigError(f"key and value in daemon label {label} cannot be empty")
+    if cfg.default_registry:
+        from pouch.registry.errors import InvalidReference
+        from pouch.registry.reference import validate_defaults
+        try:
+            validate_defaults(cfg.default_registry, cfg.default_registry_namespace)
+        except InvalidReference as e:
+            raise ConfigError(str(e)) from None
+    if cfg.image_proxy and not cfg.image_proxy.startswith(("http://", "https://")):
+        raise ConfigError(f"invalid --image-proxy {cfg.image_proxy!r}: want http://host:port")
     try:
         import ipaddress
         ipaddress.ip_interface(cfg.bip)
@@ -206,3 +305,13 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
     if args.containerd_binary:
         cfg.containerd_binary = args.containerd_binary
     return cfg, args
+
+
+def _log_opts(items) -> dict:
+    out = {}
+    for item in items:
+        k, sep, v = str(item).partition("=")
+        if not sep or not k:
+            raise ConfigError(f"invalid --log-opt {item!r}: want key=value")
+        out[k] = v
+    return out

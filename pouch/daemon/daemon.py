@@ -37,11 +37,12 @@ from .mgr.pull import ContentSink, Puller
 from .mgr.push import Pusher
 from .mgr.sandbox import SandboxHooks
 from .mgr.stats import StatsCollector
-from .mgr.system import SystemManager
+from .mgr.system import DaemonUpdate, SystemManager
 from .metrics import Metrics
 from .server import app as server_app
 from .server import metrics as metrics_routes
 from .server import archive as archive_routes
+from .server import checkpoints as checkpoint_routes
 from .server import containers as container_routes
 from .server import execs as exec_routes
 from .server import images as image_routes
@@ -61,12 +62,40 @@ class Daemon:
         self.runners: list[web.AppRunner] = []
         self._stop = asyncio.Event()
         self.snapshotter_reason = ""
+        from .instance import InstanceClaims
+        self.claims = InstanceClaims()
+
+    def _claim(self) -> None:
+        """Refuse to start beside a running pouchd on the same sockets, containerd or home
+        (naming its pid), before anything is created; then hold those claims and the pid file."""
+        from . import instance
+        cfg = self.cfg
+        try:
+            for addr in cfg.listen:
+                if addr.startswith("unix://"):
+                    instance.check_socket_free(addr[len("unix://"):])
+            if cfg.containerd:
+                ctrd_lock = instance.containerd_lock_path(cfg.containerd, cfg.namespace)
+                what = f"containerd {cfg.containerd} (namespace {cfg.namespace})"
+            else:
+                ctrd_lock = os.path.join(cfg.run_dir, "containerd", "pouchd.lock")
+                what = f"exec root {cfg.run_dir} (its containerd)"
+            self.claims.claim(ctrd_lock, what)
+            self.claims.claim(os.path.join(cfg.home, "pouchd.lock"), f"home {cfg.home}")
+            instance.write_pidfile(cfg.pidfile_path)
+        except instance.AlreadyRunning as e:
+            self.claims.undo()
+            raise SystemExit(f"pouchd: {e}") from None
 
     async def start(self) -> None:
         cfg = self.cfg
+        self._claim()
         for d in (cfg.home, cfg.run_dir):
             os.makedirs(d, mode=0o711, exist_ok=True)
         cfg.ensure_id()
+        if cfg.default_registry or cfg.default_registry_namespace:
+            from pouch.registry.reference import set_defaults
+            set_defaults(cfg.default_registry, cfg.default_registry_namespace)
         self.snapshotter = self._choose_snapshotter()
         self.quota = self._quota_manager()
         userns_ids = None
@@ -104,7 +133,8 @@ class Daemon:
                                       default_gateway=str(bip.ip))
         await self.network.init()
         await self.network.ensure_default_bridge()
-        self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"))
+        self.volumes = VolumeManager(root=os.path.join(cfg.home, "volumes"),
+                                     plugin_dirs=cfg.volume_plugin_dirs or None)
         self.volumes.on_event = lambda action, name, attrs: self.events.publish("volume", action, name, attrs)
         self.network.on_event = lambda action, nid, attrs: self.events.publish("network", action, nid, attrs)
         self.lxcfs = await self._start_lxcfs() if cfg.enable_lxcfs else None
@@ -116,6 +146,7 @@ class Daemon:
             RegistryConfig(insecure_registries=[*LOOPBACK_INSECURE, *cfg.insecure_registries],
                            mirrors=list(cfg.registry_mirrors), certs_dir="/etc/pouch/certs.d",
                            max_concurrent_downloads=cfg.max_concurrent_downloads, p2p_peer=cfg.p2p_peer,
+                           proxy=cfg.image_proxy,
                            p2p_tls=(cfg.p2p_ca, cfg.p2p_cert, cfg.p2p_key) if cfg.p2p_ca else None,
                            max_concurrent_uploads=cfg.max_concurrent_uploads),
             CredentialStore(os.path.join(cfg.home, "registry", "config.json")))
@@ -129,6 +160,9 @@ class Daemon:
                                            cfg.run_dir, self.runtimes, self.sandbox, cfg.cgroup_parent,
                                            oci_hooks_dirs=list(cfg.hooks_dirs), userns=userns)
         self.execs = self.containers.execs
+        self.containers.log_defaults = {"Type": cfg.log_driver, "Config": dict(cfg.log_opts)}
+        from .mgr.checkpoint import CheckpointManager
+        self.containers.checkpoints = CheckpointManager(self.containers)
         features = self._features(userns_ids)
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
@@ -137,6 +171,7 @@ class Daemon:
         self.stats = StatsCollector(cgroup_parent=cfg.cgroup_parent)
 
         await asyncio.wait_for(self.watcher.connected.wait(), 20)
+        await self._check_snapshotter()
         await self.images.restore()
         self._events_task = asyncio.get_running_loop().create_task(
             self.containers.run_events(self.watcher.queue))
@@ -163,11 +198,13 @@ class Daemon:
         metrics.set_engine(v["Version"], v["GitCommit"], v["KernelVersion"])
         app = server_app.build_app([
             metrics_routes.routes(metrics),
-            system_routes.routes(self.system, self.events, self.reconciler),
+            system_routes.routes(self.system, self.events, self.reconciler,
+                                 DaemonUpdate(cfg, self.registry.config)),
             container_routes.routes(self.containers, self.stats,
                                     self.cri.containers.list if self.cri is not None else None),
             archive_routes.routes(self.containers, ContainerArchive(self.ctrd, self._container_root_ids)),
             exec_routes.routes(self.execs),
+            checkpoint_routes.routes(self.containers.checkpoints, self.containers),
             image_routes.routes(self.images, self.containers.users_of_image,
                                 pull=registry_routes.pull_handler(self.puller, self.registry)),
             registry_routes.routes(self.pusher, self.registry, self.images, self.containers.users_of_image),
@@ -184,6 +221,28 @@ class Daemon:
         if self.cri is not None:
             await self.cri.serve()
         log.info("pouchd is ready (containerd %s)", address)
+
+    async def _check_snapshotter(self) -> None:
+        """As Pouch: refuse to switch snapshotters while the other one still holds snapshots of
+        this namespace (images and containers would vanish), unless --allow-multi-snapshotter.
+        The last snapshotter used is recorded in the home, so a restart on the same one costs
+        no containerd call."""
+        record = os.path.join(self.cfg.home, "snapshotter")
+        try:
+            with open(record) as f:
+                last = f.read().strip()
+        except OSError:
+            last = ""
+        if last != self.snapshotter and not self.cfg.allow_multi_snapshotter:
+            for other in ("overlayfs", "native"):
+                if other != self.snapshotter and await self.ctrd.snapshotter_in_use(other):
+                    msg = (f"current snapshotter driver is {other}, cannot change to {self.snapshotter} "
+                           f"(snapshots of {other} exist; start with --allow-multi-snapshotter to allow both)")
+                    log.error("%s", msg)
+                    raise SystemExit(f"pouchd: {msg}")
+        if last != self.snapshotter:
+            with open(record, "w") as f:
+                f.write(self.snapshotter + "\n")
 
     def _container_root_ids(self) -> tuple[int, int]:
         """Host uid and gid of the containers' root user (the remapped range's first, with userns)."""
@@ -281,7 +340,7 @@ class Daemon:
         if addr.startswith("unix://"):
             path = addr[len("unix://"):]
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            if os.path.exists(path):
+            if os.path.exists(path):  # stale: _claim() refused a live one
                 os.unlink(path)
             site = web.UnixSite(runner, path)
             await site.start()
@@ -317,9 +376,19 @@ class Daemon:
             # a start-up that fails half-way must not leave our containerd behind
             if self.containerd is not None:
                 await self.containerd.stop()
+            self._release()
             raise
         await self._stop.wait()
-        await self.shutdown()
+        try:
+            await self.shutdown()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        from .instance import remove_pidfile
+        if self.claims._fds:
+            remove_pidfile(self.cfg.pidfile_path)
+        self.claims.release()
 
     async def shutdown(self) -> None:
         log.info("pouchd shutting down (containers keep running)")

@@ -49,6 +49,26 @@ def complete_addressing(subnet: str, gateway: str, ip_range: str) -> tuple[str, 
     return str(net), str(gw), ip_range
 
 
+def complete_ipv6(subnet: str, gateway: str) -> tuple[str, str]:
+    """An --enable-ipv6 network's v6 subnet (a /64 .. /120) and gateway (first host by default)."""
+    try:
+        net = ipaddress.IPv6Network(subnet, strict=False)
+    except ValueError:
+        raise InvalidNetworkConfig(f"invalid IPv6 subnet {subnet!r}") from None
+    if net.prefixlen > 120:
+        raise InvalidNetworkConfig(f"IPv6 subnet {subnet} is too small (prefix must be /120 or larger)")
+    if gateway:
+        try:
+            gw = ipaddress.IPv6Address(gateway)
+        except ValueError:
+            raise InvalidNetworkConfig(f"invalid IPv6 gateway {gateway!r}") from None
+        if gw not in net or gw == net.network_address:
+            raise InvalidNetworkConfig(f"gateway {gateway} is not a host address of subnet {net}")
+    else:
+        gw = net.network_address + 1
+    return str(net), str(gw)
+
+
 def conflist(net: Network, ipam_dir: str, with_portmap: bool) -> dict:
     subnet = ipaddress.IPv4Network(net.subnet)
     rng: dict = {"subnet": str(subnet), "gateway": net.gateway}
@@ -57,9 +77,12 @@ def conflist(net: Network, ipam_dir: str, with_portmap: bool) -> dict:
         lo = max(r.network_address, subnet.network_address + 1)
         hi = min(r.broadcast_address, subnet.broadcast_address - 1)
         rng["rangeStart"], rng["rangeEnd"] = str(lo), str(hi)
-    ipam: dict = {"type": "host-local", "ranges": [[rng]], "dataDir": ipam_dir}
+    ranges = [[rng]]
+    if net.enable_ipv6 and net.subnet6:
+        ranges.append([{"subnet": net.subnet6, "gateway": net.gateway6}])
+    ipam: dict = {"type": "host-local", "ranges": ranges, "dataDir": ipam_dir}
     if not net.internal:
-        ipam["routes"] = [{"dst": "0.0.0.0/0"}]
+        ipam["routes"] = [{"dst": "0.0.0.0/0"}] + ([{"dst": "::/0"}] if net.enable_ipv6 and net.subnet6 else [])
     br: dict = {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": False,
                 "hairpinMode": True, "ipam": ipam, "capabilities": {"ips": True, "mac": True}}
     if net.options.get(OPT_MTU):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import secrets
@@ -27,6 +28,8 @@ from pouch.errtypes import Forbidden
 from . import bridge as bridgedrv
 from . import etchosts, iptables, netns
 from .cni import CNIRunner, RuntimeConf
+
+log = logging.getLogger(__name__)
 from .errors import (InvalidNetworkConfig, NetworkConflict, NetworkError, NetworkInUse,
                      NetworkNotFound)
 from .ports import PortAllocator
@@ -71,6 +74,8 @@ class NetworkManager:
         self._base_ready = False
         self._locks: dict[str, asyncio.Lock] = {}
         self._netlock = asyncio.Lock()
+        from .dns import EmbeddedDNS
+        self.dns = EmbeddedDNS(self._dns_lookup, self._dns_upstream)   # 127.0.0.11 on user networks
         # (action, network id, attributes) for create/destroy/connect/disconnect: pouchd's events
         self.on_event = None
 
@@ -127,9 +132,21 @@ class NetworkManager:
 
     async def create(self, name: str, driver: str = "bridge", subnet: str = "", gateway: str = "",
                      ip_range: str = "", options: dict[str, str] | None = None,
-                     labels: dict[str, str] | None = None, internal: bool = False) -> Network:
-        """`network create`.  Raises InvalidNetworkConfig (400) or NetworkConflict (409)."""
+                     labels: dict[str, str] | None = None, internal: bool = False,
+                     enable_ipv6: bool = False, subnet6: str = "", gateway6: str = "",
+                     ipam_options: dict[str, str] | None = None) -> Network:
+        """`network create`.  Raises InvalidNetworkConfig (400) or NetworkConflict (409).
+        ``enable_ipv6`` with ``subnet6``: containers get an IPv6 address there too."""
         options = dict(options or {})
+        if subnet6 and not enable_ipv6:
+            raise InvalidNetworkConfig(f"IPv6 subnet {subnet6} given without --enable-ipv6")
+        if enable_ipv6 and not subnet6:
+            raise InvalidNetworkConfig("--enable-ipv6 needs an IPv6 --subnet (pouch has no IPv6 address pool)")
+        if enable_ipv6:
+            subnet6, gateway6 = bridgedrv.complete_ipv6(subnet6, gateway6)
+            for n in self.networks.values():
+                if n.subnet6 and ipaddress.IPv6Network(n.subnet6).overlaps(ipaddress.IPv6Network(subnet6)):
+                    raise NetworkConflict(f"subnet {subnet6} overlaps with network subnet {n.subnet6}")
         if not NAME_RE.match(name or ""):
             raise InvalidNetworkConfig(f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         if driver != "bridge":
@@ -159,7 +176,8 @@ class NetworkManager:
                 raise InvalidNetworkConfig(f"invalid mtu {mtu!r}")
             net = Network(name=name, id=nid, driver=driver, subnet=subnet, gateway=gateway, ip_range=ip_range,
                           bridge=brname, options=options, labels=dict(labels or {}), internal=internal,
-                          created=_now())
+                          created=_now(), enable_ipv6=enable_ipv6, subnet6=subnet6, gateway6=gateway6,
+                          ipam_options=dict(ipam_options or {}))
             self.store.put_network(net)
             self.networks[nid] = net
         self._emit("create", net)
@@ -217,14 +235,17 @@ class NetworkManager:
         n = self.get(name_or_id)
         cfg = [{"Subnet": n.subnet, "Gateway": n.gateway, **({"IPRange": n.ip_range} if n.ip_range else {})}] \
             if n.subnet else []
+        if n.subnet6:
+            cfg.append({"Subnet": n.subnet6, "Gateway": n.gateway6})
         return {
             "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
-            "Driver": {"null": "null"}.get(n.driver, n.driver), "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Options": {}, "Config": cfg},
+            "Driver": {"null": "null"}.get(n.driver, n.driver), "EnableIPv6": n.enable_ipv6,
+            "IPAM": {"Driver": "default", "Options": dict(n.ipam_options), "Config": cfg},
             "Internal": n.internal, "Attachable": False, "Ingress": False,
             "Containers": {e.container_id: {
                 "Name": e.container_name, "EndpointID": endpoint_id(e), "MacAddress": e.mac,
-                "IPv4Address": f"{e.ip}/{e.prefix_len}" if e.ip else "", "IPv6Address": ""}
+                "IPv4Address": f"{e.ip}/{e.prefix_len}" if e.ip else "",
+                "IPv6Address": f"{e.ip6}/{e.prefix_len6}" if e.ip6 else ""}
                 for e in self.endpoints(n.id)},
             "Options": dict(n.options), "Labels": dict(n.labels),
         }
@@ -310,9 +331,41 @@ class NetworkManager:
             sb.endpoints.append(ep)
             self.sandboxes[cid] = sb
             self.store.put_sandbox(sb)
+            if net.is_user_bridge:
+                await self._serve_dns(cid, netns_path)
         self._refresh_hosts(net.id, cid)
         self._emit("connect", net, container=cid)
         return ep
+
+    async def _serve_dns(self, cid: str, netns_path: str) -> None:
+        try:
+            await self.dns.serve(cid, netns_path)
+        except OSError as e:  # the container keeps the host's nameservers (and /etc/hosts names)
+            log.warning("embedded DNS for %s: %s", cid[:12], e)
+
+    def _dns_lookup(self, cid: str, name: str) -> tuple[list[str], list[str]]:
+        """Addresses of ``name`` among the containers on ``cid``'s user networks."""
+        sb = self.sandboxes.get(cid)
+        v4: list[str] = []
+        v6: list[str] = []
+        for e in sb.endpoints if sb else []:
+            net = self.networks.get(e.network_id)
+            if net is None or not net.is_user_bridge:
+                continue
+            for p in self.endpoints(e.network_id):
+                names = {n.lower() for n in (p.container_name, *p.aliases, p.hostname, p.container_id[:12]) if n}
+                if name in names or name.endswith("." + net.name.lower()) and name[:-len(net.name) - 1] in names:
+                    if p.ip and p.ip not in v4:
+                        v4.append(p.ip)
+                    if p.ip6 and p.ip6 not in v6:
+                        v6.append(p.ip6)
+        return v4, v6
+
+    def _dns_upstream(self, cid: str) -> list[str]:
+        sb = self.sandboxes.get(cid)
+        dns = list(sb.files.dns) if sb and sb.files else []
+        text = etchosts.render_resolv(_read(self.host_resolv), dns, [], [])
+        return [line.split()[1] for line in text.splitlines() if line.startswith("nameserver ")]
 
     connect = attach
 
@@ -362,6 +415,9 @@ class NetworkManager:
             await self._del_endpoint(ep)
             sb.endpoints.remove(ep)
             self.store.put_sandbox(sb)
+            if not any(self.networks.get(e.network_id) and self.networks[e.network_id].is_user_bridge
+                       for e in sb.endpoints):
+                self.dns.stop(cid)
         self._refresh_hosts(net.id, cid)
         self._emit("disconnect", net, container=cid)
 
@@ -380,6 +436,7 @@ class NetworkManager:
         """Container stopped: detach from every network, delete a netns we created, forget it."""
         async with self._lock(cid):
             sb = self.sandboxes.get(cid)
+            self.dns.stop(cid)
             if sb is None:
                 return
             errors = []
@@ -438,8 +495,13 @@ class NetworkManager:
                     pn = [n for n in dict.fromkeys([p.container_name, *p.aliases, p.hostname, p.container_id[:12]]) if n]
                     peers.append(etchosts.HostEntry(p.ip, pn))
         hosts = etchosts.render_hosts(own, f.extra_hosts, peers, base=base)
-        resolv = etchosts.render_resolv(_read(self.host_resolv), f.dns, f.dns_search, f.dns_options,
-                                        keep_localhost=f.host_network)
+        if sb.container_id in self.dns._servers:  # user network: the embedded DNS forwards the rest
+            from .dns import ADDRESS
+            resolv = etchosts.render_resolv(_read(self.host_resolv), [ADDRESS], f.dns_search,
+                                            f.dns_options or ["ndots:0"], keep_localhost=True)
+        else:
+            resolv = etchosts.render_resolv(_read(self.host_resolv), f.dns, f.dns_search, f.dns_options,
+                                            keep_localhost=f.host_network)
         return etchosts.write_files(f.dir, hosts, hostname, resolv)
 
     def _refresh_hosts(self, network_id: str, changed_cid: str) -> None:
@@ -485,6 +547,11 @@ class NetworkManager:
         for n in self.networks.values():
             if n.driver == "bridge" and any(e.network_id == n.id for e in self.endpoints()):
                 await self._ensure_network(n)
+        for cid, sb in list(self.sandboxes.items()):  # live containers get their DNS back
+            if cid in live and sb.netns and netns.exists(sb.netns) and any(
+                    self.networks.get(e.network_id) and self.networks[e.network_id].is_user_bridge
+                    for e in sb.endpoints):
+                await self._serve_dns(cid, sb.netns)
         return sorted(gone)
 
     def _ipam_reservations(self) -> list[tuple[str, str]]:
@@ -546,27 +613,32 @@ def endpoint_settings(e: Endpoint) -> dict:
     """Moby `NetworkSettings.Networks[name]` for container inspect."""
     return {"NetworkID": e.network_id, "EndpointID": endpoint_id(e), "Gateway": e.gateway,
             "IPAddress": e.ip, "IPPrefixLen": e.prefix_len, "MacAddress": e.mac,
-            "Aliases": list(e.aliases) or None, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0}
+            "Aliases": list(e.aliases) or None, "IPv6Gateway": e.gateway6, "GlobalIPv6Address": e.ip6,
+            "GlobalIPv6PrefixLen": e.prefix_len6}
 
 
 def _endpoint_from_result(res: dict, cid: str, net: Network, ifname: str, netns_path: str,
                           cfg: EndpointConfig, bindings: list[PortBinding], static: str) -> Endpoint:
     ifaces = res.get("interfaces") or []
     ip, plen, gw, mac = "", 0, "", ""
+    ip6, plen6, gw6 = "", 0, ""
     for a in res.get("ips") or []:
         iface = ipaddress.ip_interface(a["address"])
-        if iface.version == 4:
+        if iface.version == 6:
+            if not ip6:
+                ip6, plen6, gw6 = str(iface.ip), iface.network.prefixlen, a.get("gateway", "")
+            continue
+        if iface.version == 4 and not ip:
             ip, plen, gw = str(iface.ip), iface.network.prefixlen, a.get("gateway", "")
             idx = a.get("interface")
             if idx is not None and idx < len(ifaces):
                 mac = ifaces[idx].get("mac", "")
-            break
     if not mac:
         mac = next((i.get("mac", "") for i in ifaces if i.get("name") == ifname and i.get("sandbox")), "")
     return Endpoint(container_id=cid, network_id=net.id, network_name=net.name, ifname=ifname, netns=netns_path,
                     ip=ip, prefix_len=plen, gateway=gw, mac=mac, container_name=cfg.container_name,
-                    hostname=cfg.hostname, aliases=list(cfg.aliases), ports=bindings, static_ip=static)
+                    hostname=cfg.hostname, aliases=list(cfg.aliases), ports=bindings, static_ip=static,
+                    ip6=ip6, prefix_len6=plen6, gateway6=gw6)
 
 
 def _match(n: Network, filters: dict[str, list[str]]) -> bool:

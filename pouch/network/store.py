@@ -26,6 +26,10 @@ class Network:
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     internal: bool = False
+    enable_ipv6: bool = False
+    subnet6: str = ""               # the IPv6 subnet of an --enable-ipv6 network
+    gateway6: str = ""
+    ipam_options: dict[str, str] = field(default_factory=dict)   # --ipam-opt (recorded, shown)
     builtin: bool = False           # bridge/host/none: never removed
     created: str = ""
 
@@ -69,6 +73,9 @@ class Endpoint:
     aliases: list[str] = field(default_factory=list)
     ports: list[PortBinding] = field(default_factory=list)
     static_ip: str = ""
+    ip6: str = ""                   # IPv6 address (networks with IPv6)
+    prefix_len6: int = 0
+    gateway6: str = ""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Endpoint":

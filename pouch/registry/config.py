@@ -36,6 +36,7 @@ class RegistryConfig:
     chunk_size: int = 1024 * 1024  # 1 MiB: fewer, larger gRPC writes into containerd (~20% faster pulls than 256 KiB)
     upload_chunk_size: int | None = None  # None: monolithic upload; else chunked PATCHes of this size
     mirror_down_seconds: float = 30.0
+    proxy: str = ""     # HTTP proxy every registry request goes through (pouchd --image-proxy)
     p2p_peer: str = ""  # base URL of the local P2P peer (pouch.p2p.peer): first stop for every registry
     p2p_tls: tuple[str, str, str] | None = None  # (CA, cert, key): mutual TLS with an https:// p2p_peer
 

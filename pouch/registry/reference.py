@@ -67,9 +67,10 @@ class Reference:
 
     def familiar_name(self) -> str:
         """Repository name as Docker shows it: ``busybox``, ``user/app``, ``127.0.0.1:5000/a``."""
-        if self.domain == DEFAULT_DOMAIN:
-            if self.path.startswith(OFFICIAL_PREFIX) and self.path.count("/") == 1:
-                return self.path[len(OFFICIAL_PREFIX):]
+        if self.domain == _defaults["domain"]:
+            prefix = _defaults["namespace"] + "/"
+            if self.path.startswith(prefix) and self.path.count("/") == prefix.count("/"):
+                return self.path[len(prefix):]
             return self.path
         return self.name
 
@@ -91,10 +92,37 @@ class Reference:
         return Reference(self.domain, self.path, self.tag, validate_digest(digest))
 
 
+# pouchd's --default-registry and --default-registry-namespace (set once at start-up):
+# where a name without a registry goes, and the namespace of a one-component name there
+_defaults = {"domain": DEFAULT_DOMAIN, "namespace": OFFICIAL_PREFIX.rstrip("/")}
+
+
+def validate_defaults(domain: str, namespace: str = "") -> None:
+    """InvalidReference unless ``domain`` is a registry host and ``namespace`` a path."""
+    if not _DOMAIN_RE.match(domain or ""):
+        raise InvalidReference(f"invalid default registry {domain!r}: want host[:port]")
+    for comp in (namespace or "library").split("/"):
+        if not _PATH_COMPONENT_RE.match(comp):
+            raise InvalidReference(f"invalid default registry namespace {namespace!r}")
+
+
+def set_defaults(domain: str = "", namespace: str = "") -> None:
+    """Make ``name`` mean ``domain/namespace/name`` (pouchd's --default-registry[-namespace])."""
+    validate_defaults(domain or DEFAULT_DOMAIN, namespace)
+    _defaults["domain"] = LEGACY_DOMAIN_MAP.get(domain, domain) or DEFAULT_DOMAIN
+    _defaults["namespace"] = namespace or "library"
+
+
+LEGACY_DOMAIN_MAP = {LEGACY_DOMAIN: DEFAULT_DOMAIN, "registry.hub.docker.com": DEFAULT_DOMAIN,
+                     "registry-1.docker.io": DEFAULT_DOMAIN}
+
+
 def _split_domain(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
     if not sep or ("." not in first and ":" not in first and first != "localhost" and first.lower() == first):
-        domain, path = DEFAULT_DOMAIN, name
+        domain, path = _defaults["domain"], name
+        if "/" not in path:
+            path = f"{_defaults['namespace']}/{path}"
     else:
         domain, path = first, rest
     if domain == LEGACY_DOMAIN:

@@ -167,7 +167,8 @@ class Transport:
                 hdrs["Authorization"] = auth
             try:
                 resp = await self.session.request(method, url, headers=hdrs, data=data, params=params,
-                                                  ssl=self.ssl_for(url), timeout=timeout)
+                                                  ssl=self.ssl_for(url), timeout=timeout,
+                                                  proxy=self.config.proxy or None)
             except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
                 if ep.insecure:
                     raise RegistryUnavailable(f"{ep.host}: TLS error: {exc}") from None

@@ -23,6 +23,16 @@ class Runtime:
     options: dict = field(default_factory=dict)  # runc shim options (BinaryName, SystemdCgroup, Root)
     live_update: bool = True                    # has `update` (runsc has none: write the cgroup files)
 
+    def check_installed(self) -> None:
+        """InvalidRuntime unless the binary is there now (--add-runtime may name one installed later)."""
+        full = self.path if os.path.isabs(self.path) else shutil.which(self.path)
+        if not full or not os.path.isfile(full) or not os.access(full, os.X_OK):
+            raise InvalidRuntime(f"runtime {self.name!r} is not installed: {self.path!r} is not an executable file")
+        if not os.path.isabs(self.path):
+            self.path = full
+            if not os.path.isabs(self.options.get("BinaryName", "")):
+                self.options["BinaryName"] = full
+
     def to_dict(self) -> dict:
         return {"name": self.name, "path": self.path, "runtimeType": self.runtime_type,
                 "runtimeArgs": list(self.args), "options": dict(self.options)}
@@ -63,18 +73,25 @@ class RuntimeRegistry:
         self._runtimes[name] = rt
         return rt
 
-    def add(self, name: str, path: str, args=None) -> Runtime:
-        """Register `name` -> binary `path` (absolute or on PATH). Overrides an auto entry."""
+    def add(self, name: str, path: str, args=None, installed_later: bool = False) -> Runtime:
+        """Register `name` -> binary `path` (absolute or on PATH). Overrides an auto entry.
+        ``installed_later``: a binary that is not there yet is accepted; containers that use
+        the runtime are refused (Runtime.check_installed) until it is."""
         if not name or "/" in name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise InvalidRuntime(f"invalid runtime name {name!r}")
-        return self._put(name, _resolve(path, name), args)
+        try:
+            return self._put(name, _resolve(path, name), args)
+        except InvalidRuntime:
+            if not installed_later:
+                raise
+            return self._put(name, path, args)
 
     def add_flag(self, value: str) -> Runtime:
-        """`--add-runtime name=path`."""
+        """`--add-runtime name=path` (as Pouch, the binary may be installed after pouchd starts)."""
         name, sep, path = str(value).partition("=")
         if not sep or not name or not path:
             raise InvalidRuntime(f"invalid --add-runtime {value!r}: expected name=path")
-        return self.add(name.strip(), path.strip())
+        return self.add(name.strip(), path.strip(), installed_later=True)
 
     def add_config(self, runtimes: dict) -> None:
         """Config file map {name: {"path": ..., "runtimeArgs": [...]}} (Docker's daemon.json shape)."""
@@ -83,7 +100,7 @@ class RuntimeRegistry:
                 entry = {"path": entry}
             if not isinstance(entry, dict) or not entry.get("path"):
                 raise InvalidRuntime(f"runtime {name!r} in the config has no path")
-            self.add(name, entry["path"], entry.get("runtimeArgs"))
+            self.add(name, entry["path"], entry.get("runtimeArgs"), installed_later=True)
 
     def get(self, name: str | None = None) -> Runtime:
         name = name or self.default

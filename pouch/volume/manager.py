@@ -14,20 +14,23 @@ import secrets
 import time
 
 from .errors import InvalidVolumeSpec, VolumeConflict, VolumeError, VolumeInUse, VolumeNotFound
-from .local import LocalDriver, SizeLimiter
+from .local import LocalDriver, SizeLimiter, TmpfsDriver, size_option
 from .store import Volume, VolumeStore
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
 class VolumeManager:
-    def __init__(self, root: str = "/var/lib/pouch/volumes", size_limiter: SizeLimiter | None = None) -> None:
+    def __init__(self, root: str = "/var/lib/pouch/volumes", size_limiter: SizeLimiter | None = None,
+                 plugin_dirs=None) -> None:
+        from . import plugin
+        self.plugin_dirs = list(plugin_dirs or plugin.DEFAULT_DIRS)  # Docker volume plugins
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.store = VolumeStore(root)
         # (action, name, attributes) for each create/destroy: pouchd publishes them as events
         self.on_event = None
-        self.drivers = {"local": LocalDriver(root, size_limiter)}
+        self.drivers = {"local": LocalDriver(root, size_limiter), "tmpfs": TmpfsDriver(root)}
         self.volumes: dict[str, Volume] = {v.name: v for v in self.store.all()}
         self._lock = asyncio.Lock()
 
@@ -40,10 +43,17 @@ class VolumeManager:
         self.drivers["local"].size_limiter = fn
 
     def _driver(self, name: str) -> LocalDriver:
-        try:
+        if name in self.drivers:
             return self.drivers[name]
-        except KeyError:
-            raise InvalidVolumeSpec(f"volume driver {name!r} not found (available: {', '.join(self.drivers)})") from None
+        from .plugin import PluginDriver, find
+        addr = find(name, self.plugin_dirs)
+        if addr is None:
+            raise InvalidVolumeSpec(f"volume driver {name!r} not found (built in: {', '.join(self.drivers)}; "
+                                    f"no plugin {name} in {', '.join(self.plugin_dirs)})")
+        drv = PluginDriver(name, addr)
+        drv.activate()
+        self.drivers[name] = drv
+        return drv
 
     def create(self, name: str | None = None, driver: str = "local", options: dict[str, str] | None = None,
                labels: dict[str, str] | None = None) -> Volume:
@@ -61,6 +71,10 @@ class VolumeManager:
             if v.driver != driver:
                 raise VolumeConflict(f"volume {name} exists with driver {v.driver}")
             return v
+        mp = drv.path_for(name, options)
+        for other in self.volumes.values():
+            if mp and other.mountpoint == os.path.normpath(mp):
+                raise VolumeConflict(f"volume {other.name} already uses {mp}")
         mountpoint, size = drv.create(name, options)
         v = Volume(name=name, driver=driver, mountpoint=mountpoint, labels=dict(labels or {}),
                    options=options, size=size, anonymous=anonymous,
@@ -110,7 +124,10 @@ class VolumeManager:
     def inspect(self, name: str) -> dict:
         """Moby-compatible volume JSON (plus Pouch's Status with size and refs)."""
         v = self.get(name)
-        status = {"size": v.options.get("size", "")} if v.size else {}
+        status = {"size": size_option(v.options) or str(v.size)} if v.size else {}
+        selectors = {k[len("selector."):]: val for k, val in v.options.items() if k.startswith("selector.")}
+        if selectors:
+            status["selectors"] = selectors
         return {"Name": v.name, "Driver": v.driver, "Mountpoint": v.mountpoint, "CreatedAt": v.created,
                 "Labels": dict(v.labels), "Options": dict(v.options), "Scope": "local",
                 "Status": status or None, "UsageData": {"RefCount": len(v.refs), "Size": -1}}
@@ -147,6 +164,9 @@ class VolumeManager:
         if v is None:
             v = self.create(name, driver, options, labels)
         if cid not in v.refs:
+            mp = self._driver(v.driver).attach(v.name, v.mountpoint, v.options, cid=cid)
+            if mp:  # a plugin says where it mounted the volume
+                v.mountpoint = mp
             v.refs.append(cid)
             self.store.put(v)
         return v
@@ -156,6 +176,9 @@ class VolumeManager:
         if v is not None and cid in v.refs:
             v.refs.remove(cid)
             self.store.put(v)
+            drv = self._driver(v.driver)
+            if getattr(drv, "per_container", False) or not v.refs:
+                drv.detach(v.name, v.mountpoint, v.options, cid=cid)
 
     def release(self, cid: str, remove_anonymous: bool = False) -> list[str]:
         """Drop cid's references (container removed); with remove_anonymous (`rm -v`, `--rm`),
@@ -178,14 +201,16 @@ class VolumeManager:
                 self.store.put(v)
 
     # -- copy-up --------------------------------------------------------------------------
-    async def copy_up(self, name: str, src: str) -> bool:
-        """Copy image content at src into the volume if the volume is empty (ownership, modes,
-        symlinks, hard links, xattrs preserved via `cp -a`).  Returns True if anything was copied."""
+    async def copy_up(self, name: str, src: str, dest: str | None = None) -> bool:
+        """Copy image content at src into the volume (or ``dest``, a directory in it) if that is
+        empty (ownership, modes, symlinks, hard links, xattrs preserved via `cp -a`).  Returns True
+        if anything was copied."""
         v = self.get(name)
-        if not os.path.isdir(src) or os.listdir(v.mountpoint):
+        dest = dest or v.mountpoint
+        if not os.path.isdir(src) or os.listdir(dest):
             return False
         proc = await asyncio.create_subprocess_exec(
-            "cp", "-a", "--", os.path.join(src, "."), v.mountpoint + "/",
+            "cp", "-a", "--", os.path.join(src, "."), dest + "/",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         _, err = await proc.communicate()
         if proc.returncode != 0:

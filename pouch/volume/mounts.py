@@ -2,7 +2,8 @@
 resolved spec into an OCI runtime mount {"destination","type","source","options"}.
 
   -v name:/path[:opts]        named volume        -v /path           anonymous volume
-  -v /host:/path[:opts]       bind mount          opts: ro, rw, nocopy, z, Z, [r]private, [r]shared, [r]slave
+  -v /host:/path[:opts]       bind mount          opts: ro, rw, nocopy, z, Z, [r]private, [r]shared, [r]slave,
+                                                  dr / rr (Pouch: mount the volume's subdirectory <dest> or a random one)
   --mount type=volume|bind|tmpfs,src=..,dst=..,ro[=true],volume-opt=k=v,volume-label=k=v,
           volume-driver=..,volume-nocopy,bind-propagation=..,tmpfs-size=..,tmpfs-mode=..
   --tmpfs /path[:opts]        opts as for mount(8) tmpfs: size=64m,mode=1777,exec,...
@@ -18,7 +19,7 @@ from .errors import InvalidVolumeSpec
 from .local import parse_size
 
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
-_V_MODES = {"ro", "rw", "nocopy", "z", "Z", *PROPAGATIONS}
+_V_MODES = {"ro", "rw", "nocopy", "z", "Z", "dr", "rr", *PROPAGATIONS}
 
 
 @dataclass
@@ -34,6 +35,7 @@ class MountSpec:
     volume_options: dict[str, str] = field(default_factory=dict)
     volume_labels: dict[str, str] = field(default_factory=dict)
     tmpfs_options: list[str] = field(default_factory=list)
+    replace: str = ""                # Pouch: dr (volume/<dest>) or rr (volume/<random>) subdirectory
 
 
 def _dest(d: str, flag: str, spec: str) -> str:
@@ -83,6 +85,12 @@ def parse_volume(spec: str) -> MountSpec:
             m.nocopy = True
         elif opt in ("z", "Z"):
             m.selinux_label = opt
+        elif opt in ("dr", "rr"):
+            if m.type != "volume":
+                raise InvalidVolumeSpec(f"invalid volume specification {spec!r}: {opt} applies to volumes only")
+            if m.replace:
+                raise InvalidVolumeSpec(f"invalid volume specification {spec!r}: dr/rr given twice")
+            m.replace = opt
         else:
             if m.propagation:
                 raise InvalidVolumeSpec(f"invalid volume specification {spec!r}: propagation given twice")

@@ -19,8 +19,8 @@ MiB = 1024 * 1024
 
 def cgroup_file(cid: str, ctrl: str, name: str) -> str:
     if detect_mode() == "v2":
-        return os.path.join(CGROUP_ROOT, "pouch", cid, name)
-    return os.path.join(CGROUP_ROOT, ctrl, "pouch", cid, name)
+        return os.path.join(CGROUP_ROOT, "default", cid, name)
+    return os.path.join(CGROUP_ROOT, ctrl, "default", cid, name)
 
 
 def cg(cid: str, ctrl: str, name: str) -> str:

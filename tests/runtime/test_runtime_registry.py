@@ -39,8 +39,14 @@ def test_add_runtime_flag_and_config(tmp_path):
     assert reg.get("other").args == ["--debug"] and "my-rt" in reg.names()
     with pytest.raises(InvalidRuntime):
         reg.add_flag("nopath")
+    # as Pouch: a runtime installed after pouchd starts is accepted, and refused while missing
+    later = reg.add_flag(f"later={tmp_path}/missing")
+    with pytest.raises(InvalidRuntime, match="not installed"):
+        later.check_installed()
+    _fake_runtime(tmp_path, "missing")
+    later.check_installed()
     with pytest.raises(InvalidRuntime, match="not an executable"):
-        reg.add_flag(f"bad={tmp_path}/missing")
+        reg.add("bad", f"{tmp_path}/missing-too")
     with pytest.raises(InvalidRuntime):
         reg.add_config({"x": {}})
     with pytest.raises(RuntimeNotFound) as e:

@@ -34,8 +34,8 @@ def test_create_inspect_list_rm(vm, tmp_path):
 def test_mount_option_places_volume_and_size_hook_is_called(tmp_path):
     calls = []
     vm = VolumeManager(root=str(tmp_path / "volumes"), size_limiter=lambda p, n: calls.append((p, n)))
-    v = vm.create("data", options={"mount": str(tmp_path / "disk"), "size": "512m"})
-    assert v.mountpoint == str(tmp_path / "disk" / "data") and os.path.isdir(v.mountpoint)
+    v = vm.create("data", options={"mount": str(tmp_path / "disk" / "data"), "opt.size": "512m"})
+    assert v.mountpoint == str(tmp_path / "disk" / "data") and os.path.isdir(v.mountpoint)  # Pouch: that dir
     assert calls == [(v.mountpoint, 512 << 20)]
     vm.remove("data")
     assert not os.path.exists(v.mountpoint) and os.path.isdir(tmp_path / "disk")

@@ -214,6 +214,17 @@ class Ctrd:
         except NotFound:
             return False
 
+    async def snapshotter_in_use(self, snapshotter: str) -> bool:
+        """Whether ``snapshotter`` holds any snapshot in this namespace (False if it is not loaded)."""
+        try:
+            async for resp in self.snapshots.List(s_pb.ListSnapshotsRequest(snapshotter=snapshotter),
+                                                  metadata=self.md(), timeout=20):
+                if resp.info:
+                    return True
+        except grpc.aio.AioRpcError:
+            return False
+        return False
+
     async def snapshot_prepare(self, key: str, parent: str, labels: dict[str, str] | None = None):
         r = await self.call(self.snapshots.Prepare, s_pb.PrepareSnapshotRequest(
             snapshotter=self.snapshotter, key=key, parent=parent, labels=labels or {}))
@@ -290,10 +301,11 @@ class Ctrd:
 
     # -- tasks --------------------------------------------------------------
     async def task_create(self, cid: str, rootfs, stdin: str, stdout: str, stderr: str,
-                          terminal: bool, options: any_pb2.Any | None = None) -> int:
+                          terminal: bool, options: any_pb2.Any | None = None, checkpoint=None) -> int:
+        """``checkpoint``: a descriptor of a CRIU image tar in the content store to restore from."""
         r = await self.call(self.tasks.Create, t_pb.CreateTaskRequest(
             container_id=cid, rootfs=rootfs, stdin=stdin, stdout=stdout, stderr=stderr,
-            terminal=terminal, options=options))
+            terminal=terminal, options=options, checkpoint=checkpoint))
         return r.pid
 
     async def task_start(self, cid: str, exec_id: str = "") -> int:

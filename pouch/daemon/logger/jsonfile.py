@@ -45,12 +45,23 @@ def parse_time(s: str) -> int:
     return sec * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
 
 
+def json_log_path(container_dir: str, cid: str, opts: dict[str, str]) -> str:
+    """The container's json log: in its own directory, or ``<root-dir>/<id>/json.log`` with
+    Pouch's ``--log-opt root-dir=/abs/path``."""
+    root = (opts or {}).get("root-dir")
+    if root:
+        return os.path.join(root, cid, "json.log")
+    return os.path.join(container_dir, f"{cid}-json.log")
+
+
 class JsonFileLogger:
     def __init__(self, path: str, opts: dict[str, str] | None = None, attrs: dict[str, str] | None = None) -> None:
         opts = opts or {}
-        unknown = set(opts) - {"max-size", "max-file", "labels", "env", "compress", "tag"}
+        unknown = set(opts) - {"max-size", "max-file", "labels", "env", "compress", "tag", "root-dir"}
         if unknown:
             raise InvalidArgument(f"unknown log opt '{sorted(unknown)[0]}' for json-file log driver")
+        if "root-dir" in opts and not os.path.isabs(opts["root-dir"] or ""):
+            raise InvalidArgument(f"as root dir of container log, {opts['root-dir']!r} should be an absolute path")
         self.path = path
         self.max_size = parse_size(opts["max-size"]) if opts.get("max-size") else 0
         try:
@@ -66,6 +77,7 @@ class JsonFileLogger:
 
     def _file(self):
         if self._f is None:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
             self._f = open(self.path, "ab", buffering=0)
         return self._f
 

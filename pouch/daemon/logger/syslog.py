@@ -1,8 +1,9 @@
-"""The syslog log driver: each line a container prints goes to a syslog server (RFC 3164 lines).
+"""The syslog log driver: each line a container prints goes to a syslog server (RFC 3164 lines,
+or RFC 5424 with ``syslog-format``).
 
 Options (Docker's names): ``syslog-address`` (``unix://`` or ``unixgram://`` path, ``udp://`` or
 ``tcp://`` host:port; default ``unixgram:///dev/log``), ``syslog-facility`` (default ``daemon``),
-``tag`` (default the container's short id).  stdout lines are sent at severity info, stderr at
+``tag`` (default the container's short id), ``syslog-format`` (rfc3164, rfc5424, rfc5424micro).  stdout lines are sent at severity info, stderr at
 err.  Written by hand rather than with logging.handlers.SysLogHandler, which would need a
 LogRecord per line and cannot send the tag and timestamp fields Docker's driver sends.
 """
@@ -19,7 +20,8 @@ FACILITIES = {name: code for code, name in enumerate(
      "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
      "local4", "local5", "local6", "local7"])}
 SEVERITY = {"stdout": 6, "stderr": 3}  # info, err
-OPTIONS = {"syslog-address", "syslog-facility", "tag", "labels", "env"}
+OPTIONS = {"syslog-address", "syslog-facility", "syslog-format", "tag", "labels", "env"}
+FORMATS = ("rfc3164", "rfc5424", "rfc5424micro")
 
 
 def parse_address(addr: str) -> tuple[int, int, object]:
@@ -50,6 +52,9 @@ class SyslogLogger:
         if facility not in FACILITIES:
             raise InvalidArgument(f"invalid syslog-facility {facility!r}")
         self.facility = FACILITIES[facility]
+        self.format = opts.get("syslog-format") or "rfc3164"
+        if self.format not in FORMATS:
+            raise InvalidArgument(f"invalid syslog-format {self.format!r}: want {', '.join(FORMATS)}")
         self.family, self.type, self.address = parse_address(opts.get("syslog-address", ""))
         self.tag = opts.get("tag") or container_id[:12]
         self.hostname = os.uname().nodename
@@ -58,8 +63,7 @@ class SyslogLogger:
 
     def _send(self, stream: str, line: bytes) -> None:
         pri = self.facility * 8 + SEVERITY[stream]
-        stamp = time.strftime("%b %d %H:%M:%S", time.localtime())
-        msg = f"<{pri}>{stamp} {self.hostname} {self.tag}[{os.getpid()}]: ".encode() + line
+        msg = self.header(pri, time.time()).encode() + line
         if self.type == socket.SOCK_STREAM:
             msg += b"\n"
         for attempt in (1, 2):
@@ -73,6 +77,19 @@ class SyslogLogger:
                 self._close_socket()
                 if attempt == 2:
                     return  # the syslog server is away: the line is dropped, as Docker's driver does
+
+    def header(self, pri: int, now: float) -> str:
+        """RFC 3164 (BSD) or RFC 5424 header, as Docker's syslog-format makes them (5424: the tag is
+        APP-NAME and MSGID, no structured data; rfc5424micro: microsecond timestamps)."""
+        if self.format == "rfc3164":
+            return f"<{pri}>{time.strftime('%b %d %H:%M:%S', time.localtime(now))} {self.hostname} " \
+                   f"{self.tag}[{os.getpid()}]: "
+        lt = time.localtime(now)
+        off = time.strftime("%z", lt)
+        off = "Z" if off in ("+0000", "-0000") else f"{off[:3]}:{off[3:]}"
+        frac = f".{int(now % 1 * 1_000_000):06d}" if self.format == "rfc5424micro" else ""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", lt) + frac + off
+        return f"<{pri}>1 {stamp} {self.hostname} {self.tag} {os.getpid()} {self.tag} - "
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self._partial.get(stream, b"") + data

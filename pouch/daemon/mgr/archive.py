@@ -47,7 +47,7 @@ class ContainerArchive:
             await asyncio.to_thread(cm.__exit__, None, None, None)
 
     async def stat(self, c, path: str) -> dict:
-        _check_path(path)
+        path = _check_path(path)
         async with self._root(c) as root:
             proc = await _spawn("stat", root, path)
             out, err = await proc.communicate()
@@ -56,7 +56,7 @@ class ContainerArchive:
 
     async def get(self, c, path: str, send_headers: Callable[[dict], Awaitable[Callable]]) -> None:
         """Stream a tar of ``path``: ``send_headers(stat)`` returns the body writer."""
-        _check_path(path)
+        path = _check_path(path)
         async with self._root(c) as root:
             proc = await _spawn("get", root, path)  # its first line is the stat, then the tar
             try:
@@ -94,7 +94,7 @@ class ContainerArchive:
 
     async def put(self, c, path: str, body: AsyncIterator[bytes], no_overwrite_dir_non_dir: bool,
                   copy_uid_gid: bool) -> None:
-        _check_path(path)
+        path = _check_path(path)
         if c.host_config.get("ReadonlyRootfs"):
             raise Conflict(f"container {c.id[:12]} has a read-only root filesystem")
         opts = ["--no-overwrite-dir-non-dir"] if no_overwrite_dir_non_dir else []
@@ -121,11 +121,12 @@ def stat_header(st: dict) -> str:
     return base64.b64encode(json.dumps(st).encode()).decode()
 
 
-def _check_path(path: str) -> None:
+def _check_path(path: str) -> str:
+    """The container path to use: a relative one is relative to the container's / (as Docker
+    and Pouch take it)."""
     if not path:
         raise InvalidArgument("path must not be empty")
-    if not path.startswith("/"):
-        raise InvalidArgument(f"path {path!r} must be absolute")
+    return path if path.startswith("/") else "/" + path
 
 
 async def _spawn(op: str, root: str, path: str, *opts: str, stdin: bool = False):

@@ -32,6 +32,7 @@ async def container_changes(ctrd: Ctrd, cid: str) -> list[dict]:
 def walk_upper(upper: str, lowers: list[str], mount_points: set[str] = frozenset()) -> list[dict]:
     """The changes an overlay upper dir records, sorted by path."""
     out = []
+    skipped: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(upper):
         rel_dir = os.path.relpath(dirpath, upper)
         for name in dirnames + filenames:
@@ -43,8 +44,17 @@ def walk_upper(upper: str, lowers: list[str], mount_points: set[str] = frozenset
                 continue
             below = any(os.path.lexists(os.path.join(low, path.lstrip("/"))) for low in lowers)
             if path in mount_points and not below and _empty(full, st):
+                skipped.add(path)
                 continue  # made by the runtime to mount over
+            if path == "/etc/mtab" and not below and stat.S_ISLNK(st.st_mode) \
+                    and os.readlink(full) == "/proc/mounts":
+                skipped.add(path)
+                continue  # pouchd's own (create_checks.ensure_mtab), as Docker's init layer
             out.append({"Path": path, "Kind": CHANGED if below else ADDED})
+    # a directory copied up only to hold what was skipped above is no change of the user's
+    changed = {c["Path"] for c in out}
+    out = [c for c in out if not (c["Kind"] == CHANGED and any(p.startswith(c["Path"] + "/") for p in skipped)
+                                  and not any(p.startswith(c["Path"] + "/") for p in changed))]
     return sorted(out, key=lambda c: c["Path"])
 
 

@@ -56,6 +56,7 @@ from ..ctrd.errors import runtime_message
 from ..ctrd.events import RESYNC, TaskEvent
 from ..events.exchange import EventExchange
 from ..logger import jsonfile, make_logger
+from ..logger.jsonfile import json_log_path
 from ..meta.store import MetaStore
 from . import restart as restart_policy
 from .attach import AttachSession, OpenStream, detach_sequence
@@ -73,7 +74,7 @@ NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 class ContainerManager:
     def __init__(self, store: MetaStore, ctrd: Ctrd, images: ImageManager, events: EventExchange,
-                 home: str, run_dir: str, runtimes, sandbox, cgroup_parent: str = "/pouch",
+                 home: str, run_dir: str, runtimes, sandbox, cgroup_parent: str = "default",
                  oci_hooks_dirs: list[str] | None = None, userns=None, bucket: str = BUCKET) -> None:
         self.store = store
         self.bucket = bucket  # meta store bucket: "containers"; the CRI's manager (k8s.io) has its own
@@ -93,6 +94,7 @@ class ContainerManager:
         self.execs = ExecManager(self, ctrd, events, self.fifo_root)
         self.on_resync = None  # the reconciler's repair, run after containerd reconnects
         self.userns = userns  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
+        self.log_defaults = {"Type": "json-file", "Config": {}}  # pouchd --log-driver / --log-opt
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
 
@@ -181,16 +183,29 @@ class ContainerManager:
             raise InvalidArgument(f"Unknown runtime specified {runtime}: registered runtimes are "
                                   f"{', '.join(self.runtimes.names())}")
         rt = self.runtimes.get(runtime)
+        rt.check_installed()
+        if not isinstance(host.get("CgroupParent") or "", str):
+            raise InvalidArgument("CgroupParent must be a string")
+        host["CgroupParent"] = host.get("CgroupParent") or self.cgroup_parent
         host["Runtime"] = runtime
         log_cfg = host.get("LogConfig") or {}
-        log_type = log_cfg.get("Type") or "json-file"
+        if not log_cfg.get("Type"):  # pouchd's --log-driver / --log-opt
+            log_cfg = {"Type": self.log_defaults["Type"],
+                       "Config": {**self.log_defaults["Config"], **(log_cfg.get("Config") or {})}}
+        log_type = log_cfg["Type"]
         host["LogConfig"] = {"Type": log_type, "Config": dict(log_cfg.get("Config") or {})}
+        if log_type == "none" and host["LogConfig"]["Config"]:
+            raise InvalidArgument("log options are not supported with log driver none")
         make_logger(log_type, host["LogConfig"]["Config"], "0" * 12, os.devnull)  # validates
         if host.get("StopTimeout") is not None or config.get("StopTimeout") is not None:
             try:
-                int(config.get("StopTimeout") or 0)
+                stop_timeout = int(config.get("StopTimeout") or 0)
             except (TypeError, ValueError):
                 raise InvalidArgument("StopTimeout must be an integer") from None
+            if stop_timeout < 0:
+                raise InvalidArgument(f"invalid StopTimeout {stop_timeout}: it must not be negative")
+        from .create_checks import amend
+        amend(config, host)
         rich.validate(config)
         if rich.launch_env(config):
             config["Env"] = list(config.get("Env") or []) + rich.launch_env(config)
@@ -213,7 +228,7 @@ class ContainerManager:
                       "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
                       "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME},
             "RestartCount": 0, "Driver": self.ctrd.snapshotter, "Platform": "linux",
-            "LogPath": os.path.join(cdir, f"{cid}-json.log") if log_type == "json-file" else "",
+            "LogPath": json_log_path(cdir, cid, host["LogConfig"]["Config"]) if log_type == "json-file" else "",
             "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
             "SnapshotKey": cid, "ManualStop": False, "MountLabel": "", "ProcessLabel": "",
             "AppArmorProfile": "", "ExecIDs": None,
@@ -252,6 +267,8 @@ class ContainerManager:
         created.append("hooks")  # prepare may fail half-way: release what it took
         extra_mounts, netns = await self.sandbox.prepare(c, img, layer_dirs)
         await self.sandbox.apply_quota(c, _upperdir(mounts))
+        from .create_checks import ensure_mtab  # after the volumes' copy-up and the quota's mount
+        await asyncio.to_thread(ensure_mtab, layer_dirs)
         spec, warnings = build_spec(cid, config, host, img.config.get("config") or {}, layer_dirs, extra_mounts,
                                     self.cgroup_path_parent(host), netns, self._namespace_paths(host))
         if self.userns:
@@ -338,7 +355,8 @@ class ContainerManager:
             try:
                 mounts = await self.ctrd.snapshot_mounts(cid)
                 pid = await self.ctrd.task_create(cid, mounts, io.stdin_path, io.stdout_path,
-                                                  io.stderr_path, c.tty)
+                                                  io.stderr_path, c.tty,
+                                                  checkpoint=getattr(c, "restore_checkpoint", None))
             except BaseException as e:
                 create_error = e
             if attach is not None:
@@ -657,6 +675,8 @@ class ContainerManager:
         if self.names.get(c.name) == c.id:
             self.names.pop(c.name, None)
         await asyncio.to_thread(_rmtrees, os.path.join(self.root, c.id), os.path.join(self.fifo_root, c.id))
+        if (c.host_config.get("LogConfig") or {}).get("Config", {}).get("root-dir") and c.meta.get("LogPath"):
+            await asyncio.to_thread(shutil.rmtree, os.path.dirname(c.meta["LogPath"]), True)  # <root-dir>/<id>
         self.publish(c, "destroy")
         code = int(c.state.get("ExitCode", 0))
         for f in c.remove_waiters + c.exit_waiters:
@@ -690,30 +710,8 @@ class ContainerManager:
             return await self._update_unlocked(c, body)
 
     async def _update_unlocked(self, c: Container, body: dict) -> list[str]:
-        warnings: list[str] = []
-        host = c.host_config
-        if "RestartPolicy" in body and body["RestartPolicy"] is not None and body["RestartPolicy"].get("Name") is not None:
-            host["RestartPolicy"] = restart_policy.validate(body["RestartPolicy"], bool(host.get("AutoRemove")))
-        resources = {k: v for k, v in body.items() if k != "RestartPolicy" and v not in (None, "", 0, [])}
-        if resources:
-            oci = await self.sandbox.update_resources(c, resources)
-            from pouch.oci import update_cgroup, update_throttles
-            if c.running:
-                cg_path = f"{self.cgroup_path_parent(host)}/{c.id}"
-                if self.runtimes.get(host.get("Runtime")).live_update:
-                    await self.ctrd.task_update(c.id, oci)
-                    # runc update leaves blkio throttles alone
-                    await asyncio.to_thread(update_throttles, cg_path, oci)
-                else:  # runsc has no `update`: write the sandbox's cgroup files
-                    await asyncio.to_thread(update_cgroup, cg_path, oci)
-            # the stored spec too, so the next start (or restart) keeps the new limits
-            spec = await self.ctrd.container_spec(c.id)
-            spec.setdefault("linux", {}).setdefault("resources", {}).update(oci)
-            await self.ctrd.container_update_spec(c.id, spec)
-        host.update(resources)
-        self.save(c)
-        self.publish(c, "update")
-        return warnings
+        from .update import update  # Pouch's UpdateConfig: resources, Env, Label, SpecAnnotation, restart
+        return await update(self, c, body)
 
     # -- restore -----------------------------------------------------------------
     async def restore(self) -> None:

@@ -154,6 +154,9 @@ class ExecManager:
             if extra:
                 user["additionalGids"] = sorted(set(user.get("additionalGids") or []) | set(extra))
         caps = spec["process"].get("capabilities")
+        if cfg.get("Privileged"):  # every capability pouchd holds, as a --privileged container's
+            from pouch.oci import caps as capmod
+            caps = capmod.oci_capabilities(capmod.compute(None, None, True, capmod.held_capabilities()))
         proc = {"terminal": tty, "user": user, "args": cfg["Cmd"], "env": env,
                 "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or spec["process"].get("cwd", "/"),
                 "capabilities": caps, "noNewPrivileges": spec["process"].get("noNewPrivileges", False)}

@@ -332,9 +332,20 @@ class ImageManager:
                 await self._unpack([(l["digest"], l["size"], l["mediaType"]) for l in img.layers], img.diff_ids)
 
     # -- naming and removal ---------------------------------------------------
-    async def tag(self, source: str, target: str) -> Image:
+    async def tag(self, source: str, target: str, force: bool = False) -> Image:
+        """Pouch's AddTag: no digest in the target, no digest algorithm as its name, and no
+        moving a name that already names another image (unless ``force``)."""
         img = self.get(source)
-        name = full_name(target)
+        ref = parse_reference(target)
+        if ref.digest:
+            raise InvalidArgument(f"refusing to create a tag with a digest reference: {target}")
+        if ref.path.rsplit("/", 1)[-1] in ("sha256", "sha384", "sha512"):
+            raise InvalidArgument(f"refusing to create an reference using digest algorithm as name: {target}")
+        name = str(ref)
+        other = self.by_name.get(name)
+        if other and other != img.id and other in self.by_id and not force:
+            raise InvalidArgument(f"the tag reference ({ref.familiar()}) has been used as reference of image "
+                                  f"{other[7:19]}: remove it first, or tag with force")
         target_desc = descriptor(img.manifest_media_type, img.manifest_digest, 0)
         rec_size = len(await self.ctrd.read_blob(img.manifest_digest))
         target_desc.size = rec_size

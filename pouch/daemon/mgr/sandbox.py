@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 
 from pouch.errtypes import Conflict, InvalidArgument
 from pouch.network import ports as portmod
@@ -136,6 +137,8 @@ class SandboxHooks:
             files = self.network.files_for(host["NetworkMode"].split(":", 1)[1]) or {}
         else:
             files = self.network.write_files(c.id, self._files_config(c, cdir, mode == "host"))
+        if config.get("DisableNetworkFiles"):  # Pouch: the image's own /etc files stay
+            files = {}
         for dest, src in files.items():
             mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
         c.meta["HostsPath"] = files.get("/etc/hosts", "")
@@ -157,14 +160,20 @@ class SandboxHooks:
         for s in specs:
             if s.type == "volume":
                 vol = self.volumes.use(s.source or None, c.id, s.volume_options, s.volume_labels, s.volume_driver)
+                source = vol.mountpoint
+                if s.replace:  # Pouch's dr / rr: a subdirectory of the volume, filled from the image
+                    sub = s.destination.lstrip("/") if s.replace == "dr" else secrets.token_hex(16)
+                    source = os.path.join(vol.mountpoint, sub)
+                    os.makedirs(source, mode=0o755, exist_ok=True)
                 if not s.nocopy:
                     src = _image_path(layer_dirs, s.destination)
                     if src:
-                        await self.volumes.copy_up(vol.name, src)
-                mounts.append(vmounts.to_oci(s, vol.mountpoint))
-                points.append({"Type": "volume", "Name": vol.name, "Source": vol.mountpoint,
+                        await self.volumes.copy_up(vol.name, src, source)
+                mounts.append(vmounts.to_oci(s, source))
+                points.append({"Type": "volume", "Name": vol.name, "Source": source,
                                "Destination": s.destination, "Driver": vol.driver,
-                               "Mode": "ro" if s.readonly else "z", "RW": not s.readonly, "Propagation": ""})
+                               "Mode": ",".join(filter(None, ["ro" if s.readonly else "z", s.replace])),
+                               "RW": not s.readonly, "Propagation": ""})
             elif s.type == "bind":
                 if not os.path.exists(s.source):
                     os.makedirs(s.source, exist_ok=True)  # Docker's -v creates a missing host dir

@@ -137,8 +137,15 @@ def command(config: dict, image_config: dict, allow_empty: bool = False) -> list
     return args
 
 
+def cgroups_path_of(cid: str, host: dict, daemon_parent: str = "default") -> str:
+    """As Pouch: /<parent>/<id>, the parent being the container's --cgroup-parent, else pouchd's
+    (``default``); a record without one predates it and used the daemon's."""
+    parent = host.get("CgroupParent") or daemon_parent
+    return os.path.normpath(os.path.join("/", parent, cid))
+
+
 def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dirs: list[str],
-               extra_mounts: list[dict], cgroup_parent: str = "/pouch", netns: str | None = None,
+               extra_mounts: list[dict], cgroup_parent: str = "default", netns: str | None = None,
                ns_paths: dict[str, str | None] | None = None) -> tuple[dict, list[str]]:
     """The OCI spec and warnings.  ``ns_paths``: namespace type -> path to join, or None for the
     host's (``--pid host``); ``netns``: the network namespace path (None = host network)."""
@@ -179,6 +186,10 @@ def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dir
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
          "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
     ]
+    if host.get("Privileged"):  # as Pouch/Docker: /sys and the cgroup filesystem writable
+        for m in mounts:
+            if m["destination"] in ("/sys", "/sys/fs/cgroup"):
+                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
     if host.get("Init") and not rich_launch:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": INIT_BINARY,
                        "options": ["rbind", "ro"]})
@@ -210,7 +221,7 @@ def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dir
         "mounts": mounts,
         "linux": {
             "resources": {},
-            "cgroupsPath": f"{cgroup_parent}/{cid}",
+            "cgroupsPath": cgroups_path_of(cid, host, cgroup_parent),
             "namespaces": namespaces,
         },
     }

@@ -27,15 +27,17 @@ def _read_kv(path: str) -> dict[str, int]:
 
 
 class StatsCollector:
-    def __init__(self, cgroup_root: str = "/sys/fs/cgroup", cgroup_parent: str = "/pouch") -> None:
+    def __init__(self, cgroup_root: str = "/sys/fs/cgroup", cgroup_parent: str = "default") -> None:
         self.root = cgroup_root
         self.parent = cgroup_parent
         self.v2 = not os.path.isdir(os.path.join(cgroup_root, "memory"))
 
-    def _path(self, controller: str, cid: str) -> str:
+    def _path(self, controller: str, c) -> str:
+        from .spec import cgroups_path_of
+        rel = cgroups_path_of(c.id, c.host_config, self.parent).lstrip("/")
         if self.v2:
-            return os.path.join(self.root, self.parent.lstrip("/"), cid)
-        return os.path.join(self.root, controller, self.parent.lstrip("/"), cid)
+            return os.path.join(self.root, rel)
+        return os.path.join(self.root, controller, rel)
 
     def _system_cpu(self) -> int:
         with open("/proc/stat") as f:
@@ -46,7 +48,7 @@ class StatsCollector:
         cid = c.id
         now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000000Z"
         if self.v2:
-            p = self._path("", cid)
+            p = self._path("", c)
             mem_usage = _read_int(os.path.join(p, "memory.current"))
             limit_raw = open(os.path.join(p, "memory.max")).read().strip() if os.path.exists(
                 os.path.join(p, "memory.max")) else "max"
@@ -55,11 +57,11 @@ class StatsCollector:
             pids = _read_int(os.path.join(p, "pids.current"))
             mem_stats = _read_kv(os.path.join(p, "memory.stat"))
         else:
-            mp = self._path("memory", cid)
+            mp = self._path("memory", c)
             mem_usage = _read_int(os.path.join(mp, "memory.usage_in_bytes"))
             mem_limit = _read_int(os.path.join(mp, "memory.limit_in_bytes"))
-            cpu_total = _read_int(os.path.join(self._path("cpuacct", cid), "cpuacct.usage"))
-            pids = _read_int(os.path.join(self._path("pids", cid), "pids.current"))
+            cpu_total = _read_int(os.path.join(self._path("cpuacct", c), "cpuacct.usage"))
+            pids = _read_int(os.path.join(self._path("pids", c), "pids.current"))
             mem_stats = _read_kv(os.path.join(mp, "memory.stat"))
         host_mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         if not mem_limit or mem_limit > host_mem:

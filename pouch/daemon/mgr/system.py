@@ -71,7 +71,7 @@ class SystemManager:
             "KernelVersion": uname.release, "OperatingSystem": _os_name(), "OSType": "linux",
             "Architecture": uname.machine, "ServerVersion": pouch.__version__,
             "DockerRootDir": self.cfg.home, "PouchRootDir": self.cfg.home,
-            "LoggingDriver": "json-file", "CgroupDriver": feats.get("CgroupDriver", "cgroupfs"),
+            "LoggingDriver": self.cfg.log_driver, "CgroupDriver": feats.get("CgroupDriver", "cgroupfs"),
             "CgroupVersion": str(feats.get("CgroupVersion", "1")),
             "Runtimes": {n: {"path": p} for n, p in self.runtimes.items()},
             "DefaultRuntime": self.cfg.default_runtime, "LiveRestoreEnabled": True,
@@ -82,10 +82,54 @@ class SystemManager:
             "P2PStats": (await self._p2p_stats()) if self._p2p_stats and self.cfg.p2p_peer else None,
             "SecurityOptions": ["name=seccomp,profile=default"] if feats.get("Seccomp") else [],
             "Debug": self.cfg.debug, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
-            "Warnings": [], "Labels": [],
+            "Plugins": {"Volume": ["local", "tmpfs"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+            "Warnings": [], "Labels": list(self.cfg.labels),
+            "DefaultRegistry": self.cfg.default_registry or "docker.io",
+            "ImageProxy": self.cfg.image_proxy, "HttpProxy": self.cfg.image_proxy,
             "Features": feats,
         }
+
+
+class DaemonUpdate:
+    """``POST /daemon/update`` (Pouch's UpdateDaemon): labels merged by key and the image proxy,
+    applied to the running daemon at once (in memory, as Pouch).  Other settings are offline
+    updates (``pouch updatedaemon --offline``): the CLI writes them to the config file and they
+    apply at the next start."""
+
+    def __init__(self, daemon_cfg, registry_config) -> None:
+        self.cfg = daemon_cfg
+        self.registry_config = registry_config
+
+    def update(self, body) -> None:
+        from pouch.errtypes import InvalidArgument
+        if not isinstance(body, dict) or set(body) - {"Labels", "ImageProxy"}:
+            raise InvalidArgument("daemon update config takes only Labels and ImageProxy")
+        labels = body.get("Labels") or []
+        proxy = body.get("ImageProxy") or ""
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) \
+                or not isinstance(proxy, str):
+            raise InvalidArgument("Labels must be a list of key=value strings and ImageProxy a string")
+        if not labels and not proxy:
+            raise InvalidArgument("daemon update config cannot be empty")
+        for label in labels:
+            k, sep, v = label.partition("=")
+            if not sep or not k or not v:
+                raise InvalidArgument(f"daemon label {label} must be in format of key=value")
+        if proxy and not proxy.startswith(("http://", "https://")):
+            raise InvalidArgument(f"invalid image proxy {proxy!r}: want http://host:port")
+        merged = list(self.cfg.labels)
+        for label in labels:
+            key = label.partition("=")[0]
+            for i, old in enumerate(merged):
+                if old.partition("=")[0] == key:
+                    merged[i] = label
+                    break
+            else:
+                merged.append(label)
+        self.cfg.labels = merged
+        if proxy:
+            self.cfg.image_proxy = proxy
+            self.registry_config.proxy = proxy
 
 
 def _os_name() -> str:

@@ -21,7 +21,7 @@ import copy
 import logging
 import secrets
 
-from pouch.errtypes import Conflict, NotModified
+from pouch.errtypes import Conflict, InvalidArgument, NotModified
 
 from .. import failpoint
 from .container_model import now_rfc3339
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 async def upgrade_unlocked(mgr, c, image: str, img, cmd, entrypoint) -> None:
     """The upgrade of ``c`` (ContainerManager.upgrade holds its lock: only _unlocked calls here)."""
+    if img.id == c.meta.get("Image"):  # as Pouch
+        raise InvalidArgument("failed to upgrade container: image not changed")
     if c.status not in ("running", "created", "exited"):
         raise Conflict(f"container {c.id[:12]} is {c.status}: upgrade needs it running or stopped")
     ctrd, cid = mgr.ctrd, c.id

@@ -46,6 +46,12 @@ def routes(mgr: ContainerManager, stats, cri_containers=None) -> list[tuple[str,
         return json_response(face(request).container_inspect(mgr.get(request.match_info["id"]).inspect()))
 
     async def start(request: web.Request):
+        if request.query.get("checkpoint"):  # Pouch: restore from a CRIU checkpoint
+            from .checkpoints import start_from_checkpoint
+            await start_from_checkpoint(mgr.checkpoints, mgr, request.match_info["id"],
+                                        request.query["checkpoint"], request.query.get("checkpoint-dir")
+                                        or request.query.get("checkpointdir"))
+            return web.Response(status=204)
         await mgr.start(request.match_info["id"])
         return web.Response(status=204)
 

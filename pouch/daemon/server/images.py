@@ -88,7 +88,7 @@ def routes(images: ImageManager, users_of, pull=None) -> list[tuple[str, str, ob
         if not repo:
             raise InvalidArgument("repository name is required (repo)")
         t = request.query.get("tag") or "latest"
-        await images.tag(request.match_info["name"], f"{repo}:{t}")
+        await images.tag(request.match_info["name"], f"{repo}:{t}", qbool(request, "force"))
         return web.Response(status=201)
 
     async def remove(request: web.Request):

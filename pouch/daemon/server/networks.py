@@ -23,16 +23,18 @@ def routes(networks: NetworkManager, containers) -> list[tuple[str, str, object]
         name = field(body, "Name", str)
         if not name:
             raise InvalidArgument("network name is required")
-        ipam = field(field(body, "IPAM", dict, {}), "Config", list, [{}], "IPAM") or [{}]
-        cfg = ipam[0]
-        if not isinstance(cfg, dict):
-            raise InvalidArgument("invalid IPAM.Config: expected a list of objects")
-        net = await networks.create(name, field(body, "Driver", str) or "bridge",
-                                    field(cfg, "Subnet", str, "", "IPAM.Config"),
-                                    field(cfg, "Gateway", str, "", "IPAM.Config"),
-                                    field(cfg, "IPRange", str, "", "IPAM.Config"),
+        ipam_body = field(body, "IPAM", dict, {})
+        v4, v6 = _split_ipam(field(ipam_body, "Config", list, [], "IPAM"))
+        for cfg in (v4, v6):
+            for key in ("Subnet", "Gateway", "IPRange"):
+                field(cfg, key, str, "", "IPAM.Config")
+        net = await networks.create(name, field(body, "Driver", str) or "bridge", v4.get("Subnet") or "",
+                                    v4.get("Gateway") or "", v4.get("IPRange") or "",
                                     str_map(body, "Options"), str_map(body, "Labels"),
-                                    bool(field(body, "Internal", bool)))
+                                    bool(field(body, "Internal", bool)),
+                                    enable_ipv6=bool(field(body, "EnableIPv6", bool)),
+                                    subnet6=v6.get("Subnet") or "", gateway6=v6.get("Gateway") or "",
+                                    ipam_options=str_map(ipam_body, "Options", "IPAM"))
         return json_response({"Id": net.id, "Warning": ""}, 201)
 
     async def list_(request: web.Request):
@@ -73,3 +75,23 @@ def routes(networks: NetworkManager, containers) -> list[tuple[str, str, object]
         ("POST", "/networks/{id}/connect", connect),
         ("POST", "/networks/{id}/disconnect", disconnect),
     ]
+
+
+def _split_ipam(configs: list) -> tuple[dict, dict]:
+    """IPAM.Config entries -> (the IPv4 one, the IPv6 one); at most one of each."""
+    import ipaddress
+    v4: dict = {}
+    v6: dict = {}
+    for cfg in configs:
+        if not isinstance(cfg, dict):
+            raise InvalidArgument("IPAM.Config entries must be objects")
+        subnet = cfg.get("Subnet") or ""
+        try:
+            version = ipaddress.ip_network(subnet, strict=False).version if subnet else 4
+        except ValueError:
+            raise InvalidArgument(f"invalid subnet {subnet!r}") from None
+        slot = v6 if version == 6 else v4
+        if slot:
+            raise InvalidArgument(f"more than one IPv{version} subnet given")
+        slot.update(cfg)
+    return v4, v6

@@ -10,11 +10,11 @@ from aiohttp import web
 from pouch.api.version import API_VERSION
 
 from ..events.exchange import EventExchange, matches
-from .app import json_response, qfilters
+from .app import json_response, qfilters, read_json
 from .face import face
 
 
-def routes(system, events: EventExchange, reconciler=None) -> list[tuple[str, str, object]]:
+def routes(system, events: EventExchange, reconciler=None, daemon_update=None) -> list[tuple[str, str, object]]:
     async def ping(request: web.Request):
         return web.Response(text="OK", headers={"Api-Version": API_VERSION, "Docker-Experimental": "false",
                                                 "Cache-Control": "no-cache", "Pragma": "no-cache"})
@@ -64,8 +64,13 @@ def routes(system, events: EventExchange, reconciler=None) -> list[tuple[str, st
         found = await reconciler.check(known) if reconciler is not None else []
         return json_response({"Violations": [v.to_dict() for v in found]})
 
+    async def update_daemon(request: web.Request):
+        daemon_update.update(await read_json(request))
+        return web.Response(status=200)
+
     return [
         ("GET", "/system/consistency", consistency),
+        ("POST", "/daemon/update", update_daemon),
         ("POST", "/remount-lxcfs", remount_lxcfs),
         ("GET", "/_ping", ping),
         ("HEAD", "/_ping", ping),

@@ -15,6 +15,7 @@ CONFIG_TYPES = {
     "Cmd": (list, str), "Entrypoint": (list, str), "Image": _STR, "Volumes": _DICT, "WorkingDir": _STR,
     "Labels": _DICT, "StopSignal": _STR, "StopTimeout": _INT, "ExposedPorts": _DICT,
     "Rich": _BOOL, "RichMode": _STR, "SpecificID": _STR, "InitScript": _STR, "SpecAnnotation": _DICT,
+    "DisableNetworkFiles": _BOOL,
 }
 
 HOST_CONFIG_TYPES = {
