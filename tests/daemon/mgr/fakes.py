@@ -67,7 +67,7 @@ class FakeCtrd:
             raise NotFound(f"snapshot {key} does not exist")
 
     # -- tasks -----------------------------------------------------------------
-    async def task_create(self, cid, mounts, stdin, stdout, stderr, tty):
+    async def task_create(self, cid, mounts, stdin, stdout, stderr, tty, options=None, checkpoint=None):
         self.calls.append("task_create")
         if self.task_create_gate is not None:
             await self.task_create_gate.wait()
