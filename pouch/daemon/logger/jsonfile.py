@@ -271,16 +271,17 @@ async def follow(path: str, logger: JsonFileLogger | None, offset: int,
             st = os.stat(path)
         except FileNotFoundError:
             st = None
+        if ino is not None and (st is None or st.st_ino != ino):  # rotated: finish the old file
+            for e in await asyncio.to_thread(_rest_of_rotated, path + ".1", ino, offset):
+                yield e
+            offset, ino = 0, None
         if st is not None:
-            if ino is not None and st.st_ino != ino:  # rotated: finish the old file from .1
-                for e in await asyncio.to_thread(_rest_of_rotated, path + ".1", ino, offset):
-                    yield e
-                offset = 0
-                ino = st.st_ino
-            elif ino is None:
+            if ino is None:
                 ino = st.st_ino
             if st.st_size > offset:
-                data = await asyncio.to_thread(_read_at, path, offset, FOLLOW_READ_MAX)
+                data = await asyncio.to_thread(_read_at, path, ino, offset, FOLLOW_READ_MAX)
+                if data is None:  # rotated since the stat: the next round finishes the old file
+                    continue
                 end = data.rfind(b"\n") + 1
                 if end == 0 and len(data) >= FOLLOW_READ_MAX:  # one line longer than a read
                     end = len(data)
@@ -303,10 +304,17 @@ async def follow(path: str, logger: JsonFileLogger | None, offset: int,
             await asyncio.sleep(0.2)
 
 
-def _read_at(path: str, offset: int, size: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read(size)
+def _read_at(path: str, ino: int, offset: int, size: int) -> bytes | None:
+    """Up to ``size`` bytes at ``offset`` of the file at ``path`` if it is still inode ``ino``
+    (None if a rotation renamed it away meanwhile)."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_ino != ino:
+                return None
+            f.seek(offset)
+            return f.read(size)
+    except FileNotFoundError:
+        return None
 
 
 def _rest_of_rotated(path: str, ino: int, offset: int) -> list[dict]:
