@@ -58,6 +58,12 @@ class Swarm:
             "user_agent": "pouch-p2p",
         }
         self.session = lt.session(settings)
+        # the rate limits above bind the global peer class only, and libtorrent keeps peers on
+        # local networks (10/8, 192.168/16, loopback: a cluster's every peer) in a class of their
+        # own with no limit: cap that class too, or --upload-rate/--download-rate do nothing
+        local = self.session.get_peer_class(lt.session.local_peer_class_id)
+        local.update(upload_limit=upload_rate, download_limit=download_rate)
+        self.session.set_peer_class(lt.session.local_peer_class_id, local)
         self.handles: dict[str, lt.torrent_handle] = {}  # blob name -> handle
         self.reads: dict[tuple[str, int], asyncio.Future] = {}
         self.names: dict[str, str] = {}             # info-hash -> blob name
