@@ -88,7 +88,7 @@ async def serve_spdy(request: web.Request, sandbox_id: str, forward: Forwarder, 
     timers: dict[str, asyncio.Task] = {}
     try:
         while True:
-            stream = await _next(session)
+            stream = await session.next_stream()
             if stream is None:
                 break
             kind = stream.header(protocol.STREAM_TYPE)
@@ -126,20 +126,6 @@ async def _fail(err: SpdyStream, message: str) -> None:
         await err.close()
     except StreamClosed:
         pass
-
-
-async def _next(session) -> SpdyStream | None:
-    get = asyncio.ensure_future(session.incoming.get())
-    lost = asyncio.ensure_future(session.closed.wait())
-    try:
-        await asyncio.wait({get, lost}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        lost.cancel()
-        if not get.done():
-            get.cancel()
-    if get.done() and not get.cancelled():
-        return get.result()
-    return None
 
 
 async def serve_websocket(request: web.Request, sandbox_id: str, ports: list[int],

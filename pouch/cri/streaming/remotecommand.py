@@ -97,7 +97,9 @@ async def serve_spdy(request: web.Request, opts, run: Runner, *,
     try:
         async with asyncio.timeout(stream_creation_timeout):
             while len(streams) < expected:
-                stream = await _next_stream(session)
+                stream = await session.next_stream()
+                if stream is None:
+                    raise StreamClosed("connection closed while waiting for streams")
                 kind = stream.header(protocol.STREAM_TYPE)
                 if kind not in protocol.CHANNELS or kind in streams:
                     log.warning("exec/attach: unexpected stream type %r", kind)
@@ -139,20 +141,6 @@ async def serve_spdy(request: web.Request, opts, run: Runner, *,
             pass
     await session.close()
     return resp
-
-
-async def _next_stream(session) -> SpdyStream:
-    get = asyncio.ensure_future(session.incoming.get())
-    lost = asyncio.ensure_future(session.closed.wait())
-    try:
-        await asyncio.wait({get, lost}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        lost.cancel()
-        if not get.done():
-            get.cancel()
-    if get.done() and not get.cancelled():
-        return get.result()
-    raise StreamClosed("connection closed while waiting for streams")
 
 
 async def serve_websocket(request: web.Request, opts, run: Runner) -> web.StreamResponse:

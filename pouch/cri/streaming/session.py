@@ -276,6 +276,20 @@ class SpdySession:
             stream._remote_fin()
         self.incoming.put_nowait(stream)
 
+    async def next_stream(self) -> SpdyStream | None:
+        """The next stream the peer opens, or None once the connection has ended."""
+        get = asyncio.ensure_future(self.incoming.get())
+        lost = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({get, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not get.done():
+                get.cancel()
+        if get.done() and not get.cancelled():
+            return get.result()
+        return None
+
     # ---- client-side operations
     async def open_stream(self, headers: dict, *, fin: bool = False) -> SpdyStream:
         """Create a stream (SYN_STREAM) and wait for the peer's SYN_REPLY."""
