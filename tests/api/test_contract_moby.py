@@ -19,6 +19,8 @@ import uuid
 
 import pytest
 
+from tests.api.conftest import unique_name
+
 pytestmark = pytest.mark.integration
 
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
@@ -33,18 +35,6 @@ def docker(d, *args, timeout=60):
     return subprocess.run([DOCKER, "-H", d.host, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def _name(prefix: str = "mc") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def names(pouchd):
-    made: list[str] = []
-    yield made
-    for n in made:
-        pouchd.cli("rm", "-f", n)
-
-
 @pytest.fixture
 def sdk(pouchd):
     docker_sdk = pytest.importorskip("docker", reason="the docker Python SDK is not installed")
@@ -54,7 +44,7 @@ def sdk(pouchd):
 
 
 def test_moby_shapes_through_the_docker_cli_and_sdk(pouchd, names, sdk):
-    n = _name()
+    n = unique_name("mc")
     names.append(n)
     r = docker(pouchd, "run", "--name", n, "busybox", "true")
     assert r.returncode == 0, r.stderr
@@ -73,7 +63,7 @@ def test_moby_shapes_through_the_docker_cli_and_sdk(pouchd, names, sdk):
 
 
 def test_export(pouchd, names, sdk):
-    n = _name()
+    n = unique_name("mc")
     names.append(n)
     pouchd.cli("run", "-d", "--name", n, "busybox", "sh", "-c", "echo exported > /marker; sleep 300", check=True)
     c = sdk.containers.get(n)
@@ -95,7 +85,7 @@ def test_export(pouchd, names, sdk):
 
 def test_volume_and_network_events(pouchd, names):
     since = str(time.time())
-    vol, net, ctr = _name("mv"), _name("mn"), _name()
+    vol, net, ctr = unique_name("mv"), unique_name("mn"), unique_name("mc")
     names.append(ctr)
     assert docker(pouchd, "volume", "create", vol).returncode == 0
     r = docker(pouchd, "network", "create", net)
@@ -138,7 +128,7 @@ def test_image_list_filters(pouchd):
 
 
 def test_ports_in_the_container_list(pouchd, names):
-    n = _name()
+    n = unique_name("mc")
     names.append(n)
     r = docker(pouchd, "run", "-d", "--name", n, "-p", "127.0.0.1::80", "--expose", "81", "busybox", "sleep", "300")
     assert r.returncode == 0, r.stderr

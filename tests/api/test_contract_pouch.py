@@ -10,32 +10,22 @@ import uuid
 
 import pytest
 
+from tests.api.conftest import unique_name
+
 pytestmark = pytest.mark.integration
 
 V = "/v1.24"
 
 
-def _name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def names(pouchd):
-    made: list[str] = []
-    yield made
-    for n in made:
-        pouchd.cli("rm", "-f", n)
-
-
 def _run(pouchd, names, *args) -> str:
-    n = _name("pc")
+    n = unique_name("pc")
     names.append(n)
     pouchd.cli("run", "-d", "--name", n, *args, "busybox", "sleep", "300", check=True)
     return n
 
 
 def _create(pouchd, names, *cmd) -> str:
-    n = _name("pc")
+    n = unique_name("pc")
     names.append(n)
     pouchd.cli("create", "--name", n, "busybox", *(cmd or ("true",)), check=True)
     return n
@@ -105,7 +95,7 @@ def test_rmi_is_204_without_a_body(pouchd):
 
 # -- shapes --------------------------------------------------------------------------------------
 def test_inspect_ps_and_create_shapes(pouchd, names):
-    n = _name("pc")
+    n = unique_name("pc")
     names.append(n)
     status, created = pouchd.api("POST", f"{V}/containers/create?name={n}", {"Image": "busybox", "Cmd": ["true"]})
     assert status == 201 and created["Name"] == n and len(created["Id"]) == 64
@@ -163,7 +153,7 @@ def test_version_and_info_as_pouch_fills_them(pouchd):
 # -- extensions --------------------------------------------------------------------------------
 def test_specific_id(pouchd, names):
     want = uuid.uuid4().hex + uuid.uuid4().hex
-    n = _name("pc")
+    n = unique_name("pc")
     names.append(n)
     status, body = pouchd.api("POST", f"{V}/containers/create?name={n}",
                               {"Image": "busybox", "Cmd": ["true"], "SpecificID": want})
@@ -249,7 +239,7 @@ def test_metrics_in_prometheus_text(pouchd, names):
     assert "# TYPE engine_daemon_image_actions_seconds histogram" in text
 
 
-def test_images_save_by_name_and_load_with_a_name(pouchd, tmp_path):
+def test_images_save_by_name_and_load_with_aunique_name(pouchd, tmp_path):
     import io
     import tarfile
     s = __import__("socket").socket(__import__("socket").AF_UNIX)
@@ -306,7 +296,7 @@ def test_help_and_top_with_ps_options(pouchd, names):
                                   ("start", "-ai", "{created}")])
 def test_terminals_need_a_tty(pouchd, names, argv):
     run = _run(pouchd, names)
-    created = _name("pc")
+    created = unique_name("pc")
     names.append(created)
     pouchd.cli("create", "-it", "--name", created, "busybox", "sh", check=True)
     before = _ids(pouchd)
@@ -319,7 +309,7 @@ def test_terminals_need_a_tty(pouchd, names, argv):
 # -- output formats (docs/commandline) --------------------------------------------------------------
 def test_tables_as_documented(pouchd, names):
     n = _run(pouchd, names)
-    vol = _name("pv")
+    vol = unique_name("pv")
     pouchd.cli("volume", "create", vol, check=True)
     try:
         tables = {
@@ -357,13 +347,13 @@ def test_events_text_and_exec_exit_codes(pouchd, names):
 
 
 def test_logs_details_and_tty_logs(pouchd, names):
-    n = _name("pc")
+    n = unique_name("pc")
     names.append(n)
     pouchd.cli("run", "--name", n, "-l", "app=web", "-e", "STAGE=prod", "--log-opt", "labels=app",
                "--log-opt", "env=STAGE", "busybox", "echo", "hello", check=True)
     assert pouchd.cli("logs", n).stdout == "hello\n"
     assert pouchd.cli("logs", "--details", n).stdout == "STAGE=prod,app=web hello\n"
-    t = _name("pc")
+    t = unique_name("pc")
     names.append(t)
     pouchd.cli("run", "-t", "--name", t, "busybox", "sh", "-c", "echo a; echo b", check=True)
     r = pouchd.cli("logs", t, input=b"")
