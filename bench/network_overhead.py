@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,17 +32,21 @@ from tests.fixtures.daemon import POUCH, PouchDaemon  # noqa: E402
 from tests.fixtures.images import busybox_archive  # noqa: E402
 
 
-def count_files(*dirs: str) -> int:
-    """Files under the directories (netns bind files, IPAM reservations, a bridge's ports):
-    what the containers' networks hold."""
-    return sum(len(files) + len(sub) * d.endswith("/brif")
-               for d in dirs for _, sub, files in os.walk(d))
+def files_under(*dirs: str) -> Callable[[], int]:
+    """A probe: how many files the directories hold (netns bind files, IPAM reservations)."""
+    return lambda: sum(len(files) for d in dirs for _, _, files in os.walk(d))
 
 
-def run_once(argv: list[str], env: dict, held: list[str] | None) -> tuple[float, float]:
-    """Wall time of the command, and (given ``held``, the directories whose files a container's
-    network holds) the time from its return until they hold no more files than before."""
-    before = count_files(*held) if held else 0
+def bridge_ports(bridge: str) -> Callable[[], int]:
+    """A probe: how many ports (veths) the bridge has."""
+    brif = f"/sys/class/net/{bridge}/brif"
+    return lambda: len(os.listdir(brif)) if os.path.isdir(brif) else 0
+
+
+def run_once(argv: list[str], env: dict, held: Callable[[], int] | None) -> tuple[float, float]:
+    """Wall time of the command, and (given ``held``, a probe counting what containers' networks
+    hold) the time from its return until it counts no more than before."""
+    before = held() if held else 0
     t = time.perf_counter()
     r = subprocess.run(argv, capture_output=True, env=env)
     done = time.perf_counter()
@@ -49,12 +54,12 @@ def run_once(argv: list[str], env: dict, held: list[str] | None) -> tuple[float,
         raise SystemExit(f"{' '.join(argv)} failed: {r.stderr.decode()[-300:]}")
     if held:
         deadline = done + 10
-        while count_files(*held) > before and time.perf_counter() < deadline:
+        while held() > before and time.perf_counter() < deadline:
             time.sleep(0.001)
     return done - t, time.perf_counter() - done
 
 
-def measure(cmd: list[str], env: dict, held: list[str], runs: int) -> dict[str, float]:
+def measure(cmd: list[str], env: dict, held: Callable[[], int], runs: int) -> dict[str, float]:
     for _ in range(3):  # warm-up
         run_once(cmd + ["busybox", "true"], env, held)
         run_once(cmd + ["--net", "none", "busybox", "true"], env, None)
@@ -77,13 +82,13 @@ def main() -> None:
     try:
         d.start()
         d.cli("load", "-i", busybox_archive(), check=True)
-        held = [os.path.join(d.run_dir, "netns"), os.path.join(d.home, "network", "ipam")]
+        held = files_under(os.path.join(d.run_dir, "netns"), os.path.join(d.home, "network", "ipam"))
         res = {"pouch": measure([POUCH, "run", "--rm"], dict(os.environ, POUCH_HOST=d.host), held, opts.runs)}
         if have_docker() and not opts.no_docker:
             dk = Dockerd(tempfile.mkdtemp(prefix="pouch-bench-docker-"))
             dk.start()
             dk.docker("load", "-i", busybox_archive(), check=True)
-            res["docker"] = measure([DOCKER, "run", "--rm"], dk.env, ["/sys/class/net/docker0/brif"], opts.runs)
+            res["docker"] = measure([DOCKER, "run", "--rm"], dk.env, bridge_ports("docker0"), opts.runs)
         print(f"runs={opts.runs}, medians (ms); {os.cpu_count()} CPUs")
         print(f"{'engine':<8}{'bridge':>9}{'none':>9}{'overhead':>10}{'teardown after return':>24}")
         for name, r in res.items():
