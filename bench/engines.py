@@ -103,3 +103,16 @@ class Dockerd:
 
 def median_ms(xs: list[float]) -> float:
     return statistics.median(xs) * 1000
+
+
+HEADER = f"{'measure':<46}{'pouch':>10}{'other':>10}{'ratio':>8}  {'unit':<5} {'target':<16} verdict"
+
+
+def row(name: str, a: float, b: float | None, unit: str, target: str = "",
+        met: bool | None = None) -> str:
+    """One line of the bench table: pouch's figure, the other engine's, the ratio, the target
+    and, where the target is a number, `met` / `NOT MET` (met=None: informational)."""
+    ratio = f"{a / b:.2f}" if b else "-"
+    bs = f"{b:.1f}" if b is not None else "-"
+    verdict = "" if met is None else ("met" if met else "NOT MET")
+    return f"{name:<46}{a:>10.1f}{bs:>10}{ratio:>8}  {unit:<5} {target:<16} {verdict}"

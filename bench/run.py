@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.engines import CTR, DOCKER, DOCKERD, Dockerd, median_ms, rss_kib, timed  # noqa: E402
+from bench.engines import CTR, DOCKER, DOCKERD, HEADER, Dockerd, median_ms, row, rss_kib, timed  # noqa: E402
 from tests.fixtures.daemon import POUCH, PouchDaemon  # noqa: E402
 from tests.fixtures.images import busybox_archive  # noqa: E402
 
@@ -49,12 +49,6 @@ def create_many(d: PouchDaemon, n: int, prefix: str, workers: int = 8) -> None:
             raise RuntimeError(f"create {i}: {status} {resp}")
     with concurrent.futures.ThreadPoolExecutor(workers) as ex:
         list(ex.map(one, range(n)))
-
-
-def row(name: str, a: float, b: float | None, unit: str, target: str) -> str:
-    ratio = f"{a / b:.2f}" if b else "-"
-    bs = f"{b:.1f}" if b is not None else "-"
-    return f"{name:<46}{a:>10.1f}{bs:>10}{ratio:>8}  {unit:<5} {target}"
 
 
 def main() -> int:
@@ -146,7 +140,7 @@ def main() -> int:
             f"network mode: pouch={pouch_net}  docker={docker_net}  ctr={ctr_net}",
             f"docker: {dk.docker('version', '-f', '{{.Server.Version}}').stdout.strip() if dk else 'not run'}",
             "",
-            f"{'measure':<46}{'pouch':>10}{'other':>10}{'ratio':>8}  {'unit':<5} target",
+            HEADER,
             row("run --rm busybox true  vs docker", pr, dr, "ms", "ratio <= 0.60"),
             row("run --rm busybox true  vs ctr run --rm", pr, cr, "ms", "ratio <= 1.30"),
             row("run --rm --net none    vs ctr run --rm", median_ms(pn_run), cr, "ms",
