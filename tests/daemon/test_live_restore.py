@@ -57,13 +57,17 @@ def test_pouchd_sigkill_live_restore(fresh_pouchd):
     b.cleanup()
 
 
-def test_adopted_container_exit_is_noticed(fresh_pouchd):
+def test_adopted_container_exit_is_noticed(fresh_pouchd, tmp_path):
     d = fresh_pouchd
     b = Box(d)
-    n = b.run_d("busybox", "sh", "-c", "sleep 2; exit 11")
+    # the container exits when the test says so (a file in a bind mount), not after a fixed
+    # delay that a slow restart on a loaded machine could outlast
+    n = b.run_d("-v", f"{tmp_path}:/t", "busybox", "sh", "-c",
+                "while [ ! -e /t/go ]; do sleep 0.05; done; exit 11")
     d.kill9()
     d.start()
     assert status(d, n) == "running"
+    (tmp_path / "go").touch()
     r = d.cli("wait", n, timeout=20)
     assert r.stdout.strip() == "11"
     assert inspect(d, n)["State"]["ExitCode"] == 11
