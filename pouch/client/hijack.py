@@ -87,14 +87,15 @@ def _read_error(sock, headers, rest, status):
     return error_for_status(status, message)
 
 
-def hijack(address, method, url, body=None, timeout=None, tls=None):
+def hijack(address, method, url, body=None, timeout=None, tls=None, headers=None):
     """Send an upgrade request to the daemon and return the raw HijackedSocket."""
     sock = transport.open_socket(address, timeout, tls)
     payload = jsonlite.dumps(body).encode() if body is not None else b""
+    extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
     head = (
         "%s %s HTTP/1.1\r\nHost: pouchd\r\nUser-Agent: pouch-cli\r\n"
-        "Connection: Upgrade\r\nUpgrade: tcp\r\n"
-        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (method, url, len(payload))
+        "Connection: Upgrade\r\nUpgrade: tcp\r\n%s"
+        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (method, url, extra, len(payload))
     )
     try:
         sock.sendall(head.encode("latin-1") + payload)
