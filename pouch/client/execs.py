@@ -28,7 +28,9 @@ class ExecAPIMixin:
             return None
         from pouch.client.hijack import hijack
         headers = {"X-Pouch-Exit-Code": "1"} if exit_code and not tty else None
-        return hijack(self.address, "POST", url, body=body, tls=self.tls, headers=headers)
+        # the keep-alive connection (exec_create's) becomes the stream: no second connect
+        sock = self._conn.take_socket() if self._conn is not None else None
+        return hijack(self.address, "POST", url, body=body, tls=self.tls, headers=headers, sock=sock)
 
     def exec_inspect(self, exec_id):
         """GET /exec/{id}/json."""

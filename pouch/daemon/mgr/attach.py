@@ -116,6 +116,17 @@ class AttachSession:
             if not stream_output:
                 return "ended"
             self.subscribe()
+            if pump is None:  # no stdin to watch: just the output (exec without -i)
+                while True:
+                    item = await self.queue.get()
+                    if item is None:
+                        if ended is not None:
+                            ended()
+                        return "ended"
+                    self.send(*item)
+                    await self.conn.drain()
+                    if getattr(self.conn, "closed", False):
+                        return "gone"
             getter: asyncio.Future | None = None
             while True:
                 if getter is None:

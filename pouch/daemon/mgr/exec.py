@@ -88,6 +88,7 @@ class ExecManager:
         self.fifo_root = fifo_root
         self.execs: dict[str, Exec] = {}
         self._bases: dict[str, _ProcessBase] = {}  # container id -> its current run's _ProcessBase
+        self._deleting: set[asyncio.Task] = set()  # DeleteProcess calls under way
 
     def create(self, ref: str, body: dict) -> Exec:
         c = self.containers.get(ref)
@@ -251,8 +252,14 @@ class ExecManager:
         if c is not None:
             self._finished(c, e)
             self.containers.publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
-        try:  # the shim keeps an exited process until it is deleted
-            await self.ctrd.process_delete(ev.container_id, ev.exec_id)
+        # the shim keeps an exited process until it is deleted; the next event need not wait
+        task = asyncio.get_running_loop().create_task(self._delete_process(ev.container_id, ev.exec_id))
+        self._deleting.add(task)
+        task.add_done_callback(self._deleting.discard)
+
+    async def _delete_process(self, cid: str, eid: str) -> None:
+        try:
+            await self.ctrd.process_delete(cid, eid)
         except Exception:
             pass
 
