@@ -245,23 +245,26 @@ class ExecManager:
             return
         e.exit_code = ev.exit_status
         e.running = False
-        if e.io is not None:
-            e.io.close()  # the attached client's stream ends now (with the exit code, if it asked)
+        if e.io is not None:  # the attached client's stream ends now (with the exit code, if it asked)
+            e.io.close(remove=False)  # the FIFOs (this exec's own) go below, off the event loop
         e.done.set()
         c = self.containers.containers.get(e.container_id)
         if c is not None:
             self._finished(c, e)
             self.containers.publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
         # the shim keeps an exited process until it is deleted; the next event need not wait
-        task = asyncio.get_running_loop().create_task(self._delete_process(ev.container_id, ev.exec_id))
+        task = asyncio.get_running_loop().create_task(self._clean_up(ev.container_id, ev.exec_id, e.io))
         self._deleting.add(task)
         task.add_done_callback(self._deleting.discard)
 
-    async def _delete_process(self, cid: str, eid: str) -> None:
+    async def _clean_up(self, cid: str, eid: str, io: ProcessIO | None) -> None:
+        """After an exec's exit: its process in the shim, its FIFO directory."""
         try:
             await self.ctrd.process_delete(cid, eid)
         except Exception:
             pass
+        if io is not None:
+            await asyncio.to_thread(io.remove_fifos)
 
     def _finished(self, c, e: Exec) -> None:
         """An ended exec leaves its container's ExecIDs; only the last KEEP_FINISHED stay inspectable.

@@ -132,9 +132,9 @@ class ProcessIO:
             q.put_nowait(None)
         self.subscribers.clear()
         if remove:
-            self._remove_fifos()
+            self.remove_fifos()
 
-    def _remove_fifos(self) -> None:
+    def remove_fifos(self) -> None:
         """Unlink our FIFOs and their directory (cheaper than rmtree's walk); rmtree whatever else."""
         for path in (self.stdin_path, self.stdout_path, self.stderr_path):
             if path:
