@@ -61,7 +61,7 @@ def interleaved(cmds: dict, runs: int, warmup: int = 2) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in cmds}
     for i in range(-warmup, runs):
         for name, (argv, env) in cmds.items():
-            dt = timed(argv(i) if callable(argv) else argv, env)
+            dt = timed(argv(i + warmup) if callable(argv) else argv, env)  # argv(n): n >= 0, unique
             if i >= 0:
                 times[name].append(dt)
     return {name: median_ms(ts) for name, ts in times.items()}
