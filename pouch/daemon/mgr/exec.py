@@ -74,7 +74,7 @@ class _ProcessBase:
     changes while the container runs (``update`` touches resources, env and annotations only),
     so it is read from containerd once per run instead of twice per exec."""
 
-    __slots__ = ("run", "layer_dirs", "process")
+    __slots__ = ("layer_dirs", "process", "run")
 
     def __init__(self, run: tuple, layer_dirs: list[str], process: dict) -> None:
         self.run, self.layer_dirs, self.process = run, layer_dirs, process
