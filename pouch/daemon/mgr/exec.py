@@ -54,6 +54,7 @@ class Exec:
         self.started = asyncio.Event()
         self.starting = False  # between task_exec and task_start's answer
         self.pending_exit: TaskEvent | None = None  # an exit event that overtook task_start's answer
+        self.finishing = False  # its exit is being handled (handle_exit)
 
     def inspect(self) -> dict:
         cfg = self.config
@@ -88,7 +89,7 @@ class ExecManager:
         self.fifo_root = fifo_root
         self.execs: dict[str, Exec] = {}
         self._bases: dict[str, _ProcessBase] = {}  # container id -> its current run's _ProcessBase
-        self._deleting: set[asyncio.Task] = set()  # DeleteProcess calls under way
+        self._removing: set[asyncio.Task] = set()  # FIFO directories being removed
 
     def create(self, ref: str, body: dict) -> Exec:
         c = self.containers.get(ref)
@@ -238,11 +239,19 @@ class ExecManager:
             await self._resync()
             return
         e = self.execs.get(ev.exec_id)
-        if e is None or e.exit_code is not None:
+        if e is None or e.exit_code is not None or e.finishing:
             return
         if e.starting:  # handled once task_start has answered (the process must exist until then)
             e.pending_exit = ev
             return
+        e.finishing = True
+        # DeleteProcess first: the shim answers once it has copied the process's last output into
+        # our FIFOs, so the drain in io.close() below gets all of it (`docker exec -i C cat` lost
+        # its output when the stream was closed on the exit event alone)
+        try:
+            await self.ctrd.process_delete(ev.container_id, ev.exec_id)
+        except Exception:
+            pass
         e.exit_code = ev.exit_status
         e.running = False
         if e.io is not None:  # the attached client's stream ends now (with the exit code, if it asked)
@@ -252,19 +261,10 @@ class ExecManager:
         if c is not None:
             self._finished(c, e)
             self.containers.publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
-        # the shim keeps an exited process until it is deleted; the next event need not wait
-        task = asyncio.get_running_loop().create_task(self._clean_up(ev.container_id, ev.exec_id, e.io))
-        self._deleting.add(task)
-        task.add_done_callback(self._deleting.discard)
-
-    async def _clean_up(self, cid: str, eid: str, io: ProcessIO | None) -> None:
-        """After an exec's exit: its process in the shim, its FIFO directory."""
-        try:
-            await self.ctrd.process_delete(cid, eid)
-        except Exception:
-            pass
-        if io is not None:
-            await asyncio.to_thread(io.remove_fifos)
+        if e.io is not None:  # the FIFOs: off the event loop, in the background
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(e.io.remove_fifos))
+            self._removing.add(task)
+            task.add_done_callback(self._removing.discard)
 
     def _finished(self, c, e: Exec) -> None:
         """An ended exec leaves its container's ExecIDs; only the last KEEP_FINISHED stay inspectable.
