@@ -1,5 +1,4 @@
 """Shared CLI helpers: the client factory, typed CLI errors, table output, small parsers."""
-import os
 import sys
 
 
@@ -19,9 +18,17 @@ class ExitStatus(Exception):
         self.code = code
 
 
+def getenv(name):
+    """os.environ.get(name) without importing os (~5M instructions, a sixth of `pouch version`):
+    the builtin posix module's bytes environ, decoded as os.environ decodes it."""
+    import posix
+    value = posix.environ.get(name.encode())
+    return value.decode(sys.getfilesystemencoding(), "surrogateescape") if value is not None else None
+
+
 def resolve_host(flag_value):
     """-H wins, then POUCH_HOST, then DOCKER_HOST, then the default unix socket."""
-    return flag_value or os.environ.get("POUCH_HOST") or os.environ.get("DOCKER_HOST") or None
+    return flag_value or getenv("POUCH_HOST") or getenv("DOCKER_HOST") or None
 
 
 class Context:

@@ -23,19 +23,33 @@ def setup(name, parser):
     return run_exec
 
 
-def stream_session(hsock, tty, stdin, detach_keys, resize=None):
+def stream_session(hsock, tty, stdin, detach_keys, resize=None, on_exit_code=None):
     """Pump a hijacked socket against this process's stdio; return True when detached."""
     from pouch.client.terminal import pump, raw_terminal, resize_on_winch
     in_fd = sys.stdin.fileno() if stdin else None
     out = sys.stdout.buffer
     sys.stdout.flush()
+    kw = {"detach_keys": detach_keys, "on_exit_code": on_exit_code}
     if tty and stdin and sys.stdin.isatty():
         with raw_terminal(in_fd), resize_on_winch(in_fd, resize or (lambda h, w: None)):
-            return pump(hsock, in_fd, out, sys.stderr.buffer, tty=True, detach_keys=detach_keys)
+            return pump(hsock, in_fd, out, sys.stderr.buffer, tty=True, **kw)
     if tty and resize and sys.stdout.isatty():
         with resize_on_winch(sys.stdout.fileno(), resize):
-            return pump(hsock, in_fd, out, sys.stderr.buffer, tty=tty, detach_keys=detach_keys)
-    return pump(hsock, in_fd, out, sys.stderr.buffer, tty=tty, detach_keys=detach_keys)
+            return pump(hsock, in_fd, out, sys.stderr.buffer, tty=tty, **kw)
+    return pump(hsock, in_fd, out, sys.stderr.buffer, tty=tty, **kw)
+
+
+def output_session(hsock, tty):
+    """A session without stdin or a terminal to size: copy the output in this thread (no
+    terminal, threading or signal imports); return the exit code trailer's code, or None."""
+    from pouch.client.streams import copy_output
+    sys.stdout.flush()
+    try:
+        return copy_output(hsock, tty, sys.stdout.buffer, sys.stderr.buffer)
+    except BrokenPipeError:
+        raise
+    except OSError:
+        return None
 
 
 def start_failure_code(exc):
@@ -117,11 +131,18 @@ def run_exec(ctx, args):
     if args.detach:
         client.exec_start(exec_id, tty=args.tty, detach=True)
         return 0
-    hsock = client.exec_start(exec_id, tty=args.tty)
+    # pouchd ends a non-TTY stream with the exit code: no inspect request after it
+    hsock = client.exec_start(exec_id, tty=args.tty, exit_code=True)
+    codes = []
     with hsock:
-        detached = stream_session(hsock, args.tty, args.interactive, args.detach_keys,
-                                  resize=lambda h, w: client.exec_resize(exec_id, h, w))
+        if not args.interactive and not (args.tty and sys.stdout.isatty()):
+            codes.append(output_session(hsock, args.tty))
+            detached = False
+        else:
+            detached = stream_session(hsock, args.tty, args.interactive, args.detach_keys,
+                                      resize=lambda h, w: client.exec_resize(exec_id, h, w),
+                                      on_exit_code=codes.append)
     if detached:
         return 0
-    code = client.exec_inspect(exec_id).get("ExitCode")
+    code = codes[-1] if codes and codes[-1] is not None else client.exec_inspect(exec_id).get("ExitCode")
     raise ExitStatus(int(code or 0))

@@ -15,15 +15,22 @@ class ExecAPIMixin:
                 body[key] = value
         return self._result(self._post(self._url("/containers/{0}/exec", container), body=body))
 
-    def exec_start(self, exec_id, tty=False, detach=False):
-        """POST /exec/{id}/start: None when detached, else a HijackedSocket."""
+    def exec_start(self, exec_id, tty=False, detach=False, exit_code=False):
+        """POST /exec/{id}/start: None when detached, else a HijackedSocket.
+
+        ``exit_code``: ask pouchd to end a multiplexed (non-TTY) stream with the exit code
+        (a frame on stream 3, see ``streams.SYSTEM``), so no ``exec_inspect`` is needed after it.
+        """
         body = {"Detach": detach, "Tty": tty}
         url = self._url("/exec/{0}/start", exec_id)
         if detach:
             self._post(url, body=body).read()
             return None
         from pouch.client.hijack import hijack
-        return hijack(self.address, "POST", url, body=body, tls=self.tls)
+        headers = {"X-Pouch-Exit-Code": "1"} if exit_code and not tty else None
+        # the keep-alive connection (exec_create's) becomes the stream: no second connect
+        sock = self._conn.take_socket() if self._conn is not None else None
+        return hijack(self.address, "POST", url, body=body, tls=self.tls, headers=headers, sock=sock)
 
     def exec_inspect(self, exec_id):
         """GET /exec/{id}/json."""

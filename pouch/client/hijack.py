@@ -53,13 +53,17 @@ class HijackedSocket:
         self.close()
 
 
+class _ClosedBeforeReply(APIError):
+    """The connection ended before any byte of a reply."""
+
+
 def _read_head(sock):
     """Read up to the end of the HTTP head; return (status, headers, leftover bytes)."""
     buf = b""
     while b"\r\n\r\n" not in buf:
         data = sock.recv(4096)
         if not data:
-            raise APIError("daemon closed the connection during upgrade")
+            raise (APIError if buf else _ClosedBeforeReply)("daemon closed the connection during upgrade")
         buf += data
     head, _, rest = buf.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -87,14 +91,27 @@ def _read_error(sock, headers, rest, status):
     return error_for_status(status, message)
 
 
-def hijack(address, method, url, body=None, timeout=None, tls=None):
-    """Send an upgrade request to the daemon and return the raw HijackedSocket."""
-    sock = transport.open_socket(address, timeout, tls)
+def hijack(address, method, url, body=None, timeout=None, tls=None, headers=None, sock=None):
+    """Send an upgrade request to the daemon and return the raw HijackedSocket.
+
+    ``sock``: an idle keep-alive connection to upgrade instead of opening a new one (saves a
+    connect and the daemon's accept); if the daemon had closed it, a new one is opened.
+    """
+    if sock is not None:
+        try:
+            return _upgrade(sock, method, url, body, headers)
+        except (_ClosedBeforeReply, ConnectionResetError, BrokenPipeError):
+            pass  # the daemon had closed the idle connection: nothing was done
+    return _upgrade(transport.open_socket(address, timeout, tls), method, url, body, headers)
+
+
+def _upgrade(sock, method, url, body, headers):
     payload = jsonlite.dumps(body).encode() if body is not None else b""
+    extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
     head = (
         "%s %s HTTP/1.1\r\nHost: pouchd\r\nUser-Agent: pouch-cli\r\n"
-        "Connection: Upgrade\r\nUpgrade: tcp\r\n"
-        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (method, url, len(payload))
+        "Connection: Upgrade\r\nUpgrade: tcp\r\n%s"
+        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (method, url, extra, len(payload))
     )
     try:
         sock.sendall(head.encode("latin-1") + payload)

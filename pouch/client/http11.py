@@ -171,6 +171,28 @@ class Connection:
         if chunked:
             self.sock.sendall(b"0\r\n\r\n")
 
+    def take_socket(self):
+        """Hand the idle keep-alive socket over (for an upgrade request) and forget it; None when
+        there is none or when bytes are pending on it (a reply the caller has not read)."""
+        sock, fp = self.sock, self.fp
+        if sock is None:
+            return None
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            data = fp.read1(65536)  # what the buffer holds, else one non-blocking recv
+        except (BlockingIOError, InterruptedError):
+            data = None  # nothing pending: the socket is ours to reuse
+        except OSError:
+            data = b""
+        sock.settimeout(timeout)
+        if data is not None:  # unread bytes, or b"": the daemon has closed it
+            self.close()
+            return None
+        self.fp, self.sock = None, None
+        fp.detach()
+        return sock
+
     def getresponse(self, method="GET"):
         return Response(self, self.fp, method)
 

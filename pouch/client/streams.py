@@ -1,10 +1,9 @@
 """Stream decoders: JSON message streams, multiplexed stdout/stderr frames, raw chunks."""
-import struct
-
 from pouch.client import jsonlite
 
 STDIN, STDOUT, STDERR = 0, 1, 2
-_HEADER = struct.Struct(">BxxxL")
+SYSTEM = 3  # pouchd's exit code trailer ({"ExitCode": N}) on an exec stream that asked for it
+_HEADER_SIZE = 8  # stream id, 3 zero bytes, payload length (big-endian uint32)
 
 
 def read_chunks(reader, size=32768):
@@ -41,17 +40,17 @@ def frames(reader):
     buf = b""
     for chunk in read_chunks(reader):
         buf += chunk
-        while len(buf) >= _HEADER.size:
-            stream, size = _HEADER.unpack_from(buf)
-            if len(buf) < _HEADER.size + size:
+        while len(buf) >= _HEADER_SIZE:
+            stream, size = buf[0], int.from_bytes(buf[4:8], "big")
+            if len(buf) < _HEADER_SIZE + size:
                 break
-            yield stream, buf[_HEADER.size:_HEADER.size + size]
-            buf = buf[_HEADER.size + size:]
+            yield stream, buf[_HEADER_SIZE:_HEADER_SIZE + size]
+            buf = buf[_HEADER_SIZE + size:]
 
 
 def encode_frame(stream, payload):
     """Build one multiplexed frame (used by tests and fakes)."""
-    return _HEADER.pack(stream, len(payload)) + payload
+    return bytes((stream, 0, 0, 0)) + len(payload).to_bytes(4, "big") + payload
 
 
 def demux_output(reader, tty):
@@ -61,3 +60,27 @@ def demux_output(reader, tty):
             yield STDOUT, chunk
     else:
         yield from frames(reader)
+
+
+def exit_code_of(payload):
+    """The exit code a SYSTEM frame carries, or None when it is not an exit code trailer."""
+    try:
+        value = jsonlite.loads(payload)
+    except ValueError:
+        return None
+    code = value.get("ExitCode") if isinstance(value, dict) else None
+    return code if isinstance(code, int) else None
+
+
+def copy_output(reader, tty, stdout, stderr):
+    """Write a non-interactive session's output to the binary files stdout/stderr until the
+    stream ends; return the exit code of a SYSTEM trailer, or None (no trailer)."""
+    code = None
+    for stream, data in demux_output(reader, tty):
+        if stream == SYSTEM:
+            code = exit_code_of(data)
+            continue
+        target = stderr if stream == STDERR else stdout
+        target.write(data)
+        target.flush()
+    return code

@@ -69,11 +69,12 @@ def _write(target, data):
     buf.flush()
 
 
-def pump(hsock, stdin=None, stdout=None, stderr=None, tty=False, detach_keys=None):
+def pump(hsock, stdin=None, stdout=None, stderr=None, tty=False, detach_keys=None, on_exit_code=None):
     """Copy stdin to the hijacked socket and its output to stdout/stderr until it ends.
 
     stdin is a file descriptor (int) or a binary file object, or None; stdout/stderr are
     fds or file objects. Returns True when the user detached, False when the stream ended.
+    An exit code trailer (streams.SYSTEM) goes to ``on_exit_code(code)``.
     """
     escape = EscapeFilter(parse_detach_keys(detach_keys) if detach_keys != "" else b"")
     done = threading.Event()
@@ -111,6 +112,11 @@ def pump(hsock, stdin=None, stdout=None, stderr=None, tty=False, detach_keys=Non
         threading.Thread(target=read_input, daemon=True, name="pouch-stdin").start()
     try:
         for stream, data in streams.demux_output(hsock, tty):
+            if stream == streams.SYSTEM:
+                code = streams.exit_code_of(data)
+                if code is not None and on_exit_code is not None:
+                    on_exit_code(code)
+                continue
             target = stderr if stream == streams.STDERR else stdout
             if target is not None:
                 _write(target, data)

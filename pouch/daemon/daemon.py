@@ -167,7 +167,8 @@ class Daemon:
         self.system = SystemManager(cfg, self.ctrd, self.containers, self.images,
                                     {n: self.runtimes.get(n).path for n in self.runtimes.names()},
                                     features=lambda: features, remount_lxcfs=self._remount_lxcfs,
-                                    volumes=self.volumes, p2p_stats=self.registry.p2p_stats)
+                                    volumes=self.volumes, p2p_stats=self.registry.p2p_stats,
+                                    containerd_pid=lambda: self.containerd.pid if self.containerd else None)
         self.stats = StatsCollector(cgroup_parent=cfg.cgroup_parent)
 
         await asyncio.wait_for(self.watcher.connected.wait(), 20)

@@ -257,6 +257,18 @@ def test_exec_exit_code_and_body(fake, pouch):
     assert body["WorkingDir"] == "/tmp" and body["Env"] == ["X=1"]
 
 
+
+def test_exec_takes_the_exit_code_from_the_stream_trailer(fake, pouch):
+    """The CLI asks pouchd for the exit code trailer and then makes no inspect request."""
+    fake.route("POST", r"/containers/(\w+)/exec", reply={"Id": "ex1"}, status=201)
+    fake.route("POST", r"/exec/(\w+)/start", lambda req, eid: (101, Hijack(lambda s: s.sendall(
+        frame(1, b"out\n") + frame(2, b"err\n") + frame(3, b'{"ExitCode": 5}')))))
+    r = pouch("exec", "web", "sh", "-c", "exit 5")
+    assert (r.returncode, r.stdout, r.stderr) == (5, b"out\n", b"err\n")
+    start = fake.find("POST", r"/exec/\w+/start")[0]
+    assert start.headers.get("X-Pouch-Exit-Code") == "1"
+    assert not fake.find("GET", r"/exec/\w+/json")
+
 def test_logs_writes_stdout_and_stderr(fake, pouch):
     fake.route("GET", r"/containers/(\w+)/json", reply=CONTAINER)
     fake.route("GET", r"/containers/(\w+)/logs",

@@ -2,6 +2,7 @@
 detach, and detach keys."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -138,3 +139,27 @@ def test_attach_logs_without_stream_sends_the_backlog(pouchd, box):
         frames.append((data[0], data[8:8 + size]))
         data = data[8 + size:]
     assert frames == [(1, b"one\n"), (1, b"three\n")]
+
+
+def _exec_frames(pouchd, container, cmd, exit_code):
+    """exec start through the SDK; -> every (stream, payload) frame until the stream ends."""
+    from pouch.client.api import APIClient
+    from pouch.client.streams import frames
+    client = APIClient(pouchd.host)
+    eid = client.exec_create(container, cmd)["Id"]
+    with client.exec_start(eid, exit_code=exit_code) as hsock:
+        got = list(frames(hsock))
+    return client, eid, got
+
+
+def test_exec_exit_code_trailer_only_when_asked(pouchd, running):
+    """X-Pouch-Exit-Code: 1 ends the stream with {"ExitCode": N} on stream 3 (what lets the pouch
+    CLI skip the inspect request); a client that does not ask (Docker's CLI) never gets a frame
+    it would read as an error."""
+    client, eid, got = _exec_frames(pouchd, running, ["sh", "-c", "echo hi; exit 9"], exit_code=True)
+    assert got[0] == (1, b"hi\n")
+    assert got[-1][0] == 3 and json.loads(got[-1][1]) == {"ExitCode": 9}
+    assert client.exec_inspect(eid)["ExitCode"] == 9
+    _, _, got = _exec_frames(pouchd, running, ["sh", "-c", "echo hi; exit 9"], exit_code=False)
+    assert got == [(1, b"hi\n")]
+

@@ -106,13 +106,27 @@ class AttachSession:
         if stream in self.want:
             self.conn.write(stream, data)
 
-    async def run(self, stream_output: bool = True) -> str:
-        """-> "ended" (the process's output ended), "detached", or "gone" (the client left)."""
+    async def run(self, stream_output: bool = True, ended: Callable[[], None] | None = None) -> str:
+        """-> "ended" (the process's output ended), "detached", or "gone" (the client left).
+
+        ``ended()`` is called once the process's output has ended, before the connection closes
+        (exec's exit code trailer)."""
         pump = asyncio.ensure_future(self._stdin()) if self.write_stdin is not None else None
         try:
             if not stream_output:
                 return "ended"
             self.subscribe()
+            if pump is None:  # no stdin to watch: just the output (exec without -i)
+                while True:
+                    item = await self.queue.get()
+                    if item is None:
+                        if ended is not None:
+                            ended()
+                        return "ended"
+                    self.send(*item)
+                    await self.conn.drain()
+                    if getattr(self.conn, "closed", False):
+                        return "gone"
             getter: asyncio.Future | None = None
             while True:
                 if getter is None:
@@ -129,6 +143,8 @@ class AttachSession:
                     continue
                 item, getter = getter.result(), None
                 if item is None:
+                    if ended is not None:
+                        ended()
                     return "ended"
                 self.send(*item)
                 await self.conn.drain()

@@ -54,6 +54,7 @@ class Exec:
         self.started = asyncio.Event()
         self.starting = False  # between task_exec and task_start's answer
         self.pending_exit: TaskEvent | None = None  # an exit event that overtook task_start's answer
+        self.finishing = False  # its exit is being handled (handle_exit)
 
     def inspect(self) -> dict:
         cfg = self.config
@@ -68,6 +69,18 @@ class Exec:
         }
 
 
+class _ProcessBase:
+    """What every exec of one container run shares: its rootfs layer dirs (for /etc/passwd) and
+    its spec's process (user's extra groups, capabilities, cwd, no_new_privs, AppArmor).  Neither
+    changes while the container runs (``update`` touches resources, env and annotations only),
+    so it is read from containerd once per run instead of twice per exec."""
+
+    __slots__ = ("layer_dirs", "process", "run")
+
+    def __init__(self, run: tuple, layer_dirs: list[str], process: dict) -> None:
+        self.run, self.layer_dirs, self.process = run, layer_dirs, process
+
+
 class ExecManager:
     def __init__(self, containers: "ContainerManager", ctrd: Ctrd, events: EventExchange, fifo_root: str) -> None:
         self.containers = containers
@@ -75,6 +88,8 @@ class ExecManager:
         self.events = events
         self.fifo_root = fifo_root
         self.execs: dict[str, Exec] = {}
+        self._bases: dict[str, _ProcessBase] = {}  # container id -> its current run's _ProcessBase
+        self._removing: set[asyncio.Task] = set()  # FIFO directories being removed
 
     def create(self, ref: str, body: dict) -> Exec:
         c = self.containers.get(ref)
@@ -112,7 +127,8 @@ class ExecManager:
         keys = detach_sequence(cfg.get("DetachKeys") or None)
         want = {s for s, k in (("stdout", "AttachStdout"), ("stderr", "AttachStderr")) if cfg.get(k, True)}
         stdin = bool(cfg.get("AttachStdin"))
-        session = AttachSession(await open_stream(tty), e.attached, want, keys,
+        conn = await open_stream(tty)
+        session = AttachSession(conn, e.attached, want, keys,
                                 write_stdin=(lambda data: self._write_stdin(e, data)) if stdin else None,
                                 close_stdin=(lambda: self.close_stdin(e)) if stdin else None)
         session.subscribe()
@@ -126,7 +142,25 @@ class ExecManager:
             e.attached.discard(session.queue)
             session.conn.close()
             return "ended"
-        return await session.run()
+        return await session.run(ended=lambda: self._tell_exit(conn, e))
+
+    @staticmethod
+    def _tell_exit(conn, e: Exec) -> None:
+        """The output ended because the process exited: a face that can carry the exit code on
+        the stream (pouch's CLI asks for it) saves its client the inspect request."""
+        send = getattr(conn, "send_exit_code", None)
+        if send is not None and e.exit_code is not None:
+            send(e.exit_code)
+
+    async def _process_base(self, c) -> _ProcessBase:
+        run = (c.state.get("Pid"), c.state.get("StartedAt"))
+        base = self._bases.get(c.id)
+        if base is None or base.run != run:
+            mounts = mounts_to_dicts(await self.ctrd.snapshot_mounts(c.id))
+            spec = await self.ctrd.container_spec(c.id)
+            base = _ProcessBase(run, rootfs_layer_dirs(mounts), spec.get("process") or {})
+            self._bases[c.id] = base
+        return base
 
     @staticmethod
     async def _write_stdin(e: Exec, data: bytes) -> None:
@@ -140,28 +174,28 @@ class ExecManager:
         if c.status != "running":
             raise Conflict(f"Container {c.id} is not running")
         cfg = e.config
-        mounts = mounts_to_dicts(await self.ctrd.snapshot_mounts(c.id))
+        base = await self._process_base(c)
         image_cfg = (self.containers.images.by_id.get(c.meta["Image"]).config.get("config") or {}) \
             if c.meta["Image"] in self.containers.images.by_id else {}
-        user = resolve_user(cfg.get("User") or c.config.get("User") or "", rootfs_layer_dirs(mounts))
+        user = resolve_user(cfg.get("User") or c.config.get("User") or "", base.layer_dirs)
         env = merge_env(image_cfg.get("Env") or [], (c.config.get("Env") or []) + (cfg.get("Env") or []))
         tty = bool(cfg.get("Tty"))
         if tty and not any(x.startswith("TERM=") for x in env):
             env.append("TERM=xterm")
-        spec = await self.ctrd.container_spec(c.id)
+        sproc = base.process
         if not cfg.get("User"):  # the container's user: also its extra groups (--group-add, CRI's)
-            extra = spec["process"].get("user", {}).get("additionalGids") or []
+            extra = sproc.get("user", {}).get("additionalGids") or []
             if extra:
                 user["additionalGids"] = sorted(set(user.get("additionalGids") or []) | set(extra))
-        caps = spec["process"].get("capabilities")
+        caps = sproc.get("capabilities")
         if cfg.get("Privileged"):  # every capability pouchd holds, as a --privileged container's
             from pouch.oci import caps as capmod
             caps = capmod.oci_capabilities(capmod.compute(None, None, True, capmod.held_capabilities()))
         proc = {"terminal": tty, "user": user, "args": cfg["Cmd"], "env": env,
-                "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or spec["process"].get("cwd", "/"),
-                "capabilities": caps, "noNewPrivileges": spec["process"].get("noNewPrivileges", False)}
-        if spec["process"].get("apparmorProfile"):
-            proc["apparmorProfile"] = spec["process"]["apparmorProfile"]
+                "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or sproc.get("cwd", "/"),
+                "capabilities": caps, "noNewPrivileges": sproc.get("noNewPrivileges", False)}
+        if sproc.get("apparmorProfile"):
+            proc["apparmorProfile"] = sproc["apparmorProfile"]
         io = ProcessIO(os.path.join(self.fifo_root, c.id, "exec-" + e.id[:16]), tty,
                        bool(cfg.get("AttachStdin")), None, e.attached)
         io.open()
@@ -205,36 +239,45 @@ class ExecManager:
             await self._resync()
             return
         e = self.execs.get(ev.exec_id)
-        if e is None or e.exit_code is not None:
+        if e is None or e.exit_code is not None or e.finishing:
             return
         if e.starting:  # handled once task_start has answered (the process must exist until then)
             e.pending_exit = ev
             return
+        e.finishing = True
+        # DeleteProcess first: the shim answers once it has copied the process's last output into
+        # our FIFOs, so the drain in io.close() below gets all of it (`docker exec -i C cat` lost
+        # its output when the stream was closed on the exit event alone)
         try:
             await self.ctrd.process_delete(ev.container_id, ev.exec_id)
         except Exception:
             pass
         e.exit_code = ev.exit_status
         e.running = False
-        if e.io is not None:
-            e.io.close()
+        if e.io is not None:  # the attached client's stream ends now (with the exit code, if it asked)
+            e.io.close(remove=False)  # the FIFOs (this exec's own) go below, off the event loop
         e.done.set()
         c = self.containers.containers.get(e.container_id)
         if c is not None:
             self._finished(c, e)
             self.containers.publish(c, "exec_die", {"execID": e.id, "exitCode": str(ev.exit_status)})
+        if e.io is not None:  # the FIFOs: off the event loop, in the background
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(e.io.remove_fifos))
+            self._removing.add(task)
+            task.add_done_callback(self._removing.discard)
 
     def _finished(self, c, e: Exec) -> None:
-        """An ended exec leaves its container's ExecIDs; only the last KEEP_FINISHED stay inspectable."""
+        """An ended exec leaves its container's ExecIDs; only the last KEEP_FINISHED stay inspectable.
+        (Nothing is written: ExecIDs are not kept across a restart, see container_model.)"""
         ids = [i for i in c.meta.get("ExecIDs") or [] if i != e.id]
         c.meta["ExecIDs"] = ids or None
-        self.containers.save(c)
         done = [x for x in self.execs.values() if x.container_id == c.id and x.exit_code is not None]
         for old in done[:-KEEP_FINISHED]:
             self.execs.pop(old.id, None)
 
     def forget_container(self, cid: str) -> None:
         """The container is gone: so are its exec records."""
+        self._bases.pop(cid, None)
         for eid in [i for i, x in self.execs.items() if x.container_id == cid]:
             self.execs.pop(eid, None)
 

@@ -12,7 +12,8 @@ from pouch.registry.config import LOOPBACK_INSECURE
 
 class SystemManager:
     def __init__(self, daemon_cfg, ctrd, containers, images, runtimes: dict[str, str],
-                 features=None, remount_lxcfs=None, volumes=None, p2p_stats=None) -> None:
+                 features=None, remount_lxcfs=None, volumes=None, p2p_stats=None,
+                 containerd_pid=None) -> None:
         self.cfg = daemon_cfg
         self.ctrd = ctrd
         self.containers = containers
@@ -22,6 +23,22 @@ class SystemManager:
         self._remount_lxcfs = remount_lxcfs
         self.volumes = volumes
         self._p2p_stats = p2p_stats  # async callable -> the P2P peer's counters or None
+        # -> the pid of the containerd pouchd supervises, or None (an external one): a running
+        # containerd's version cannot change, so /version asks it once per containerd process
+        self._containerd_pid = containerd_pid
+        self._ctrd_version: tuple[int, str] | None = None  # (pid, version)
+
+    async def _containerd_version(self) -> str:
+        pid = self._containerd_pid() if self._containerd_pid is not None else None
+        if pid and self._ctrd_version is not None and self._ctrd_version[0] == pid:
+            return self._ctrd_version[1]
+        try:
+            version = await self.ctrd.version()
+        except Exception:
+            return "unknown"
+        if pid:
+            self._ctrd_version = (pid, version)
+        return version
 
     async def disk_usage(self) -> dict:
         from .diskusage import disk_usage
@@ -34,10 +51,7 @@ class SystemManager:
         return await self._remount_lxcfs()
 
     async def version(self) -> dict:
-        try:
-            ctrd_version = await self.ctrd.version()
-        except Exception:
-            ctrd_version = "unknown"
+        ctrd_version = await self._containerd_version()
         uname = os.uname()
         return {
             "Version": pouch.__version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,

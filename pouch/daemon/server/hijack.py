@@ -5,6 +5,12 @@ written raw to the transport (``stdcopy`` frames unless the process has a
 TTY), and input bytes are fed by aiohttp's protocol into a queue through a
 parser we install, the way aiohttp's own WebSocket support does.  A client
 half-close (stdin EOF) keeps the connection open for the rest of the output.
+
+Exit code trailer (a pouch extension, opt-in): a client that sends ``X-Pouch-Exit-Code: 1``
+with ``exec start`` gets, on a multiplexed stream, one last frame on stream 3 (``system``)
+holding ``{"ExitCode": N}`` once the process has exited, and needs no ``exec inspect``
+afterwards.  Clients that do not ask (Docker's CLI reads stream 3 as an error) never see it;
+a TTY's raw stream has no frames, so it never carries one.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import struct
 from aiohttp import web
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2, "system": 3}
+EXIT_CODE_HEADER = "X-Pouch-Exit-Code"
 
 
 def frame(stream: str, data: bytes) -> bytes:
@@ -69,6 +76,7 @@ class Hijacked:
         self.input: asyncio.Queue = asyncio.Queue()
         self.transport = request.transport
         self.closed = False
+        self.exit_trailer = multiplexed and request.headers.get(EXIT_CODE_HEADER) == "1"
 
     async def start(self, upgrade: bool) -> None:
         ctype = ("application/vnd.docker.multiplexed-stream" if self.multiplexed
@@ -107,6 +115,11 @@ class Hijacked:
             self.closed = True
             return
         self.transport.write(frame(stream, data) if self.multiplexed else data)
+
+    def send_exit_code(self, code: int) -> None:
+        """The exit code trailer, when the client asked for it (see the module's docstring)."""
+        if self.exit_trailer:
+            self.write("system", b'{"ExitCode": %d}' % code)
 
     async def drain(self) -> None:
         # the transport buffers; give the loop a chance to flush large outputs
