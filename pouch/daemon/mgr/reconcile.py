@@ -73,6 +73,10 @@ class Reconciler:
         return c.lock.locked() or getattr(c, "starting", False)
 
     def _busy_id(self, cid: str) -> bool:
+        """An operation is in flight on ``cid``: its lock is held, or it was removed and its
+        containerd objects are still being deleted (``ContainerManager.cleaning``)."""
+        if cid in self.containers.cleaning:
+            return True
         c = self.containers.containers.get(cid)
         return c is not None and self._busy(c)
 
@@ -151,10 +155,10 @@ class Reconciler:
             elif t is not None:
                 out.append(Violation("state", cid, f"shown {c.status}, task {tstate}"))
         for cid, t in tasks.items():
-            if cid not in metas:
+            if cid not in metas and not self._busy_id(cid):
                 out.append(Violation("orphan-task", cid, f"task {states.get(t.status, '?')} pid {t.pid} "
                                      f"of no container"))
-        for cid in world["ctrs"] - set(metas):
+        for cid in world["ctrs"] - set(metas) - self.containers.cleaning:
             out.append(Violation("orphan-container", cid, "containerd container of no pouch container"))
         keys = set()
         for c in metas.values():
@@ -162,7 +166,8 @@ class Reconciler:
             keys.update(c.meta.get("UpgradeBackups") or [])
             keys.add(c.id)
         for s in world["snaps"]:
-            if _HEX64.match(s.name) and s.name not in keys and s.kind == 2:  # KIND_ACTIVE
+            if _HEX64.match(s.name) and s.name not in keys and s.kind == 2 \
+                    and s.name not in self.containers.cleaning:  # KIND_ACTIVE
                 out.append(Violation("orphan-snapshot", s.name, "writable snapshot of no container"))
         ours = set(metas) | set(tasks) | world["ctrs"] | known_ids
         for cid, pids in world["shims"].items():
