@@ -84,8 +84,10 @@ class Reconciler:
         tasks = {t.id: t for t in await self.ctrd.task_list()}
         ctrs = {c.id for c in await self.ctrd.container_list()}
         snaps = [s for s in await self.ctrd.snapshot_list()]
-        return {"tasks": tasks, "ctrs": ctrs, "snaps": snaps, "shims": self._shims(),
-                "cgroups": self._cgroup_dirs()}
+        # the /proc and cgroup walks see every process and container of the host (other daemons'
+        # too): off the event loop, so a check never stalls the requests in flight
+        shims, cgroups = await asyncio.to_thread(lambda: (self._shims(), self._cgroup_dirs()))
+        return {"tasks": tasks, "ctrs": ctrs, "snaps": snaps, "shims": shims, "cgroups": cgroups}
 
     def _shims(self) -> dict[str, list[int]]:
         """container id -> pids of shims serving this containerd and namespace."""
@@ -119,12 +121,12 @@ class Reconciler:
             return out
         for root in roots:
             try:
-                names = os.listdir(root)
+                with os.scandir(root) as it:  # d_type from the listing: no stat per entry
+                    for e in it:
+                        if len(e.name) == 64 and _HEX64.match(e.name) and e.is_dir(follow_symlinks=False):
+                            out.setdefault(e.name, []).append(e.path)
             except OSError:
                 continue
-            for n in names:
-                if _HEX64.match(n) and os.path.isdir(os.path.join(root, n)):
-                    out.setdefault(n, []).append(os.path.join(root, n))
         return out
 
     # -- check ---------------------------------------------------------------------------------
