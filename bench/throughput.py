@@ -35,7 +35,7 @@ def burst(cli: str, env: dict, count: int, clients: int) -> tuple[float, list[st
     def client(n: int) -> None:
         for _ in range(n):
             r = subprocess.run([cli, "run", "-d", "busybox", "sleep", "3600"], capture_output=True,
-                               text=True, env=env, timeout=300)
+                               text=True, env=env, timeout=300, check=False)
             if r.returncode != 0 or len(r.stdout.strip()) != 64:
                 errors.append(f"rc={r.returncode} {r.stderr.strip()[-200:]}")
 
@@ -46,14 +46,14 @@ def burst(cli: str, env: dict, count: int, clients: int) -> tuple[float, list[st
 
 
 def running(cli: str, env: dict) -> int:
-    r = subprocess.run([cli, "ps", "-q"], capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run([cli, "ps", "-q"], capture_output=True, text=True, env=env, timeout=120, check=False)
     return len(r.stdout.split())
 
 
 def remove_all(cli: str, env: dict) -> None:
-    ids = subprocess.run([cli, "ps", "-aq"], capture_output=True, text=True, env=env).stdout.split()
+    ids = subprocess.run([cli, "ps", "-aq"], capture_output=True, text=True, env=env, check=False).stdout.split()
     for i in range(0, len(ids), 50):
-        subprocess.run([cli, "rm", "-f", *ids[i:i + 50]], capture_output=True, env=env, timeout=600)
+        subprocess.run([cli, "rm", "-f", *ids[i:i + 50]], capture_output=True, env=env, timeout=600, check=False)
 
 
 def main() -> int:

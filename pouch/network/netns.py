@@ -10,6 +10,7 @@ shared mount point so an unmount here propagates to mount namespaces that copied
 """
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import errno
 import fcntl
@@ -167,8 +168,10 @@ def list_ids(run_dir: str = DEFAULT_RUN_DIR) -> list[str]:
 
 
 async def acreate(container_id: str, run_dir: str = DEFAULT_RUN_DIR) -> str:
-    """Async form of create (runs inline: it takes well under a millisecond)."""
-    return create(container_id, run_dir)
+    """Async form of create, off the event loop: unshare(CLONE_NEWNET) takes the kernel's network
+    locks, and with concurrent starts (and other namespaces coming and going on the host) it took
+    38 ms on average, 250 ms at worst, during which no other request was served."""
+    return await asyncio.to_thread(create, container_id, run_dir)
 
 
 async def adelete(path: str) -> None:
