@@ -81,12 +81,15 @@ class Reconciler:
         return c is not None and self._busy(c)
 
     async def _world(self) -> dict:
-        tasks = {t.id: t for t in await self.ctrd.task_list()}
+        # the /proc and cgroup walks see every process and container of the host (other daemons'
+        # too): off the event loop, so a check never stalls the requests in flight.  They come
+        # first and the task list last: what is judged right after (``_live``: running with a
+        # task) must not miss a start that finished while the walks ran, or its network would
+        # be released as a leftover
+        shims, cgroups = await asyncio.to_thread(lambda: (self._shims(), self._cgroup_dirs()))
         ctrs = {c.id for c in await self.ctrd.container_list()}
         snaps = [s for s in await self.ctrd.snapshot_list()]
-        # the /proc and cgroup walks see every process and container of the host (other daemons'
-        # too): off the event loop, so a check never stalls the requests in flight
-        shims, cgroups = await asyncio.to_thread(lambda: (self._shims(), self._cgroup_dirs()))
+        tasks = {t.id: t for t in await self.ctrd.task_list()}
         return {"tasks": tasks, "ctrs": ctrs, "snaps": snaps, "shims": shims, "cgroups": cgroups}
 
     def _shims(self) -> dict[str, list[int]]:
