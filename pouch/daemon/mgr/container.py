@@ -4,7 +4,9 @@ create -> start -> (pause/unpause) -> stop/kill -> exit -> restart policy or
 rest -> remove.  Exits arrive only through ctrd's event queue (``run_events``);
 every state change is written to the meta store before it is announced on the
 event exchange.  A failed create leaves nothing behind: no meta record, no
-containerd container, no snapshot.
+containerd container, no snapshot.  A removal drops the record and the name and answers
+``wait condition=removed`` (run --rm's exit code) first, then deletes containerd's container and
+snapshot before ``rm`` returns; the ids in between are in ``cleaning``.
 
 Every container operation is a method here; the faces (the Moby HTTP routes, and others) only
 parse, call one method and serialize.  ``ref`` is a name, an id or a unique id prefix.
