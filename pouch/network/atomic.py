@@ -9,11 +9,15 @@ from typing import Any
 
 def write_json(path: str, data: Any, *, sync: bool = True) -> None:
     d = os.path.dirname(path)
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    text = json.dumps(data, separators=(",", ":"))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    except FileNotFoundError:  # the first write into a new directory
+        os.makedirs(d, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
+            f.write(text)
             if sync:
                 f.flush()
                 os.fsync(f.fileno())

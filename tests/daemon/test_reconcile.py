@@ -4,11 +4,15 @@ after `rm -f` of everything nothing is left (no IP, netns, veth, cgroup dir, shi
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
 import threading
 import time
 
 import pytest
+
+from tests.daemon.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -95,6 +99,27 @@ def test_consistency_check_is_clean_on_a_healthy_daemon(pouchd, box):
     box.track(pouchd.cli("create", "busybox", "true").stdout)
     mine = {c["Id"] for c in _shown(pouchd)}
     assert [v for v in violations(pouchd) if v["subject"] in mine or v["kind"] == "network"] == []
+
+
+def test_run_rm_is_gone_at_once_and_its_containerd_objects_follow(pouchd, box):
+    """`run --rm` returns once the container is gone for the user (its name is free at once);
+    containerd's container and snapshot, deleted right after the answer, leave no orphan."""
+    n = box.name()
+    ids = []
+    for _ in range(2):
+        r = pouchd.cli("run", "--rm", "--name", n, "busybox", "cat", "/proc/self/cgroup")
+        assert r.returncode == 0, r.stderr
+        ids.append(re.findall(r"[0-9a-f]{64}", r.stdout)[-1])
+    assert ids[0] != ids[1]
+    assert pouchd.cli("inspect", n).returncode != 0
+    sock = os.path.join(pouchd.run_dir, "containerd", "containerd.sock")
+
+    def containerd_has() -> list[str]:
+        out = "".join(subprocess.run(["ctr", "-a", sock, "-n", "default", what, "ls"], capture_output=True,
+                                     text=True, check=False).stdout for what in ("containers", "snapshots"))
+        return [i for i in ids if i in out]
+    wait_for(lambda: containerd_has() == [], timeout=15, what="containerd objects of run --rm")
+    assert [v for v in violations(pouchd, ids) if v["subject"] in ids] == []
 
 
 def test_containerd_sigkilled_during_parallel_runs(fresh_pouchd):

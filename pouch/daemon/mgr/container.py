@@ -4,7 +4,9 @@ create -> start -> (pause/unpause) -> stop/kill -> exit -> restart policy or
 rest -> remove.  Exits arrive only through ctrd's event queue (``run_events``);
 every state change is written to the meta store before it is announced on the
 event exchange.  A failed create leaves nothing behind: no meta record, no
-containerd container, no snapshot.
+containerd container, no snapshot.  A removal drops the record and the name and answers
+``wait condition=removed`` (run --rm's exit code) first, then deletes containerd's container and
+snapshot before ``rm`` returns; the ids in between are in ``cleaning``.
 
 Every container operation is a method here; the faces (the Moby HTTP routes, and others) only
 parse, call one method and serialize.  ``ref`` is a name, an id or a unique id prefix.
@@ -87,6 +89,7 @@ class ContainerManager:
         self.cgroup_parent = cgroup_parent
         self.containers: dict[str, Container] = {}
         self.names: dict[str, str] = {}
+        self.cleaning: set[str] = set()  # removed containers whose containerd objects are still going
         self._after_upgrade_crash: list[str] = []  # restored mid-upgrade: start once the daemon is up
         self.sandbox = sandbox  # SandboxHooks: network, volumes, lxcfs, quota
         self.oci_hooks_dirs = list(oci_hooks_dirs or [])  # OCI hook files (pouch.oci.hooks)
@@ -174,7 +177,7 @@ class ContainerManager:
                                f'"{self.names[name]}". You have to remove (or rename) that container '
                                f'to be able to reuse that name.')
         img = self.images.get(image_ref)
-        cid = _specific_id(config.pop("SpecificID", None) or "", self.containers)
+        cid = _specific_id(config.pop("SpecificID", None) or "", self.containers.keys() | self.cleaning)
         # the image's Env is part of the container's (inspect shows PATH), as Docker and Pouch do
         config["Env"] = merge_env((img.config.get("config") or {}).get("Env") or [], config.get("Env") or [])
         host["RestartPolicy"] = restart_policy.validate(host.get("RestartPolicy"), bool(host.get("AutoRemove")))
@@ -235,6 +238,7 @@ class ContainerManager:
             "Internal": {"NetworkingConfig": body.get("NetworkingConfig") or {}},  # --ip/--network-alias
         }
         c = Container(meta)
+        c.task_deleted = True  # never had one
         created: list[str] = []
         try:
             os.makedirs(cdir, mode=0o700)
@@ -258,10 +262,9 @@ class ContainerManager:
         volumes, quota) and its OCI spec; records its command in the meta.  Appends to ``created``
         what a failure must undo ("snapshot", "hooks")."""
         cid, config, host = c.id, c.config, c.host_config
-        await self.images.ensure_unpacked(img)
-        parent = await self.userns.parent(img.chain_id) if self.userns else img.chain_id
-        mounts = await self.ctrd.snapshot_prepare(cid, parent, labels={"containerd.io/gc.root": now_rfc3339()})
+        mounts = await self._prepare_snapshot(cid, img)
         created.append("snapshot")
+        c.prepared_mounts = (cid, mounts)  # the first start's rootfs: no Snapshots/Mounts round trip
         layer_dirs = rootfs_layer_dirs(mounts_to_dicts(mounts))
         c.meta["GraphDriverData"] = _graph_driver_data(mounts_to_dicts(mounts))
         created.append("hooks")  # prepare may fail half-way: release what it took
@@ -280,6 +283,20 @@ class ContainerManager:
         config["Hostname"] = config.get("Hostname") or spec.get("hostname", "")
         c.warnings = warnings
         return spec
+
+    async def _prepare_snapshot(self, cid: str, img):
+        """The container's writable snapshot on the image's top layer.  The image is almost always
+        unpacked already: Prepare is tried first and only its NotFound (parent missing) costs an
+        unpack, instead of a Stat round trip on every create."""
+        labels = {"containerd.io/gc.root": now_rfc3339()}
+        if self.userns is None and img.chain_id:
+            try:
+                return await self.ctrd.snapshot_prepare(cid, img.chain_id, labels=labels)
+            except NotFound:
+                pass  # its layers are not (or no longer) unpacked
+        await self.images.ensure_unpacked(img)
+        parent = await self.userns.parent(img.chain_id) if self.userns else img.chain_id
+        return await self.ctrd.snapshot_prepare(cid, parent, labels=labels)
 
     async def _undo_create(self, cid: str, created: list[str], c: Container) -> None:
         self.containers.pop(cid, None)
@@ -349,11 +366,13 @@ class ContainerManager:
         cid = c.id
         io = self._open_io(c, self._logger(c))
         try:
-            await _quiet(self.ctrd.task_delete(cid))  # a stale stopped task from a crash
+            if not c.task_deleted:
+                await _quiet(self.ctrd.task_delete(cid))  # a stale stopped task from a crash
+            c.task_deleted = False
             attach = await self.sandbox.before_start(c)  # CNI attach runs alongside the create
             create_error = None
             try:
-                mounts = await self.ctrd.snapshot_mounts(cid)
+                mounts = self._rootfs_mounts(c) or await self.ctrd.snapshot_mounts(cid)
                 pid = await self.ctrd.task_create(cid, mounts, io.stdin_path, io.stdout_path,
                                                   io.stderr_path, c.tty,
                                                   checkpoint=getattr(c, "restore_checkpoint", None))
@@ -404,6 +423,13 @@ class ContainerManager:
             pid, status = c.pending_exit
             c.pending_exit = None
             await self.handle_exit(cid, pid, status)
+
+    @staticmethod
+    def _rootfs_mounts(c: Container):
+        """The mounts the create's Prepare returned, once, if the snapshot is still that one."""
+        key, mounts = c.prepared_mounts or (None, None)
+        c.prepared_mounts = None
+        return mounts if key == c.private.snapshot_key else None
 
     @staticmethod
     def _logger(c: Container):
@@ -460,6 +486,7 @@ class ContainerManager:
             status = resp.exit_status if status is None else status
         except NotFound:
             status = 255 if status is None else status
+        c.task_deleted = True
         self._close_io(c)
         oom = c.state.get("OOMKilled", False)
         ran = time.time() - parse_rfc3339(c.state.get("StartedAt", ""))
@@ -663,25 +690,35 @@ class ContainerManager:
         if c.status == "removing" and c.id not in self.containers:
             return
         c.state["Status"] = "removing"
-        await _quiet(self.ctrd.task_delete(c.id))
-        await _quiet(self.ctrd.container_delete(c.id))
+        if not c.task_deleted:  # the exit's handling deleted it already (run --rm)
+            await _quiet(self.ctrd.task_delete(c.id))
         self.sandbox.release_storage(c, volumes)  # first: a quota fs may be mounted in the snapshot
-        await _quiet(self.ctrd.snapshot_remove(c.private.snapshot_key))
-        for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
-            await _quiet(self.ctrd.snapshot_remove(key))
-        self.store.delete_eventually(self.bucket, c.id)  # a full disk must not leave it "Removing"
-        self.execs.forget_container(c.id)
-        self.containers.pop(c.id, None)
-        if self.names.get(c.name) == c.id:
-            self.names.pop(c.name, None)
-        await asyncio.to_thread(_rmtrees, os.path.join(self.root, c.id), os.path.join(self.fifo_root, c.id))
-        if (c.host_config.get("LogConfig") or {}).get("Config", {}).get("root-dir") and c.meta.get("LogPath"):
-            await asyncio.to_thread(shutil.rmtree, os.path.dirname(c.meta["LogPath"]), True)  # <root-dir>/<id>
-        self.publish(c, "destroy")
-        code = int(c.state.get("ExitCode", 0))
-        for f in c.remove_waiters + c.exit_waiters:
-            if not f.done():
-                f.set_result(code)
+        # From here the container is gone for the user: its record, its name, `wait
+        # condition=removed` answered (run --rm's exit code) -- and then containerd's container and
+        # snapshot and the directories go, before `rm` returns.  A crash in between leaves only
+        # what start-up's reconcile removes as orphans; the id stays taken (``cleaning``) until
+        # then, and the periodic check leaves it alone.
+        self.cleaning.add(c.id)
+        try:
+            self.store.delete_eventually(self.bucket, c.id)  # a full disk must not leave it "Removing"
+            self.execs.forget_container(c.id)
+            self.containers.pop(c.id, None)
+            if self.names.get(c.name) == c.id:
+                self.names.pop(c.name, None)
+            self.publish(c, "destroy")
+            code = int(c.state.get("ExitCode", 0))
+            for f in c.remove_waiters + c.exit_waiters:
+                if not f.done():
+                    f.set_result(code)
+            await _quiet(self.ctrd.container_delete(c.id))
+            await _quiet(self.ctrd.snapshot_remove(c.private.snapshot_key))
+            for key in reversed(c.meta.get("UpgradeBackups") or []):  # rolled-back upgrades' old layers
+                await _quiet(self.ctrd.snapshot_remove(key))
+            await asyncio.to_thread(_rmtrees, os.path.join(self.root, c.id), os.path.join(self.fifo_root, c.id))
+            if (c.host_config.get("LogConfig") or {}).get("Config", {}).get("root-dir") and c.meta.get("LogPath"):
+                await asyncio.to_thread(shutil.rmtree, os.path.dirname(c.meta["LogPath"]), True)  # <root-dir>/<id>
+        finally:
+            self.cleaning.discard(c.id)
 
     # -- rename / update ---------------------------------------------------
     async def rename(self, ref: str, new: str) -> None:

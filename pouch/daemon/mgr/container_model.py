@@ -101,6 +101,10 @@ class Container:
         self.remove_task: asyncio.Task | None = None  # an auto-remove (--rm) after an exit
         self.upgrading = False
         self.stopping = False  # a stop holds the lock and waits for the exit
+        self.prepared_mounts = None  # (snapshot key, mounts) from create, for the first start
+        # no task of it can exist (a fresh create, or its exit's handling deleted the task): start
+        # and removal skip their Tasks/Delete; a restored container does not know, so False
+        self.task_deleted = False
 
     def record(self) -> dict:
         """What the meta store keeps: the Moby fields and the private ones, flat."""

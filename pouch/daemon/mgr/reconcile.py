@@ -73,16 +73,23 @@ class Reconciler:
         return c.lock.locked() or getattr(c, "starting", False)
 
     def _busy_id(self, cid: str) -> bool:
+        """An operation is in flight on ``cid``: its lock is held, or it was removed and its
+        containerd objects are still being deleted (``ContainerManager.cleaning``)."""
+        if cid in self.containers.cleaning:
+            return True
         c = self.containers.containers.get(cid)
         return c is not None and self._busy(c)
 
     async def _world(self) -> dict:
-        tasks = {t.id: t for t in await self.ctrd.task_list()}
+        # the /proc and cgroup walks see every process and container of the host (other daemons'
+        # too): off the event loop, so a check never stalls the requests in flight.  They come
+        # first and the task list last: what is judged right after (``_live``: running with a
+        # task) must not miss a start that finished while the walks ran, or its network would
+        # be released as a leftover
+        shims, cgroups = await asyncio.to_thread(lambda: (self._shims(), self._cgroup_dirs()))
         ctrs = {c.id for c in await self.ctrd.container_list()}
         snaps = [s for s in await self.ctrd.snapshot_list()]
-        # the /proc and cgroupfs walks block: off the event loop, which serves requests meanwhile
-        shims, cgroups = await asyncio.gather(asyncio.to_thread(self._shims),
-                                              asyncio.to_thread(self._cgroup_dirs))
+        tasks = {t.id: t for t in await self.ctrd.task_list()}
         return {"tasks": tasks, "ctrs": ctrs, "snaps": snaps, "shims": shims, "cgroups": cgroups}
 
     def _shims(self) -> dict[str, list[int]]:
@@ -117,9 +124,9 @@ class Reconciler:
             return out
         for root in roots:
             try:
-                with os.scandir(root) as entries:  # d_type: no stat per entry
-                    for e in entries:
-                        if _HEX64.match(e.name) and e.is_dir(follow_symlinks=False):
+                with os.scandir(root) as it:  # d_type from the listing: no stat per entry
+                    for e in it:
+                        if len(e.name) == 64 and _HEX64.match(e.name) and e.is_dir(follow_symlinks=False):
                             out.setdefault(e.name, []).append(e.path)
             except OSError:
                 continue
@@ -153,10 +160,10 @@ class Reconciler:
             elif t is not None:
                 out.append(Violation("state", cid, f"shown {c.status}, task {tstate}"))
         for cid, t in tasks.items():
-            if cid not in metas:
+            if cid not in metas and not self._busy_id(cid):
                 out.append(Violation("orphan-task", cid, f"task {states.get(t.status, '?')} pid {t.pid} "
                                      f"of no container"))
-        for cid in world["ctrs"] - set(metas):
+        for cid in world["ctrs"] - set(metas) - self.containers.cleaning:
             out.append(Violation("orphan-container", cid, "containerd container of no pouch container"))
         keys = set()
         for c in metas.values():
@@ -164,7 +171,8 @@ class Reconciler:
             keys.update(c.meta.get("UpgradeBackups") or [])
             keys.add(c.id)
         for s in world["snaps"]:
-            if _HEX64.match(s.name) and s.name not in keys and s.kind == 2:  # KIND_ACTIVE
+            if _HEX64.match(s.name) and s.name not in keys and s.kind == 2 \
+                    and s.name not in self.containers.cleaning:  # KIND_ACTIVE
                 out.append(Violation("orphan-snapshot", s.name, "writable snapshot of no container"))
         ours = set(metas) | set(tasks) | world["ctrs"] | known_ids
         for cid, pids in world["shims"].items():
