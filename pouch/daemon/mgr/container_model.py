@@ -4,7 +4,7 @@ A container's record in the meta store is one flat JSON object, as every pouchd 
 memory it is two parts: ``Container.meta``, the Moby-named fields (``RECORD_DEFAULTS`` lists
 them with their defaults; mgr/upgrade.py adds its ``Upgrading``/``UpgradeBackups`` markers), and
 ``Container.private``, a typed ``Private`` record of pouchd's own fields (snapshot key, manual
-stop, the networking config given at create), taken out of the record on load and put back by
+stop, the networking config given at create, the shim group), taken out of the record on load and put back by
 ``record()`` when it is saved.  ``Container.from_record`` loads a record as any earlier pouchd
 wrote it (missing fields get their defaults; exec ids, which do not survive pouchd, are
 dropped).  The API views are explicit: ``inspect()`` shows the fields of
@@ -59,6 +59,7 @@ class Private:
     snapshot_key: str
     manual_stop: bool = False  # stopped by the user: no restart policy restarts it
     networking_config: dict = field(default_factory=dict)  # create's NetworkingConfig (--ip, aliases)
+    shim_group: str = ""  # the runc shim group it shares a shim with (mgr/shimgroup.py); "" = its own
 
     @classmethod
     def take(cls, meta: dict) -> "Private":
@@ -66,11 +67,13 @@ class Private:
         internal = meta.pop("Internal", None) or {}
         return cls(snapshot_key=meta.pop("SnapshotKey", "") or meta.get("Id", ""),
                    manual_stop=bool(meta.pop("ManualStop", False)),
-                   networking_config=dict(internal.get("NetworkingConfig") or {}))
+                   networking_config=dict(internal.get("NetworkingConfig") or {}),
+                   shim_group=str(internal.get("ShimGroup") or ""))
 
     def record(self) -> dict:
         return {"SnapshotKey": self.snapshot_key, "ManualStop": self.manual_stop,
-                "Internal": {"NetworkingConfig": self.networking_config}}
+                "Internal": {"NetworkingConfig": self.networking_config,
+                             **({"ShimGroup": self.shim_group} if self.shim_group else {})}}
 
 
 class Container:
