@@ -46,8 +46,14 @@ def _check(rc: int, what: str) -> None:
 
 
 def _is_mountpoint(path: str) -> bool:
+    return path in mount_points()
+
+
+def mount_points() -> set[str]:
+    """Every mount point of this mount namespace (one read of /proc/self/mountinfo: callers that
+    check many namespaces read it once, not once per namespace)."""
     with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == path for line in f)
+        return {line.split()[4] for line in f}
 
 
 def _prepare_run_dir(run_dir: str) -> None:
@@ -151,10 +157,11 @@ def delete(path: str) -> None:
         pass
 
 
-def exists(path: str) -> bool:
-    """True if path is a live namespace bind mount (not a stale empty file)."""
+def exists(path: str, mounts: set[str] | None = None) -> bool:
+    """True if path is a live namespace bind mount (not a stale empty file); ``mounts``: the
+    mount points (``mount_points()``) when checking many."""
     try:
-        return os.path.exists(path) and _is_mountpoint(os.path.realpath(path))
+        return os.path.exists(path) and os.path.realpath(path) in (mounts if mounts is not None else mount_points())
     except OSError:
         return False
 

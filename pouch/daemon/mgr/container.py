@@ -146,6 +146,7 @@ class ContainerManager:
     def save(self, c: Container, eventually: bool = False) -> None:
         """Persist ``c``; ``eventually``: a full disk must not fail the caller (an exit, a removal),
         the store keeps the record and writes it once there is room."""
+        c.rev += 1
         if self.containers.get(c.id) is c:  # never resurrect a removed container's record
             if eventually:
                 self.store.put_eventually(self.bucket, c.id, c.record())
