@@ -46,7 +46,8 @@ def _check(rc: int, what: str) -> None:
 
 
 def _is_mountpoint(path: str) -> bool:
-    return path in mount_points()
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
 
 
 def mount_points() -> set[str]:
@@ -161,7 +162,9 @@ def exists(path: str, mounts: set[str] | None = None) -> bool:
     """True if path is a live namespace bind mount (not a stale empty file); ``mounts``: the
     mount points (``mount_points()``) when checking many."""
     try:
-        return os.path.exists(path) and os.path.realpath(path) in (mounts if mounts is not None else mount_points())
+        if not os.path.exists(path):
+            return False
+        return os.path.realpath(path) in mounts if mounts is not None else _is_mountpoint(os.path.realpath(path))
     except OSError:
         return False
 
