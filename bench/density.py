@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.engines import DOCKER, HEADER, Dockerd, have_docker, paired, row  # noqa: E402
-from tests.fixtures.daemon import POUCH, PouchDaemon  # noqa: E402
-from tests.fixtures.images import busybox_archive  # noqa: E402
+from bench.engines import DOCKER, HEADER, Dockerd, have_docker, paired, row
+from tests.fixtures.daemon import POUCH, PouchDaemon
+from tests.fixtures.images import busybox_archive
 
 MB = 1024.0  # KiB per MiB
 
@@ -102,20 +102,23 @@ def breakdown(engine_pid: int, containerd_pid: int, shim_match: bytes) -> dict[s
     return out
 
 
-def run_many(argv_of, n: int, env: dict, workers: int = 8) -> float:
-    """Seconds to run ``argv_of(i)`` for i < n from ``workers`` concurrent clients."""
+def run_many(argv_of, n: int, env: dict, workers: int = 8) -> tuple[float, int, str]:
+    """(seconds, failures, first error) of running ``argv_of(i)`` for i < n from ``workers``
+    concurrent clients."""
+    errors: list[str] = []
+
     def one(i: int) -> None:
-        r = subprocess.run(argv_of(i), capture_output=True, text=True, env=env, timeout=300)
+        r = subprocess.run(argv_of(i), check=False, capture_output=True, text=True, env=env, timeout=300)
         if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv_of(i))}: {r.returncode} {r.stderr[-300:]}")
+            errors.append(f"{' '.join(argv_of(i))}: {r.returncode} {r.stderr[-300:]}")
     t = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(workers) as ex:
         list(ex.map(one, range(n)))
-    return time.perf_counter() - t
+    return time.perf_counter() - t, len(errors), (errors or [""])[0]
 
 
 def count_running(argv: list[str], env: dict) -> int:
-    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(argv, check=False, capture_output=True, text=True, env=env, timeout=120)
     return len(r.stdout.split()) if r.returncode == 0 else -1
 
 
@@ -165,7 +168,9 @@ def main() -> int:
     n = args.count
     dn = args.docker_count if args.docker_count is not None else n
     docker = have_docker() and not args.no_docker and dn > 0
-    lines: list[str] = []
+    print("machine: 2 cores, shared with other jobs (loaded): ratios, not absolute times")
+    print(HEADER, flush=True)
+    lines = _Lines()
     d = PouchDaemon(extra_args=["--bridge-name", "pdens0", "--bip", "10.212.0.1/21",
                                 "--shim-group-size", str(args.group_size)])
     dk = None
@@ -174,8 +179,10 @@ def main() -> int:
         d.cli("load", "-i", busybox_archive(), check=True)
         penv = dict(os.environ, POUCH_HOST=d.host)
         idle = breakdown(d.proc.pid, pouch_containerd_pid(d), os.path.join(d.run_dir, "containerd", "containerd.sock").encode())
-        t_pouch = run_many(lambda i: [POUCH, "run", "-d", "--name", f"dens{i}", "busybox", "sleep", "36000"],
-                           n, penv)
+        t_pouch, failed, err = run_many(
+            lambda i: [POUCH, "run", "-d", "--name", f"dens{i}", "busybox", "sleep", "36000"], n, penv)
+        if failed:
+            raise SystemExit(f"pouch: {failed} of {n} runs failed: {err}")
         assert count_running([POUCH, "ps", "-q"], penv) == n
         time.sleep(2)  # let the last starts' transient allocations settle
         parts = breakdown(d.proc.pid, pouch_containerd_pid(d), os.path.join(d.run_dir, "containerd", "containerd.sock").encode())
@@ -207,8 +214,11 @@ def main() -> int:
             r = dk.docker("load", "-i", busybox_archive())
             if r.returncode != 0:
                 raise SystemExit("docker load: " + r.stderr)
-            t_docker = run_many(lambda i: [DOCKER, "run", "-d", "--name", f"dens{i}", "busybox", "sleep", "36000"],
-                                dn, dk.env)
+            t_docker, failed, err = run_many(
+                lambda i: [DOCKER, "run", "-d", "--name", f"dens{i}", "busybox", "sleep", "36000"], dn, dk.env)
+            if failed:  # measure what runs, and say what did not
+                lines.append(f"# docker: {failed} of {dn} runs failed, first: {err.strip()[:200]}")
+                dn = count_running([DOCKER, "ps", "-q"], dk.env)
             lines.append(row(f"start {n} (pouch) / {dn} (docker), 8 clients", t_pouch, t_docker, "s"))
             time.sleep(2)
             dparts = breakdown(dk.proc.pid, docker_containerd_pid(dk), b"bench-moby")
@@ -227,11 +237,15 @@ def main() -> int:
         if d.proc is not None:
             remove_all(d)
         d.cleanup()
-    print("machine: 2 cores, shared with other jobs (loaded): ratios, not absolute times")
-    print(HEADER)
-    for line in lines:
-        print(line)
     return 0
+
+
+class _Lines(list):
+    """The table's lines, each printed as soon as it is known (a failure later keeps them)."""
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
