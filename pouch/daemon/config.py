@@ -66,6 +66,7 @@ class DaemonConfig:
     cni_conf_dir: str = "/etc/cni/net.d"
     stream_server_port: int = 10010         # CRI exec/attach/port-forward URLs (127.0.0.1)
     cri_stats_collect_period: int = 10      # seconds between writable-layer usage scans
+    shim_group_size: int = 16               # containers per shared runc shim (1: a shim each); mgr/shimgroup.py
 
     @property
     def pidfile_path(self) -> str:
@@ -106,6 +107,7 @@ FILE_KEYS = {
     "enable_cri": "enable-cri", "listen_cri": "listen-cri", "sandbox_image": "sandbox-image",
     "cni_bin_dir": "cni-bin-dir", "cni_conf_dir": "cni-conf-dir",
     "stream_server_port": "stream-server-port", "cri_stats_collect_period": "cri-stats-collect-period",
+    "shim_group_size": "shim-group-size",
 }
 # Pouch's config file (daemon/config/config.go json tags) nests some keys; they read as flat keys
 NESTED_SECTIONS = ("network-config", "bridge-config", "TLS")
@@ -210,6 +212,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-server-port", type=int, help="port of the CRI streaming server (default 10010)")
     p.add_argument("--cri-stats-collect-period", type=int,
                    help="seconds between the CRI's writable-layer usage scans (default 10)")
+    p.add_argument("--shim-group-size", type=int,
+                   help="containers that share one runc shim process (default 16; 1: a shim per container). "
+                        "Fewer shims use less memory; a shim killed stops all its containers")
     p.add_argument("-v", "--version", action="store_true")
     return p
 
@@ -271,6 +276,10 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
             validate_defaults(cfg.default_registry, cfg.default_registry_namespace)
         except InvalidReference as e:
             raise ConfigError(str(e)) from None
+    if not isinstance(cfg.shim_group_size, int) or isinstance(cfg.shim_group_size, bool) \
+            or cfg.shim_group_size < 1:
+        raise ConfigError(f"invalid --shim-group-size {cfg.shim_group_size!r}: want a number >= 1 "
+                          f"(1: a shim per container)")
     if cfg.image_proxy and not cfg.image_proxy.startswith(("http://", "https://")):
         raise ConfigError(f"invalid --image-proxy {cfg.image_proxy!r}: want http://host:port")
     try:

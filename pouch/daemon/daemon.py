@@ -161,6 +161,7 @@ class Daemon:
                                            oci_hooks_dirs=list(cfg.hooks_dirs), userns=userns)
         self.execs = self.containers.execs
         self.containers.log_defaults = {"Type": cfg.log_driver, "Config": dict(cfg.log_opts)}
+        self.containers.shim_groups.size = cfg.shim_group_size
         from .mgr.checkpoint import CheckpointManager
         self.containers.checkpoints = CheckpointManager(self.containers)
         features = self._features(userns_ids)

@@ -548,9 +548,9 @@ class NetworkManager:
             if n.driver == "bridge" and any(e.network_id == n.id for e in self.endpoints()):
                 await self._ensure_network(n)
         for cid, sb in list(self.sandboxes.items()):  # live containers get their DNS back
-            if cid in live and sb.netns and netns.exists(sb.netns) and any(
+            if cid in live and sb.netns and any(
                     self.networks.get(e.network_id) and self.networks[e.network_id].is_user_bridge
-                    for e in sb.endpoints):
+                    for e in sb.endpoints) and netns.exists(sb.netns):
                 await self._serve_dns(cid, sb.netns)
         return sorted(gone)
 

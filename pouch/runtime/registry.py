@@ -22,6 +22,7 @@ class Runtime:
     args: list = field(default_factory=list)    # extra runtime args (runsc flags)
     options: dict = field(default_factory=dict)  # runc shim options (BinaryName, SystemdCgroup, Root)
     live_update: bool = True                    # has `update` (runsc has none: write the cgroup files)
+    shim_group: bool = True                     # may share a runc shim with others (daemon/mgr/shimgroup.py)
 
     def check_installed(self) -> None:
         """InvalidRuntime unless the binary is there now (--add-runtime may name one installed later)."""
@@ -68,8 +69,9 @@ class RuntimeRegistry:
             # netns pouchd gives the container, so the container keeps its own network.
             if "--network=host" not in (args or []) and not any(str(a).startswith("--network") for a in args or []):
                 args = list(args or []) + ["--network=host"]
-        rt = Runtime(name, path, SHIM, list(args or []), options,
-                     live_update=not (name == "runsc" or os.path.basename(path) == "runsc"))
+        gvisor = name == "runsc" or os.path.basename(path) == "runsc"
+        # gVisor keeps a sandbox per container behind its shim: it keeps a shim of its own too
+        rt = Runtime(name, path, SHIM, list(args or []), options, live_update=not gvisor, shim_group=not gvisor)
         self._runtimes[name] = rt
         return rt
 

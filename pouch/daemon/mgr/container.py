@@ -66,6 +66,7 @@ from .changes import container_changes
 from .container_model import ZERO_TIME, Container, now_rfc3339, parse_rfc3339
 from .image import ImageManager
 from .io import ProcessIO
+from .shimgroup import ShimGroups
 from .spec import build_spec, merge_env, rootfs_layer_dirs, signal_number
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class ContainerManager:
         self.on_resync = None  # the reconciler's repair, run after containerd reconnects
         self.userns = userns  # mgr.userns.UsernsRemap when pouchd runs with --userns-remap
         self.log_defaults = {"Type": "json-file", "Config": {}}  # pouchd --log-driver / --log-opt
+        self.shim_groups = ShimGroups()  # containers sharing a runc shim; pouchd sets its size
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         os.makedirs(self.fifo_root, mode=0o700, exist_ok=True)
 
@@ -147,6 +149,7 @@ class ContainerManager:
     def save(self, c: Container, eventually: bool = False) -> None:
         """Persist ``c``; ``eventually``: a full disk must not fail the caller (an exit, a removal),
         the store keeps the record and writes it once there is room."""
+        c.rev += 1
         if self.containers.get(c.id) is c:  # never resurrect a removed container's record
             if eventually:
                 self.store.put_eventually(self.bucket, c.id, c.record())
@@ -279,6 +282,7 @@ class ContainerManager:
         applied = oci_hooks.apply(spec, self.oci_hooks_dirs)
         if applied:
             log.info("container %s: OCI hooks %s", cid[:12], ", ".join(applied))
+        self.shim_groups.annotate(c, spec, self.runtimes.get(host["Runtime"]))
         c.meta["Path"], c.meta["Args"] = spec["process"]["args"][0], spec["process"]["args"][1:]
         config["Hostname"] = config.get("Hostname") or spec.get("hostname", "")
         c.warnings = warnings
@@ -303,6 +307,7 @@ class ContainerManager:
         if self.names.get(c.name) == cid:
             self.names.pop(c.name, None)
         self.store.delete(self.bucket, cid)
+        self.shim_groups.release(cid, c.private.shim_group)
         if "ctrd" in created:
             await _quiet(self.ctrd.container_delete(cid))
         if "hooks" in created:
@@ -703,6 +708,7 @@ class ContainerManager:
             self.store.delete_eventually(self.bucket, c.id)  # a full disk must not leave it "Removing"
             self.execs.forget_container(c.id)
             self.containers.pop(c.id, None)
+            self.shim_groups.release(c.id, c.private.shim_group)
             if self.names.get(c.name) == c.id:
                 self.names.pop(c.name, None)
             self.publish(c, "destroy")
@@ -758,6 +764,7 @@ class ContainerManager:
             c = Container.from_record(meta)
             self.containers[cid] = c
             self.names[c.name] = cid
+            self.shim_groups.adopt(cid, c.private.shim_group, c.host_config.get("Runtime") or "")
         for c in list(self.containers.values()):
             try:
                 await self._restore_one(c, tasks.get(c.id))

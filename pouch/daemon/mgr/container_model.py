@@ -4,12 +4,13 @@ A container's record in the meta store is one flat JSON object, as every pouchd 
 memory it is two parts: ``Container.meta``, the Moby-named fields (``RECORD_DEFAULTS`` lists
 them with their defaults; mgr/upgrade.py adds its ``Upgrading``/``UpgradeBackups`` markers), and
 ``Container.private``, a typed ``Private`` record of pouchd's own fields (snapshot key, manual
-stop, the networking config given at create), taken out of the record on load and put back by
+stop, the networking config given at create, the shim group), taken out of the record on load and put back by
 ``record()`` when it is saved.  ``Container.from_record`` loads a record as any earlier pouchd
 wrote it (missing fields get their defaults; exec ids, which do not survive pouchd, are
 dropped).  The API views are explicit: ``inspect()`` shows the fields of
 ``INSPECT_FIELDS`` only (private ones never leak, whatever a module stores) and ``summary()`` is
-one ``ps`` row.  The rest (IO, logger, waiters, lock) lives only in memory and is rebuilt on
+one ``ps`` row (``summary_json`` its JSON text, cached between two saves of the record: ``ps``
+of 1,000 containers serializes only their time-dependent Status).  The rest (IO, logger, waiters, lock) lives only in memory and is rebuilt on
 restore.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import calendar
 import copy
 from dataclasses import dataclass, field
+import json
 import time
 
 from pouch.api.humanize import human_duration
@@ -59,6 +61,7 @@ class Private:
     snapshot_key: str
     manual_stop: bool = False  # stopped by the user: no restart policy restarts it
     networking_config: dict = field(default_factory=dict)  # create's NetworkingConfig (--ip, aliases)
+    shim_group: str = ""  # the runc shim group it shares a shim with (mgr/shimgroup.py); "" = its own
 
     @classmethod
     def take(cls, meta: dict) -> "Private":
@@ -66,11 +69,13 @@ class Private:
         internal = meta.pop("Internal", None) or {}
         return cls(snapshot_key=meta.pop("SnapshotKey", "") or meta.get("Id", ""),
                    manual_stop=bool(meta.pop("ManualStop", False)),
-                   networking_config=dict(internal.get("NetworkingConfig") or {}))
+                   networking_config=dict(internal.get("NetworkingConfig") or {}),
+                   shim_group=str(internal.get("ShimGroup") or ""))
 
     def record(self) -> dict:
         return {"SnapshotKey": self.snapshot_key, "ManualStop": self.manual_stop,
-                "Internal": {"NetworkingConfig": self.networking_config}}
+                "Internal": {"NetworkingConfig": self.networking_config,
+                             **({"ShimGroup": self.shim_group} if self.shim_group else {})}}
 
 
 class Container:
@@ -105,6 +110,8 @@ class Container:
         # no task of it can exist (a fresh create, or its exit's handling deleted the task): start
         # and removal skip their Tasks/Delete; a restored container does not know, so False
         self.task_deleted = False
+        self.rev = 0  # bumped by every save (ContainerManager.save): cached views are rebuilt
+        self._summary_cache: tuple | None = None  # (key, JSON before Status, JSON after it)
 
     def record(self) -> dict:
         """What the meta store keeps: the Moby fields and the private ones, flat."""
@@ -219,6 +226,34 @@ class Container:
             "Mounts": self.meta.get("Mounts", []),
             "SizeRw": None,
         }
+
+
+_STATUS_MARK = "\x00status\x00"
+_STATUS_MARK_JSON = json.dumps(_STATUS_MARK)
+
+
+def summary_json(c: Container, view) -> str:
+    """``json.dumps(view(c.summary()))``, from a cache of all but its Status (a time-dependent
+    text, computed each time) kept until the record is saved again or the state, pid or name
+    change.  ``view``: the API face's transform of a summary (it maps Status on its own too)."""
+    st = c.state
+    key = (c.rev, view, st["Status"], st.get("Pid"), st.get("ExitCode"), c.name)
+    cached = c._summary_cache
+    if cached is None or cached[0] != key:
+        s = c.summary()
+        s["Status"] = _STATUS_MARK
+        head, _, tail = json.dumps(view(s)).partition(_STATUS_MARK_JSON)
+        cached = c._summary_cache = (key, head, tail)
+    text = c.status_text()
+    status = _status_json.get((view, text))  # containers started together share their text
+    if status is None:
+        if len(_status_json) > 4096:
+            _status_json.clear()
+        status = _status_json[(view, text)] = json.dumps(view({"Status": text, "State": st["Status"]})["Status"])
+    return cached[1] + status + cached[2]
+
+
+_status_json: dict = {}
 
 
 def parse_rfc3339(s: str) -> float:

@@ -7,7 +7,9 @@ cgroup directories under ``--cgroup-parent``.  The invariants:
 - a container shown running or paused has a task in that state (its pid), and when it has a
   bridge network, its IP; a container shown anything else has no task;
 - every task, containerd container, container snapshot, shim and cgroup directory belongs to a
-  container of the meta store (with a task, for shims and cgroups);
+  container of the meta store (with a task, for shims and cgroups); a shim shared by a group of
+  containers (mgr/shimgroup.py) is named after the member that started it and outlives that
+  member's task: it is an orphan only when no task's process is its child either;
 - the network holds nothing for containers that do not run.
 
 ``check()`` lists the violations (tests and ``GET /system/consistency`` call it); ``repair()``
@@ -90,7 +92,8 @@ class Reconciler:
         ctrs = {c.id for c in await self.ctrd.container_list()}
         snaps = [s for s in await self.ctrd.snapshot_list()]
         tasks = {t.id: t for t in await self.ctrd.task_list()}
-        return {"tasks": tasks, "ctrs": ctrs, "snaps": snaps, "shims": shims, "cgroups": cgroups}
+        return {"tasks": tasks, "ctrs": ctrs, "snaps": snaps, "shims": shims, "cgroups": cgroups,
+                "serving": _parents(t.pid for t in tasks.values())}
 
     def _shims(self) -> dict[str, list[int]]:
         """container id -> pids of shims serving this containerd and namespace."""
@@ -176,7 +179,7 @@ class Reconciler:
                 out.append(Violation("orphan-snapshot", s.name, "writable snapshot of no container"))
         ours = set(metas) | set(tasks) | world["ctrs"] | known_ids
         for cid, pids in world["shims"].items():
-            if cid not in tasks and not self._busy_id(cid):
+            if cid not in tasks and not self._busy_id(cid) and not world["serving"] & set(pids):
                 out.append(Violation("orphan-shim", cid, f"shim pid {','.join(map(str, pids))} with no task"))
         for cid, dirs in world["cgroups"].items():
             if cid in ours and cid not in tasks and not self._busy_id(cid):
@@ -253,7 +256,8 @@ class Reconciler:
                 world = await self._world()
                 flagged = {v.subject for v in found if v.kind in ("orphan-shim", "cgroup", "orphan-task")}
                 for cid, pids in world["shims"].items():
-                    if cid in flagged and cid not in world["tasks"] and not self._busy_id(cid):
+                    if cid in flagged and cid not in world["tasks"] and not self._busy_id(cid) \
+                            and not world["serving"] & set(pids):
                         _kill(pids)
                 for cid, dirs in world["cgroups"].items():
                     if cid in flagged and cid not in world["tasks"] and not self._busy_id(cid):
@@ -314,6 +318,21 @@ class Reconciler:
 def _wants_ip(c) -> bool:
     mode = (c.host_config.get("NetworkMode") or "default")
     return not (mode in ("host", "none") or mode.startswith("container:"))
+
+
+def _parents(pids) -> set[int]:
+    """The parent pids of the live ones of ``pids`` (a task's shim is its init process's parent)."""
+    out = set()
+    for pid in pids:
+        if not pid:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        out.add(int(stat[stat.rindex(b")") + 2:].split()[1]))
+    return out
 
 
 def _kill(pids: list[int]) -> None:

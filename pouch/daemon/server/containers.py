@@ -11,6 +11,7 @@ from pouch.errtypes import InvalidArgument
 
 from ..logger import jsonfile
 from ..mgr.container import ContainerManager
+from ..mgr.container_model import summary_json
 from .app import json_response, qbool, qfilters, qint, read_json
 from .face import face
 from .hijack import frame, hijack
@@ -40,7 +41,8 @@ def routes(mgr: ContainerManager, stats, cri_containers=None) -> list[tuple[str,
                            key=lambda c: c.meta["Created"], reverse=True)
             found = found[:limit] if limit and limit > 0 else found
         view = face(request).container_summary
-        return json_response([view(c.summary()) for c in found])
+        return web.Response(text="[" + ", ".join(summary_json(c, view) for c in found) + "]",
+                            content_type="application/json")
 
     async def inspect(request: web.Request):
         return json_response(face(request).container_inspect(mgr.get(request.match_info["id"]).inspect()))
