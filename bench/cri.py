@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.engines import HEADER, row  # noqa: E402
 from tests.cri.conftest import Cri, push_archive  # noqa: E402
 from tests.fixtures.daemon import PouchDaemon, lazy_umount_under  # noqa: E402
 from tests.fixtures.images import busybox_archive, pause_archive  # noqa: E402
@@ -169,19 +170,26 @@ def main() -> None:
                     times[name].append(dt)
                 remove_all(cri)
         med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-        print("RunPodSandbox+PullImage(present)+CreateContainer+StartContainer: "
-              + ", ".join(f"{k} {v:.1f} ms" for k, v in med.items())
-              + (f", ratio {med['pouchd'] / med['containerd']:.2f}x (bar <= 0.8x)" if len(med) == 2 else ""))
+        print(HEADER)
+        pouch_ms, ctrd_ms = med.get("pouchd"), med.get("containerd")
+        if pouch_ms is not None:
+            print(row("pod: run+pull(present)+create+start", pouch_ms, ctrd_ms, "ms", "<= 0.8x containerd",
+                      pouch_ms <= 0.8 * ctrd_ms if ctrd_ms else None))
+        scale = {}
         for name, cri in engines.items():
             cri.containers_per_pod = 2
             rss0 = rss_kb(pids[name])
             for i in range(a.pods):
                 start_pod(cri, image, "scale", i)
             rss1 = rss_kb(pids[name])
-            lc, lp = list_ms(cri)
-            print(f"{name}: {a.pods} pods x 2 containers: ListContainers {lc:.1f} ms, ListPodSandbox {lp:.1f} ms "
-                  f"(bar < 30 ms); RSS +{(rss1 - rss0) / a.pods:.0f} KiB per pod (daemon only)")
+            scale[name] = (*list_ms(cri), (rss1 - rss0) / a.pods)
             remove_all(cri)
+        if "pouchd" in scale:
+            other = scale.get("containerd", (None, None, None))
+            lc, lp, rss = scale["pouchd"]
+            print(row(f"ListContainers, {a.pods} pods x 2 containers", lc, other[0], "ms", "< 30 ms", lc < 30))
+            print(row(f"ListPodSandbox, {a.pods} pods x 2 containers", lp, other[1], "ms", "< 30 ms", lp < 30))
+            print(row("daemon RSS growth per pod", rss, other[2], "KiB", "reported"))
     finally:
         for cri in engines.values():
             try:

@@ -57,7 +57,7 @@ def split_labels(labels: dict) -> tuple[dict, dict]:
 def _security_opts(seccomp: pb.SecurityProfile | None, seccomp_path: str, apparmor: pb.SecurityProfile | None,
                    apparmor_name: str, no_new_privs: bool, privileged: bool) -> list[str]:
     opts = []
-    if seccomp is not None and seccomp.ByteSize():
+    if seccomp is not None:  # given, even empty: RuntimeDefault is its zero value
         if seccomp.profile_type == pb.SecurityProfile.Unconfined:
             opts.append("seccomp=unconfined")
         elif seccomp.profile_type == pb.SecurityProfile.Localhost:

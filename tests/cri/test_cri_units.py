@@ -76,6 +76,13 @@ def test_translation_of_names_labels_and_security():
     assert host["LogConfig"] == {"Type": "cri", "Config": {"path": "/var/log/pods/x/app/0.log"}}
     assert body["SpecAnnotation"]["io.kubernetes.cri.sandbox-id"] == "sbid"
     assert translate.split_labels(body["Labels"]) == ({"a": "1"}, {"b": "2"})
+    def seccomp_opts(**sc):
+        c = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="x"), linux=pb.LinuxContainerConfig(
+            security_context=pb.LinuxContainerSecurityContext(**sc)))
+        return [o for o in translate.container_body(c, "sbid", sb_cfg, "runc", False, "")["HostConfig"]["SecurityOpt"]
+                if o.startswith("seccomp")]
+    assert seccomp_opts() == ["seccomp=unconfined"]  # no profile given: unconfined (the CRI's meaning)
+    assert seccomp_opts(seccomp=pb.SecurityProfile()) == []  # RuntimeDefault, even as an empty message
     with pytest.raises(InvalidArgument):
         translate.container_body(pb.ContainerConfig(metadata=pb.ContainerMetadata(name="x"), mounts=[
             pb.Mount(container_path="rel", host_path="/tmp")]), "sbid", sb_cfg, "runc", False, "")
