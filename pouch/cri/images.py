@@ -93,7 +93,14 @@ class ImageService:
         if creds is not None and not auth_applies(req.auth.server_address, ref.domain):
             creds = None  # kubelet's auth for another registry: never sent to this one
         with request_auth(ref.domain, creds):  # this pull's only, for the image's own registry only
-            await self.puller.pull(ref)
+            resolved = await self.puller.resolve(ref)
+            have = self.images.by_id.get(self.images.by_name.get(str(ref), ""))
+            if have is not None and have.manifest_digest == resolved.digest \
+                    and resolved.index_digest in (None, have.index_digest):
+                # the registry still names what this name holds (kubelet's PullImage of a present
+                # image): nothing to fetch, and no lease, content and image-record round trips
+                return pb.PullImageResponse(image_ref=have.id)
+            await self.puller.pull(ref, resolved=resolved)
         return pb.PullImageResponse(image_ref=self.images.get(str(ref)).id)
 
     async def RemoveImage(self, req, ctx):

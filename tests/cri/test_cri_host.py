@@ -16,7 +16,7 @@ import urllib.request
 import grpc
 import pytest
 
-from tests.fixtures.images import busybox_archive
+from tests.fixtures.images import busybox_archive, pause_archive
 from tests.fixtures.registry import RegistryServer, free_port
 
 from .conftest import push_archive
@@ -260,3 +260,18 @@ def test_pull_auth_goes_to_its_registry_only(cri_env, tmp_path):
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         reg.stop()
+
+
+def test_pull_again_follows_a_moved_tag(cri_env):
+    """A PullImage of a present image answers from what is here only while the registry still
+    names the same manifest: a tag pushed anew is fetched."""
+    cri = cri_env.cri
+    pb = cri.pb
+    image = pb.ImageSpec(image=f"{cri_env.reg}/moving:v1")
+    push_archive(busybox_archive(), image.image)
+    first = cri.img.PullImage(pb.PullImageRequest(image=image)).image_ref
+    assert cri.img.PullImage(pb.PullImageRequest(image=image)).image_ref == first
+    push_archive(pause_archive(), image.image)
+    moved = cri.img.PullImage(pb.PullImageRequest(image=image)).image_ref
+    assert moved != first and cri.img.ImageStatus(pb.ImageStatusRequest(image=image)).image.id == moved
+    cri.img.RemoveImage(pb.RemoveImageRequest(image=image))
