@@ -95,17 +95,30 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def start_pod(cri: Cri, image: str, name: str, i: int) -> tuple[str, list[str]]:
+PHASES = ("RunPodSandbox", "PullImage", "CreateContainer", "StartContainer")
+
+
+def start_pod(cri: Cri, image: str, name: str, i: int, phases: dict | None = None) -> tuple[str, list[str]]:
+    """Run a pod of ``cri.containers_per_pod`` busybox containers; ``phases`` collects each call's
+    seconds under its RPC's name."""
     pb = cri.pb
     cfg = cri.pod_config(f"{name}{i}", uid=f"{name}-uid-{i}")
-    pod = cri.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
-    cri.img.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image)))
+    spent = phases if phases is not None else {}
+
+    def timed(phase, call, req):
+        t = time.perf_counter()
+        out = call(req)
+        spent.setdefault(phase, []).append(time.perf_counter() - t)
+        return out
+    pod = timed("RunPodSandbox", cri.rt.RunPodSandbox, pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+    timed("PullImage", cri.img.PullImage, pb.PullImageRequest(image=pb.ImageSpec(image=image)))
     cids = []
     for c in range(cri.containers_per_pod):
-        cid = cri.rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod, sandbox_config=cfg, config=pb.ContainerConfig(
-            metadata=pb.ContainerMetadata(name=f"c{c}"), image=pb.ImageSpec(image=image),
-            command=["sleep", "100000"]))).container_id
-        cri.rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+        cid = timed("CreateContainer", cri.rt.CreateContainer, pb.CreateContainerRequest(
+            pod_sandbox_id=pod, sandbox_config=cfg, config=pb.ContainerConfig(
+                metadata=pb.ContainerMetadata(name=f"c{c}"), image=pb.ImageSpec(image=image),
+                command=["sleep", "100000"]))).container_id
+        timed("StartContainer", cri.rt.StartContainer, pb.StartContainerRequest(container_id=cid))
         cids.append(cid)
     return pod, cids
 
@@ -161,10 +174,11 @@ def main() -> None:
                 remove_all(cri)
                 engines.pop(name)
         times = {k: [] for k in engines}
+        phases: dict[str, dict] = {k: {} for k in engines}
         for r in range(a.rounds + 2):
             for name, cri in engines.items():
                 t = time.perf_counter()
-                start_pod(cri, image, "start", r)
+                start_pod(cri, image, "start", r, phases[name] if r >= 2 else None)
                 dt = time.perf_counter() - t
                 if r >= 2:
                     times[name].append(dt)
@@ -175,6 +189,10 @@ def main() -> None:
         if pouch_ms is not None:
             print(row("pod: run+pull(present)+create+start", pouch_ms, ctrd_ms, "ms", "<= 0.8x containerd",
                       pouch_ms <= 0.8 * ctrd_ms if ctrd_ms else None))
+            for ph in PHASES:
+                mine = statistics.median(phases["pouchd"][ph]) * 1000
+                theirs = statistics.median(phases["containerd"][ph]) * 1000 if "containerd" in phases else None
+                print(row(f"  {ph}", mine, theirs, "ms"))
         scale = {}
         for name, cri in engines.items():
             cri.containers_per_pod = 2

@@ -573,9 +573,11 @@ class RuntimeService:
             exchange.unsubscribe(q)
 
     async def CheckpointContainer(self, req, ctx):
+        from pouch.daemon.mgr.checkpoint import require_criu
         self.container(req.container_id)
-        raise _Unimplemented("CheckpointContainer is not supported by pouchd's CRI: checkpointing needs CRIU, "
-                             "and `criu check` fails on this kernel")
+        await require_criu()  # 501 with `criu check`'s report where CRIU cannot work (this kernel's vdso)
+        raise _Unimplemented("CheckpointContainer is not implemented by pouchd's CRI (pouch checkpoint create "
+                             "serves the HTTP face)")
 
     async def ListMetricDescriptors(self, req, ctx):
         raise _Unimplemented("ListMetricDescriptors is not implemented by pouchd's CRI (nor by containerd 1.6): "

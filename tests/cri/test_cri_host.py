@@ -178,7 +178,7 @@ def test_container_events(cri_env, busybox):
         _remove(cri, pod)
 
 
-def test_unsupported_rpcs_say_why(cri_env):
+def test_unsupported_rpcs_say_why(cri_env, busybox):
     cri = cri_env.cri
     pb = cri.pb
     with pytest.raises(grpc.RpcError) as err:
@@ -187,6 +187,15 @@ def test_unsupported_rpcs_say_why(cri_env):
     with pytest.raises(grpc.RpcError) as err:
         cri.rt.CheckpointContainer(pb.CheckpointContainerRequest(container_id="nosuch"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    pod, cfg = _pod(cri, "checkpoint")
+    try:
+        cid = _start(cri, cri_env, pod, cfg, "main", ["sleep", "300"])
+        with pytest.raises(grpc.RpcError) as err:
+            cri.rt.CheckpointContainer(pb.CheckpointContainerRequest(container_id=cid))
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "CRIU" in err.value.details() or "not implemented" in err.value.details()
+    finally:
+        _remove(cri, pod)
 
 
 def test_host_port_reaches_the_pod(cri_env, busybox):
