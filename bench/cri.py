@@ -6,7 +6,7 @@ Measured (after warm-up, medians of alternated rounds):
 - RunPodSandbox + PullImage(present) + CreateContainer + StartContainer of a busybox pod
   (bar: pouchd <= 0.8x containerd's CRI);
 - with 100 pods x 2 containers running: ListContainers and ListPodSandbox latency
-  (bar: < 30 ms each) and the daemon's RSS growth per pod.
+  (bar: < 30 ms each) and the RSS growth per pod of the daemon (pouchd with its containerd).
 
     .venv/bin/python bench/cri.py [--rounds 15] [--pods 100]
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.engines import HEADER, row  # noqa: E402
 from tests.cri.conftest import Cri, push_archive  # noqa: E402
 from tests.fixtures.daemon import PouchDaemon, lazy_umount_under  # noqa: E402
 from tests.fixtures.images import busybox_archive, pause_archive  # noqa: E402
@@ -94,17 +95,51 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def start_pod(cri: Cri, image: str, name: str, i: int) -> tuple[str, list[str]]:
+PHASES = ("RunPodSandbox", "PullImage", "CreateContainer", "StartContainer")
+
+
+def daemon_rss_kb(pid: int) -> int:
+    """RSS of a CRI daemon and of the containerd it runs, if any (pouchd's own; the pods' shims,
+    which both engines start alike, are not counted)."""
+    total = rss_kb(pid)
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):  # children of every thread (a spawn may run in one)
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+        except OSError:
+            pass
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/comm") as f:
+                if f.read().strip() == "containerd":
+                    total += rss_kb(k)
+        except OSError:
+            pass
+    return total
+
+
+def start_pod(cri: Cri, image: str, name: str, i: int, phases: dict | None = None) -> tuple[str, list[str]]:
+    """Run a pod of ``cri.containers_per_pod`` busybox containers; ``phases`` collects each call's
+    seconds under its RPC's name."""
     pb = cri.pb
     cfg = cri.pod_config(f"{name}{i}", uid=f"{name}-uid-{i}")
-    pod = cri.rt.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
-    cri.img.PullImage(pb.PullImageRequest(image=pb.ImageSpec(image=image)))
+    spent = phases if phases is not None else {}
+
+    def timed(phase, call, req):
+        t = time.perf_counter()
+        out = call(req)
+        spent.setdefault(phase, []).append(time.perf_counter() - t)
+        return out
+    pod = timed("RunPodSandbox", cri.rt.RunPodSandbox, pb.RunPodSandboxRequest(config=cfg)).pod_sandbox_id
+    timed("PullImage", cri.img.PullImage, pb.PullImageRequest(image=pb.ImageSpec(image=image)))
     cids = []
     for c in range(cri.containers_per_pod):
-        cid = cri.rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod, sandbox_config=cfg, config=pb.ContainerConfig(
-            metadata=pb.ContainerMetadata(name=f"c{c}"), image=pb.ImageSpec(image=image),
-            command=["sleep", "100000"]))).container_id
-        cri.rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+        cid = timed("CreateContainer", cri.rt.CreateContainer, pb.CreateContainerRequest(
+            pod_sandbox_id=pod, sandbox_config=cfg, config=pb.ContainerConfig(
+                metadata=pb.ContainerMetadata(name=f"c{c}"), image=pb.ImageSpec(image=image),
+                command=["sleep", "100000"]))).container_id
+        timed("StartContainer", cri.rt.StartContainer, pb.StartContainerRequest(container_id=cid))
         cids.append(cid)
     return pod, cids
 
@@ -160,28 +195,40 @@ def main() -> None:
                 remove_all(cri)
                 engines.pop(name)
         times = {k: [] for k in engines}
+        phases: dict[str, dict] = {k: {} for k in engines}
         for r in range(a.rounds + 2):
             for name, cri in engines.items():
                 t = time.perf_counter()
-                start_pod(cri, image, "start", r)
+                start_pod(cri, image, "start", r, phases[name] if r >= 2 else None)
                 dt = time.perf_counter() - t
                 if r >= 2:
                     times[name].append(dt)
                 remove_all(cri)
         med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-        print("RunPodSandbox+PullImage(present)+CreateContainer+StartContainer: "
-              + ", ".join(f"{k} {v:.1f} ms" for k, v in med.items())
-              + (f", ratio {med['pouchd'] / med['containerd']:.2f}x (bar <= 0.8x)" if len(med) == 2 else ""))
+        print(HEADER)
+        pouch_ms, ctrd_ms = med.get("pouchd"), med.get("containerd")
+        if pouch_ms is not None:
+            print(row("pod: run+pull(present)+create+start", pouch_ms, ctrd_ms, "ms", "<= 0.8x containerd",
+                      pouch_ms <= 0.8 * ctrd_ms if ctrd_ms else None))
+            for ph in PHASES:
+                mine = statistics.median(phases["pouchd"][ph]) * 1000
+                theirs = statistics.median(phases["containerd"][ph]) * 1000 if "containerd" in phases else None
+                print(row(f"  {ph}", mine, theirs, "ms"))
+        scale = {}
         for name, cri in engines.items():
             cri.containers_per_pod = 2
-            rss0 = rss_kb(pids[name])
+            rss0 = daemon_rss_kb(pids[name])
             for i in range(a.pods):
                 start_pod(cri, image, "scale", i)
-            rss1 = rss_kb(pids[name])
-            lc, lp = list_ms(cri)
-            print(f"{name}: {a.pods} pods x 2 containers: ListContainers {lc:.1f} ms, ListPodSandbox {lp:.1f} ms "
-                  f"(bar < 30 ms); RSS +{(rss1 - rss0) / a.pods:.0f} KiB per pod (daemon only)")
+            rss1 = daemon_rss_kb(pids[name])
+            scale[name] = (*list_ms(cri), (rss1 - rss0) / a.pods)
             remove_all(cri)
+        if "pouchd" in scale:
+            other = scale.get("containerd", (None, None, None))
+            lc, lp, rss = scale["pouchd"]
+            print(row(f"ListContainers, {a.pods} pods x 2 containers", lc, other[0], "ms", "< 30 ms", lc < 30))
+            print(row(f"ListPodSandbox, {a.pods} pods x 2 containers", lp, other[1], "ms", "< 30 ms", lp < 30))
+            print(row("RSS growth per pod (pouchd+its containerd)", rss, other[2], "KiB", "reported"))
     finally:
         for cri in engines.values():
             try:

@@ -9,6 +9,8 @@ import time
 
 from pouch.errtypes import InvalidArgument, NotFound
 from pouch.registry import Credentials
+from pouch.registry.credentials import request_auth
+from pouch.registry.reference import registry_key
 
 from .pb import api_pb2 as pb
 from .stats import dir_usage
@@ -29,6 +31,17 @@ def credentials(auth: pb.AuthConfig) -> Credentials | None:
         except (binascii.Error, ValueError):
             raise InvalidArgument("auth is not base64(user:password)") from None
     return Credentials(user, password) if user else None
+
+
+def auth_applies(server_address: str, domain: str) -> bool:
+    """Whether an auth config for ``server_address`` (empty: the image's registry) is meant for
+    the registry ``domain`` (host[:port]; docker.io under any of its names)."""
+    if not server_address:
+        return True
+    key = registry_key(server_address)
+    if key != registry_key("docker.io"):
+        key = key.split("/")[0]  # host[:port] of "https://host:port/v2/"
+    return key == registry_key(domain)
 
 
 class ImageService:
@@ -77,16 +90,17 @@ class ImageService:
             raise InvalidArgument("image must not be empty")
         ref = to_reference(req.image.image)
         creds = credentials(req.auth) if req.HasField("auth") else None
-        if creds is not None:
-            self.registry.transport.override_credentials(req.auth.server_address or ref.domain, creds)
-            self.registry.transport.override_credentials(ref.domain, creds)
-        try:
-            await self.puller.pull(ref)
-        finally:
-            if creds is not None:
-                self.registry.transport.override_credentials(ref.domain, None)
-                if req.auth.server_address:
-                    self.registry.transport.override_credentials(req.auth.server_address, None)
+        if creds is not None and not auth_applies(req.auth.server_address, ref.domain):
+            creds = None  # kubelet's auth for another registry: never sent to this one
+        with request_auth(ref.domain, creds):  # this pull's only, for the image's own registry only
+            resolved = await self.puller.resolve(ref)
+            have = self.images.by_id.get(self.images.by_name.get(str(ref), ""))
+            if have is not None and have.manifest_digest == resolved.digest \
+                    and resolved.index_digest in (None, have.index_digest):
+                # the registry still names what this name holds (kubelet's PullImage of a present
+                # image): nothing to fetch, and no lease, content and image-record round trips
+                return pb.PullImageResponse(image_ref=have.id)
+            await self.puller.pull(ref, resolved=resolved)
         return pb.PullImageResponse(image_ref=self.images.get(str(ref)).id)
 
     async def RemoveImage(self, req, ctx):

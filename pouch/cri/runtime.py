@@ -57,6 +57,11 @@ def _match_labels(selector, labels: dict) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+# the container manager's events -> CRI container events
+_EVENT_TYPES = {"create": pb.CONTAINER_CREATED_EVENT, "start": pb.CONTAINER_STARTED_EVENT,
+                "die": pb.CONTAINER_STOPPED_EVENT, "destroy": pb.CONTAINER_DELETED_EVENT}
+
+
 class RuntimeService:
     def __init__(self, containers, execs, images, runtimes, hooks, puller, sandbox_image: str,
                  stats_period: int, version: str, stream=None) -> None:
@@ -532,6 +537,55 @@ class RuntimeService:
                 continue
             out.append(await self._pod_stats(c))
         return pb.ListPodSandboxStatsResponse(stats=out)
+
+    # -- events ----------------------------------------------------------------------------------
+    def _event(self, ev: dict) -> pb.ContainerEventResponse | None:
+        """A container event of the exchange -> the CRI event kubelet's evented PLEG reads (the
+        pod's sandbox status and its containers' statuses as they are now), or None when not ours."""
+        kind = _EVENT_TYPES.get(ev["Action"]) if ev["Type"] == "container" else None
+        attrs = ev["Actor"]["Attributes"]
+        pod_kind = attrs.get(translate.TYPE)
+        if kind is None or pod_kind not in ("sandbox", "container"):
+            return None
+        cid = ev["Actor"]["ID"]
+        if cid not in self.containers.containers and kind != pb.CONTAINER_DELETED_EVENT:
+            return None  # the HTTP face's container, or gone already
+        sid = cid if pod_kind == "sandbox" else attrs.get(translate.SANDBOX_ID, "")
+        out = pb.ContainerEventResponse(container_id=cid, container_event_type=kind, created_at=ev["timeNano"])
+        sb = self.containers.containers.get(sid)
+        if sb is not None and _is(sb, "sandbox"):
+            out.pod_sandbox_status.CopyFrom(self._sandbox_status(sb))
+            out.containers_statuses.extend(self._status(ct) for ct in self._pod_containers(sid))
+        return out
+
+    async def GetContainerEvents(self, req, ctx):
+        """Container created/started/stopped/deleted events, for pods' app and infra containers,
+        until the client goes away."""
+        exchange = self.containers.events
+        q = exchange.subscribe()
+        try:
+            while True:
+                ev = await q.get()
+                out = self._event(ev)
+                if out is not None:
+                    await ctx.write(out)
+        finally:
+            exchange.unsubscribe(q)
+
+    async def CheckpointContainer(self, req, ctx):
+        from pouch.daemon.mgr.checkpoint import require_criu
+        self.container(req.container_id)
+        await require_criu()  # 501 with `criu check`'s report where CRIU cannot work (this kernel's vdso)
+        raise _Unimplemented("CheckpointContainer is not implemented by pouchd's CRI (pouch checkpoint create "
+                             "serves the HTTP face)")
+
+    async def ListMetricDescriptors(self, req, ctx):
+        raise _Unimplemented("ListMetricDescriptors is not implemented by pouchd's CRI (nor by containerd 1.6): "
+                             "kubelet's cadvisor stats provider serves these metrics")
+
+    async def ListPodSandboxMetrics(self, req, ctx):
+        raise _Unimplemented("ListPodSandboxMetrics is not implemented by pouchd's CRI (nor by containerd 1.6): "
+                             "kubelet's cadvisor stats provider serves these metrics")
 
     # -- restore ---------------------------------------------------------------------------------
     def live_ids(self) -> list[str]:

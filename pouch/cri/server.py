@@ -1,7 +1,7 @@
 """pouchd's CRI face: the gRPC server (grpcio asyncio) for RuntimeService and ImageService.
 
 Handlers raise pouch's typed errors; this module maps them to gRPC status codes
-in one place (400 InvalidArgument, 404 NotFound, AlreadyExists, 409
+in one place (400 InvalidArgument, 401 Unauthenticated, 404 NotFound, AlreadyExists, 409
 FailedPrecondition, 501 Unimplemented, 504 DeadlineExceeded, else Internal),
 with the error's one-line message.
 """
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
          409: grpc.StatusCode.FAILED_PRECONDITION, 501: grpc.StatusCode.UNIMPLEMENTED,
          503: grpc.StatusCode.UNAVAILABLE, 504: grpc.StatusCode.DEADLINE_EXCEEDED,
-         403: grpc.StatusCode.PERMISSION_DENIED}
+         403: grpc.StatusCode.PERMISSION_DENIED, 401: grpc.StatusCode.UNAUTHENTICATED}
 
 
 def status_of(e: Exception) -> tuple[grpc.StatusCode, str]:

@@ -65,9 +65,12 @@ class StreamRuntime:
 
     async def exec(self, container_id, cmd, stdin, stdout, stderr, tty, resize) -> int:
         mgr = self.containers
-        e = mgr.exec_create(container_id, {"Cmd": list(cmd), "AttachStdin": stdin is not None,
-                                           "AttachStdout": stdout is not None,
-                                           "AttachStderr": stderr is not None, "Tty": bool(tty)})
+        body = {"Cmd": list(cmd), "AttachStdin": stdin is not None, "AttachStdout": stdout is not None,
+                "AttachStderr": stderr is not None, "Tty": bool(tty)}
+        first = _queued_size(resize) if tty else None
+        if first is not None:  # the client's terminal size, there before the process asks for it
+            body["ConsoleSize"] = [first[1], first[0]]
+        e = mgr.exec_create(container_id, body)
         conn = _Conn(stdin, stdout, stderr)
 
         async def open_stream(_tty: bool):
@@ -127,6 +130,15 @@ class StreamRuntime:
         finally:
             t_up.cancel()
             w2.close()
+
+
+def _queued_size(queue: asyncio.Queue | None) -> tuple[int, int] | None:
+    """The last (width, height) the client has sent so far, taken off the queue, or None."""
+    size = None
+    while queue is not None and not queue.empty():
+        w, h = queue.get_nowait()
+        size = (int(w), int(h))
+    return size
 
 
 async def _resize(queue: asyncio.Queue, apply) -> None:

@@ -57,7 +57,7 @@ def split_labels(labels: dict) -> tuple[dict, dict]:
 def _security_opts(seccomp: pb.SecurityProfile | None, seccomp_path: str, apparmor: pb.SecurityProfile | None,
                    apparmor_name: str, no_new_privs: bool, privileged: bool) -> list[str]:
     opts = []
-    if seccomp is not None and seccomp.ByteSize():
+    if seccomp is not None:  # given, even empty: RuntimeDefault is its zero value
         if seccomp.profile_type == pb.SecurityProfile.Unconfined:
             opts.append("seccomp=unconfined")
         elif seccomp.profile_type == pb.SecurityProfile.Localhost:
@@ -228,5 +228,34 @@ def _mount(m: pb.Mount) -> dict:
     src = m.host_path
     if not os.path.exists(src):
         raise InvalidArgument(f"mount {m.container_path}: host path {src} does not exist")
-    return {"Type": "bind", "Source": os.path.realpath(src), "Target": m.container_path,
+    src = os.path.realpath(src)
+    if m.propagation in (pb.PROPAGATION_BIDIRECTIONAL, pb.PROPAGATION_HOST_TO_CONTAINER):
+        _check_peer_group(src, m.propagation == pb.PROPAGATION_BIDIRECTIONAL)
+    return {"Type": "bind", "Source": src, "Target": m.container_path,
             "ReadOnly": m.readonly, "BindOptions": {"Propagation": PROPAGATION.get(m.propagation, "rprivate")}}
+
+
+def _mount_of(path: str, mountinfo: str = "/proc/self/mountinfo") -> tuple[str, set[str]]:
+    """The mount point holding ``path`` and its propagation tags ("shared", "master") from mountinfo."""
+    best, tags = "/", set()
+    with open(mountinfo) as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].replace("\\040", " ")
+            # the longest mount point holding path; later lines are mounted on top of earlier ones
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                optional = fields[6:fields.index("-")]
+                best, tags = point, {o.split(":")[0] for o in optional}
+    return best, tags
+
+
+def _check_peer_group(path: str, bidirectional: bool) -> None:
+    """A Bidirectional mount needs its host path on a shared mount, HostToContainer on a shared or
+    slave one; otherwise nothing would propagate (containerd's CRI refuses the same)."""
+    point, tags = _mount_of(path)
+    if "shared" in tags or not bidirectional and "master" in tags:
+        return
+    need = "shared" if bidirectional else "shared or slave"
+    raise InvalidArgument(f"mount propagation {'Bidirectional' if bidirectional else 'HostToContainer'}: "
+                          f"host path {path} is on mount {point}, which is not {need} "
+                          f"(make it shared with: mount --make-rshared {point})")

@@ -17,10 +17,11 @@ from tests.fixtures.images import busybox_archive, pause_archive
 from tests.fixtures.registry import RegistryServer, free_port
 
 
-def push_archive(archive: str, dest: str) -> None:
+def push_archive(archive: str, dest: str, creds: str | None = None) -> None:
     policy = Path(tempfile.mkdtemp()) / "policy.json"
     policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
     r = subprocess.run(["skopeo", "--policy", str(policy), "copy", "--quiet", "--dest-tls-verify=false",
+                        *(["--dest-creds", creds] if creds else []),
                         f"docker-archive:{archive}", f"docker://{dest}"], capture_output=True, text=True,
                        env=dict(os.environ, HOME=str(policy.parent)), timeout=120)
     shutil.rmtree(policy.parent, ignore_errors=True)

@@ -76,6 +76,13 @@ def test_translation_of_names_labels_and_security():
     assert host["LogConfig"] == {"Type": "cri", "Config": {"path": "/var/log/pods/x/app/0.log"}}
     assert body["SpecAnnotation"]["io.kubernetes.cri.sandbox-id"] == "sbid"
     assert translate.split_labels(body["Labels"]) == ({"a": "1"}, {"b": "2"})
+    def seccomp_opts(**sc):
+        c = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="x"), linux=pb.LinuxContainerConfig(
+            security_context=pb.LinuxContainerSecurityContext(**sc)))
+        return [o for o in translate.container_body(c, "sbid", sb_cfg, "runc", False, "")["HostConfig"]["SecurityOpt"]
+                if o.startswith("seccomp")]
+    assert seccomp_opts() == ["seccomp=unconfined"]  # no profile given: unconfined (the CRI's meaning)
+    assert seccomp_opts(seccomp=pb.SecurityProfile()) == []  # RuntimeDefault, even as an empty message
     with pytest.raises(InvalidArgument):
         translate.container_body(pb.ContainerConfig(metadata=pb.ContainerMetadata(name="x"), mounts=[
             pb.Mount(container_path="rel", host_path="/tmp")]), "sbid", sb_cfg, "runc", False, "")
@@ -87,3 +94,21 @@ def test_grpc_status_mapping():
     assert status_of(AlreadyExists("dup"))[0] == grpc.StatusCode.ALREADY_EXISTS
     assert status_of(Conflict("busy"))[0] == grpc.StatusCode.FAILED_PRECONDITION
     assert status_of(RuntimeError("boom"))[0] == grpc.StatusCode.INTERNAL
+
+
+def test_mount_propagation_helpers(tmp_path):
+    from pouch.daemon.mgr.spec import rootfs_propagation
+    def bind(*opts):
+        return {"type": "bind", "options": ["rbind", "rw", *opts]}
+    assert rootfs_propagation([bind("rprivate")]) == ""
+    assert rootfs_propagation([bind("rprivate"), bind("rslave")]) == "rslave"
+    assert rootfs_propagation([bind("rslave"), bind("rshared")]) == "rshared"
+    info = tmp_path / "mountinfo"
+    info.write_text("21 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n"
+                    "40 21 8:1 /x /data rw shared:7 - ext4 /dev/sda1 rw\n"
+                    "41 40 8:1 /y /data/in\\040it rw master:7 - ext4 /dev/sda1 rw\n"
+                    "42 21 8:1 /z /datab rw - ext4 /dev/sda1 rw\n")
+    assert translate._mount_of("/data/a/b", str(info)) == ("/data", {"shared"})
+    assert translate._mount_of("/data/in it/c", str(info)) == ("/data/in it", {"master"})
+    assert translate._mount_of("/datab", str(info)) == ("/datab", set())
+    assert translate._mount_of("/etc", str(info)) == ("/", set())

@@ -194,6 +194,9 @@ class ExecManager:
         proc = {"terminal": tty, "user": user, "args": cfg["Cmd"], "env": env,
                 "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or sproc.get("cwd", "/"),
                 "capabilities": caps, "noNewPrivileges": sproc.get("noNewPrivileges", False)}
+        size = cfg.get("ConsoleSize")  # [height, width], as Docker's exec API: the terminal's size at start
+        if tty and size and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+            proc["consoleSize"] = {"height": size[0], "width": size[1]}
         if sproc.get("apparmorProfile"):
             proc["apparmorProfile"] = sproc["apparmorProfile"]
         io = ProcessIO(os.path.join(self.fifo_root, c.id, "exec-" + e.id[:16]), tty,

@@ -144,6 +144,18 @@ def cgroups_path_of(cid: str, host: dict, daemon_parent: str = "default") -> str
     return os.path.normpath(os.path.join("/", parent, cid))
 
 
+def rootfs_propagation(mounts: list[dict]) -> str:
+    """The rootfs propagation a container's bind mounts need (as Docker and containerd's CRI set it):
+    "rshared" when one is (r)shared, "rslave" when one is (r)slave, else "" (runc's default, which
+    makes the rootfs' parent private and so cuts every mount's propagation with the host)."""
+    opts = {o for m in mounts for o in m.get("options") or ()}
+    if opts & {"shared", "rshared"}:
+        return "rshared"
+    if opts & {"slave", "rslave"}:
+        return "rslave"
+    return ""
+
+
 def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dirs: list[str],
                extra_mounts: list[dict], cgroup_parent: str = "default", netns: str | None = None,
                ns_paths: dict[str, str | None] | None = None) -> tuple[dict, list[str]]:
@@ -235,6 +247,9 @@ def build_spec(cid: str, config: dict, host: dict, image_config: dict, layer_dir
         # no UTS namespace of its own (--uts host or container:x): setting a hostname would
         # rename the host or the other container
         spec.pop("hostname")
+    propagation = rootfs_propagation(extra_mounts)
+    if propagation:
+        spec["linux"]["rootfsPropagation"] = propagation
     warnings = apply_security(spec, host, host_network=net == "host")
     warnings += apply_resources(spec, host)
     return spec, warnings
