@@ -345,6 +345,7 @@ def main() -> int:
     ap.add_argument("--hosts", default="1,4,8,16")
     ap.add_argument("--fault-hosts", type=int, default=4)
     ap.add_argument("--no-faults", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs) for profiling")
     ap.add_argument("--link-mbit", type=int, default=800)
     ap.add_argument("--base"), ap.add_argument("--blobs"), ap.add_argument("--out"), ap.add_argument("--ns-param")
     ap.add_argument("--ca"), ap.add_argument("--cert"), ap.add_argument("--key")
@@ -449,7 +450,10 @@ def main() -> int:
         except Exception:
             pass
         teardown_net(n_max)
-        shutil.rmtree(work, ignore_errors=True)
+        if a.keep:
+            print(f"work directory kept: {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def peer_stats(b: Bench, hosts: list[str]) -> dict:

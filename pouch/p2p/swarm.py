@@ -95,7 +95,8 @@ class Swarm:
                 self.hash_failures += 1
 
     async def read_piece(self, name: str, i: int, timeout: float = 30) -> bytes:
-        """A piece we have, read back through libtorrent's disk layer."""
+        """A piece we have, read back through libtorrent's disk layer (its write cache included:
+        a finished piece may not have reached the file yet)."""
         h = self.handles[name]
         key = (str(h.info_hashes().get_best()), i)
         fut = self.reads.get(key)
@@ -116,7 +117,8 @@ class Swarm:
 
     def add(self, name: str, metainfo: bytes, save_path: str, seed: bool = False) -> lt.torrent_handle:
         """Start sharing blob ``name``: seeding from ``save_path`` (re-checked against the
-        metainfo first) or downloading into it, pieces in order."""
+        metainfo first) or downloading into it, pieces in order.  (libtorrent's seed mode, which
+        checks a piece only when first asked for, stalls v2 torrents: measured, not used.)"""
         if name in self.handles:
             return self.handles[name]
         params = lt.add_torrent_params()
