@@ -392,7 +392,12 @@ class Peer:
             asyncio.ensure_future(self._announce(f"{algo}:{hexpart}"))
 
     def restore(self) -> None:
-        """After a restart: seed again every cached blob whose metainfo we kept."""
+        """After a restart: drop the partial downloads of the last run (one peer per cache) and
+        seed again every cached blob whose metainfo we kept."""
+        for d in (self.blobs_dir, self.swarm_dir):
+            for fn in os.listdir(d):
+                if fn.endswith(".part"):
+                    os.unlink(os.path.join(d, fn))
         for fn in sorted(os.listdir(self.meta_dir)):
             name = fn.removesuffix(".torrent")
             if not fn.endswith(".torrent") or not os.path.exists(os.path.join(self.swarm_dir, name)):
