@@ -49,8 +49,11 @@ class Swarm:
             "enable_outgoing_utp": False, "enable_incoming_utp": False,
             "send_buffer_watermark": 4 << 20, "send_buffer_low_watermark": 1 << 20,
             "upload_rate_limit": upload_rate, "download_rate_limit": download_rate,
-            "peer_connect_timeout": 3, "request_timeout": 5, "piece_timeout": 5, "peer_timeout": 20,
-            "inactivity_timeout": 30, "handshake_timeout": 5,
+            # a hung peer's requests go elsewhere after request/piece timeouts; connecting and the
+            # TLS handshake get longer: on a loaded host a 3-5 s handshake budget failed every
+            # attempt and the swarm sent nothing at all (measured: load 40 on 2 cores)
+            "peer_connect_timeout": 15, "handshake_timeout": 20, "request_timeout": 10, "piece_timeout": 10,
+            "peer_timeout": 60, "inactivity_timeout": 60,
             "max_out_request_queue": 1500, "max_allowed_in_request_queue": 2000,
             "connections_limit": 400, "unchoke_slots_limit": 32,
             "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.storage_notification
