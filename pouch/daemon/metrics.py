@@ -104,11 +104,12 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+_P2P_BYTES = {"peers": "bytesFromPeers", "supernode": "bytesFromSupernode", "registry": "bytesFromRegistry"}
+_P2P_FAILURES = {"p2p": "p2pFailures", "hash": "hashFailures"}
+
+
 class _P2PCollector:
     """The P2P peer's counters as of the last refresh (nothing without a peer that answered)."""
-
-    BYTES = {"peers": "bytesFromPeers", "supernode": "bytesFromSupernode", "registry": "bytesFromRegistry"}
-    FAILURES = {"p2p": "p2pFailures", "hash": "hashFailures"}
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -118,11 +119,11 @@ class _P2PCollector:
         if not stats:
             return
         b = CounterMetricFamily(f"{_P}p2p_bytes", "Blob bytes the P2P peer got, by source", labels=["source"])
-        for label, key in self.BYTES.items():
+        for label, key in _P2P_BYTES.items():
             b.add_metric([label], stats.get(key, 0))
         f = CounterMetricFamily(f"{_P}p2p_failures", "P2P fetches that fell back to the registry (p2p) and "
                                 "pieces that failed their hash (hash)", labels=["kind"])
-        for label, key in self.FAILURES.items():
+        for label, key in _P2P_FAILURES.items():
             f.add_metric([label], stats.get(key, 0))
         yield b
         yield f

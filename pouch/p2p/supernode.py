@@ -64,7 +64,7 @@ class Partial:
     async def wait(self, timeout: float = 1) -> None:
         try:
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -148,7 +148,7 @@ class Supernode:
                 try:
                     await asyncio.wait_for(asyncio.shield(task), 2)
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if resp is None:
                         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
                         await resp.prepare(request)
@@ -172,7 +172,7 @@ class Supernode:
         self.swarm.add(name, metainfo, self.blobs_dir, seed=True)
         return json.dumps({"torrent": base64.b64encode(metainfo).decode(), "seed": self.swarm.port}).encode()
 
-    async def _relay(self, request: web.Request, name: str, part: "Partial", task: asyncio.Task) -> web.StreamResponse:
+    async def _relay(self, request: web.Request, name: str, part: Partial, task: asyncio.Task) -> web.StreamResponse:
         """Stream the blob to the caller as it arrives from the registry (the first few callers
         while it downloads; they check its digest and seed it: the swarm does not wait for the
         whole blob to reach the origin before it starts)."""
@@ -185,10 +185,7 @@ class Supernode:
             try:
                 while True:
                     if f is None and part.path:
-                        try:
-                            f = open(part.path, "rb")
-                        except FileNotFoundError:  # renamed into place: the download is complete
-                            f = open(os.path.join(self.blobs_dir, name), "rb")
+                        f = self._open(part.path, name)
                     if f is not None and part.done > sent:
                         data = f.read(min(part.done - sent, 1 << 20))
                         if data:
@@ -199,7 +196,7 @@ class Supernode:
                         if task.cancelled() or task.exception() is not None:
                             return resp  # short: the caller goes to the registry
                         if f is None:
-                            f = open(os.path.join(self.blobs_dir, name), "rb")
+                            f = self._open("", name)
                             part.done = os.fstat(f.fileno()).st_size
                         if sent >= part.done:
                             break
@@ -212,6 +209,13 @@ class Supernode:
             return resp
         finally:
             part.relays -= 1
+
+    def _open(self, part: str, name: str):
+        """The blob's ``.part`` file, or the blob once renamed into place (closed by the caller)."""
+        try:
+            return open(part or os.path.join(self.blobs_dir, name), "rb")
+        except FileNotFoundError:  # renamed into place: the download is complete
+            return open(os.path.join(self.blobs_dir, name), "rb")
 
     async def _seed(self, registry: str, repo: str, digest: str) -> None:
         """Download the blob from its registry (our own credentials), verify it, make its metainfo."""

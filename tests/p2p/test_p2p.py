@@ -134,7 +134,7 @@ def test_hosts_pull_through_the_swarm_and_the_registry_serves_each_layer_once(p2
     assert status == 200
     text = text if isinstance(text, str) else text.decode()
     exported = {m.group(1): float(m.group(2)) for m in re.finditer(r'^engine_daemon_p2p_(\w+_total\{\w+="\w+"\}) (\S+)$',
-                                                                     text, re.M)}
+                                                                     text, re.MULTILINE)}
     assert exported.get('bytes_total{source="peers"}') == s0["bytesFromPeers"], (exported, s0)
     assert exported.get('bytes_total{source="supernode"}') == s0["bytesFromSupernode"], (exported, s0)
     assert exported.get('failures_total{kind="p2p"}') == 0, exported
