@@ -345,6 +345,7 @@ def main() -> int:
     ap.add_argument("--hosts", default="1,4,8,16")
     ap.add_argument("--fault-hosts", type=int, default=4)
     ap.add_argument("--no-faults", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs) for profiling")
     ap.add_argument("--link-mbit", type=int, default=800)
     ap.add_argument("--base"), ap.add_argument("--blobs"), ap.add_argument("--out"), ap.add_argument("--ns-param")
     ap.add_argument("--ca"), ap.add_argument("--cert"), ap.add_argument("--key")
@@ -355,6 +356,8 @@ def main() -> int:
     if a.role == "client":
         role_client(a.base, a.blobs, a.out, a.ca, a.cert, a.key, a.ns_param or "")
         return 0
+    from bench.engines import HEADER, row
+
     sizes = [int(x) for x in a.hosts.split(",")]
     n_max = max(sizes + [a.fault_hosts])
     work = Path(tempfile.mkdtemp(prefix="i15-p2p-bench-"))
@@ -369,7 +372,7 @@ def main() -> int:
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: noisy)", flush=True)
         print(f"{'N':>3} {'direct s':>9} {'p2p s':>7} {'ratio':>6} {'egress direct':>14} {'egress p2p':>11} "
               f"{'verified':>9} {'peer RSS MiB (max/mean)':>24}", flush=True)
-        clean = {}
+        clean, rows = {}, []
         for n in sizes:
             d = b.pull(n, p2p=False)
             b.start_p2p(n)
@@ -380,6 +383,16 @@ def main() -> int:
             print(f"{n:>3} {d['wall']:>9.2f} {p['wall']:>7.2f} {p['wall'] / d['wall']:>6.2f} "
                   f"{d['egress_copies']:>14.3f} {p['egress_copies']:>11.3f} {p['verified']:>4}/{p['hosts']:<4} "
                   f"{max(vals):>12.1f}/{sum(vals) / len(vals):.1f}", flush=True)
+            rows.append((n, d, p, vals))
+        print(HEADER)
+        for n, d, p, vals in rows:
+            limit = 1.5 if n == 1 else (0.6 if n == 16 else None)
+            print(row(f"N={n} wall time, P2P vs direct (s)", p["wall"], d["wall"], "s",
+                      f"<= {limit}x direct" if limit else "", p["wall"] <= limit * d["wall"] if limit else None))
+            print(row(f"N={n} registry egress (copies of the image)", p["egress_copies"], d["egress_copies"], "copy",
+                      "<= 1.05", p["egress_copies"] <= 1.05))
+            print(row(f"N={n} peer peak RSS max (MiB)", max(vals), None, "MiB"))
+        print(flush=True)
         if a.no_faults:
             return 0
         n = a.fault_hosts
@@ -411,8 +424,12 @@ def main() -> int:
         b.start_p2p(n)
         first = b.pull(1, p2p=True)
         rdir = b.work / f"round{b.round}" / b.hosts[0]
+        seen = set()  # a blob is one file with two names (seeded and cached): flip each file once
         for sub in ("swarm", "blobs"):
             for f in (rdir / sub).iterdir():
+                if f.name.endswith(".part") or f.stat().st_ino in seen:
+                    continue
+                seen.add(f.stat().st_ino)
                 with open(f, "r+b") as fh:
                     size = f.stat().st_size
                     for off in range(100, size, 4 << 20):
@@ -449,7 +466,10 @@ def main() -> int:
         except Exception:
             pass
         teardown_net(n_max)
-        shutil.rmtree(work, ignore_errors=True)
+        if a.keep:
+            print(f"work directory kept: {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def peer_stats(b: Bench, hosts: list[str]) -> dict:

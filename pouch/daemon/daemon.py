@@ -198,6 +198,8 @@ class Daemon:
         metrics = Metrics()
         v = await self.system.version()
         metrics.set_engine(v["Version"], v["GitCommit"], v["KernelVersion"])
+        if cfg.p2p_peer:
+            metrics.set_p2p(self.registry.p2p_stats)
         app = server_app.build_app([
             metrics_routes.routes(metrics),
             system_routes.routes(self.system, self.events, self.reconciler,

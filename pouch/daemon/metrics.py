@@ -4,7 +4,10 @@
 ``..._success_actions_counter_total`` count API actions by ``action`` label,
 ``engine_daemon_{container,image}_actions_seconds`` time them,
 ``engine_daemon_image_pull_latency_microseconds`` summarises pulls and
-``engine_daemon_engine_info`` carries version, commit and kernel.  The server
+``engine_daemon_engine_info`` carries version, commit and kernel; with a P2P peer,
+``engine_daemon_p2p_bytes_total`` (by ``source``: peers, supernode, registry) and
+``engine_daemon_p2p_failures_total`` (by ``kind``: p2p, hash) carry its counters, asked of the
+peer at each scrape (``Metrics.set_p2p``, ``Metrics.refresh``).  The server
 wraps the handlers named in ACTIONS (pouch.daemon.server.app.build_app); nothing
 else pays for metrics.
 """
@@ -14,6 +17,7 @@ import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Summary
 from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 _P = "engine_daemon_"
 
@@ -55,6 +59,19 @@ class Metrics:
         self.engine = Gauge(f"{_P}engine_info", "The version and commit information of the engine process",
                             ["commit", "version", "kernel"], registry=r)
 
+        self._p2p_source = None  # async () -> the P2P peer's /stats, or None
+        self._p2p: dict | None = None
+        r.register(_P2PCollector(self))
+
+    def set_p2p(self, source) -> None:
+        """Export the P2P peer's counters, asked of ``source`` (async -> dict | None) per scrape."""
+        self._p2p_source = source
+
+    async def refresh(self) -> None:
+        """Before an exposition: fetch what is not kept here (the P2P peer's counters)."""
+        if self._p2p_source is not None:
+            self._p2p = await self._p2p_source()
+
     def set_engine(self, version: str, commit: str, kernel: str) -> None:
         self.engine.labels(commit=commit, version=version, kernel=kernel).set(1)
 
@@ -85,3 +102,28 @@ class Metrics:
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+_P2P_BYTES = {"peers": "bytesFromPeers", "supernode": "bytesFromSupernode", "registry": "bytesFromRegistry"}
+_P2P_FAILURES = {"p2p": "p2pFailures", "hash": "hashFailures"}
+
+
+class _P2PCollector:
+    """The P2P peer's counters as of the last refresh (nothing without a peer that answered)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self):
+        stats = self.metrics._p2p
+        if not stats:
+            return
+        b = CounterMetricFamily(f"{_P}p2p_bytes", "Blob bytes the P2P peer got, by source", labels=["source"])
+        for label, key in _P2P_BYTES.items():
+            b.add_metric([label], stats.get(key, 0))
+        f = CounterMetricFamily(f"{_P}p2p_failures", "P2P fetches that fell back to the registry (p2p) and "
+                                "pieces that failed their hash (hash)", labels=["kind"])
+        for label, key in _P2P_FAILURES.items():
+            f.add_metric([label], stats.get(key, 0))
+        yield b
+        yield f

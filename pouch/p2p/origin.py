@@ -38,8 +38,10 @@ def verify_file(path: str, digest: str) -> bool:
 
 async def download(session: aiohttp.ClientSession, url: str, headers: dict, digest: str, size: int | None,
                    cache_dir: str, progress: Callable[[str, int], None] | None = None, ssl=None) -> str:
-    """GET ``url`` into ``cache_dir/<blob name>``; ``progress(part_path, bytes_so_far)`` as it
-    goes.  Returns the final path; OriginError on any failure (the .part is removed)."""
+    """GET ``url`` into ``cache_dir/<blob name>``; ``progress(path, bytes_so_far)`` as it goes
+    (with a known ``size``, the last bytes only once the digest matched: a reader never gets a
+    whole body that is wrong).  Returns the final path; OriginError on any failure (the .part is
+    removed)."""
     final = os.path.join(cache_dir, blob_name(digest))
     fd, part = tempfile.mkstemp(dir=cache_dir, prefix=blob_name(digest) + ".", suffix=".part")
     h, done = hasher(digest), 0
@@ -53,7 +55,7 @@ async def download(session: aiohttp.ClientSession, url: str, headers: dict, dige
                         f.write(chunk)
                         h.update(chunk)
                         done += len(chunk)
-                        if progress:
+                        if progress and done != size:  # the last bytes wait for the digest check
                             f.flush()
                             progress(part, done)
             except (aiohttp.ClientError, OSError, TimeoutError) as e:
@@ -61,6 +63,8 @@ async def download(session: aiohttp.ClientSession, url: str, headers: dict, dige
         if (size is not None and done != size) or h.hexdigest() != check_digest(digest)[1]:
             raise OriginError(f"blob from the registry does not match {digest} ({done} bytes)")
         os.replace(part, final)
+        if progress:
+            progress(final, done)
         return final
     except BaseException:
         try:

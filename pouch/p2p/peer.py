@@ -13,7 +13,13 @@ concurrent requests for it share it.
 
 Listens with mutual TLS (the cluster CA) unless --insecure-no-tls, which is only allowed on a
 loopback address.  ``GET /stats`` counts bytes from peers, from the supernode, from the registry,
-and P2P failures.
+P2P failures, and the blobs it seeds.
+
+A blob is stored once: the file libtorrent seeds (``swarm/``) is hard-linked as the cached blob
+(``blobs/``), and its metainfo is kept (``metainfo/``), so a restarted peer seeds its cache again.
+A peer that asks while the supernode is still downloading the blob may get it relayed as it
+arrives (checked against the digest, then seeded).  The swarm is given up only when it sends no
+byte for --stall-timeout seconds (progress, not a fixed budget, so a loaded swarm keeps going).
 
     python -m pouch.p2p.peer --listen 127.0.0.1:65001 --supernode https://sn:8002 \\
         --cache /var/cache/pouch-peer --registry reg.example:5000 \\
@@ -71,18 +77,20 @@ class Download:
 
 class Peer:
     def __init__(self, supernode: str, cache: str, swarm: Swarm, registries: dict[str, str],
-                 tls: ClusterTLS | None, cache_size: int = 10 << 30, stall_s: float = 10,
-                 budget_s: float = 120) -> None:
+                 tls: ClusterTLS | None, cache_size: int = 10 << 30, stall_s: float = 20,
+                 budget_s: float = 0, download_rate: int = 0) -> None:
         self.supernode = supernode.rstrip("/")
         self.blobs_dir = os.path.join(cache, "blobs")
         self.swarm_dir = os.path.join(cache, "swarm")
-        for d in (self.blobs_dir, self.swarm_dir):
+        self.meta_dir = os.path.join(cache, "metainfo")
+        for d in (self.blobs_dir, self.swarm_dir, self.meta_dir):
             os.makedirs(d, exist_ok=True)
         self.swarm = swarm
         self.registries = registries
         self.tls = tls
         self.cache_size = cache_size
         self.stall_s, self.budget_s = stall_s, budget_s
+        self.download_rate = download_rate
         self.downloads: dict[str, Download] = {}
         self.stats_ = {"bytesFromPeers": 0, "bytesFromSupernode": 0, "bytesFromRegistry": 0,
                        "p2pFailures": 0, "blobsServed": 0, "refused": 0}
@@ -100,8 +108,9 @@ class Peer:
     async def _start(self, _app) -> None:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60),
                                              auto_decompress=False)
-        self._announcer = asyncio.ensure_future(self._announce_loop())
         self.swarm.start(asyncio.get_running_loop())
+        self.restore()
+        self._announcer = asyncio.ensure_future(self._announce_loop())
 
     async def _stop(self, _app) -> None:
         self._announcer.cancel()
@@ -205,7 +214,10 @@ class Peer:
         name = blob_name(digest)
         try:
             try:
-                await asyncio.wait_for(self._from_swarm(dl, registry, repo, digest), self.budget_s)
+                if self.budget_s:
+                    await asyncio.wait_for(self._from_swarm(dl, registry, repo, digest), self.budget_s)
+                else:
+                    await self._from_swarm(dl, registry, repo, digest)
                 return
             except Exception as e:  # any P2P failure: back to the registry
                 self.stats_["p2pFailures"] += 1
@@ -225,15 +237,35 @@ class Peer:
             log.warning("fetch of %s failed: %s", digest, e)
             dl.fail(str(e))
 
+    async def _register(self, registry: str, repo: str, digest: str, relay: bool):
+        """POST /blobs: the metainfo and the seed's port, or (``relay``, while the supernode is
+        still downloading the blob) the open response streaming the blob's bytes."""
+        r = await self.session.post(f"{self.supernode}/blobs", ssl=self._ssl(),
+                                    json={"registry": registry, "repository": repo, "digest": digest, "relay": relay},
+                                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.stall_s, sock_read=self.stall_s))
+        if r.status != 200:
+            text = (await r.text())[:200]
+            r.release()
+            raise RuntimeError(f"supernode answered {r.status}: {text}")
+        if r.content_type == "application/octet-stream":
+            return r
+        try:
+            body = await r.json()
+        finally:
+            r.release()
+        return base64.b64decode(body["torrent"]), int(body["seed"])
+
     async def _from_swarm(self, dl: Download, registry: str, repo: str, digest: str) -> None:
         name = blob_name(digest)
         t0 = time.monotonic()
-        async with self.session.post(f"{self.supernode}/blobs", ssl=self._ssl(),
-                                     json={"registry": registry, "repository": repo, "digest": digest}) as r:
-            if r.status != 200:
-                raise RuntimeError(f"supernode answered {r.status}: {(await r.text())[:200]}")
-            body = await r.json()
-        metainfo, seed_port = base64.b64decode(body["torrent"]), int(body["seed"])
+        got = await self._register(registry, repo, digest, relay=True)
+        if isinstance(got, aiohttp.ClientResponse):
+            await self._from_relay(got, dl, digest)
+            got = await self._register(registry, repo, digest, relay=False)
+            self._seed(name, got[0], announce=True)
+            log.info("%s: relayed from the supernode's download in %.2f s", digest, time.monotonic() - t0)
+            return
+        metainfo, seed_port = got
         t_meta = time.monotonic()
         seed = (urlsplit(self.supernode).hostname, seed_port)
         h = self.swarm.add(name, metainfo, self.swarm_dir)
@@ -243,69 +275,142 @@ class Peer:
         self.swarm.connect(name, known)
         pieces, i = h.torrent_file().num_pieces(), 0
         hasher = origin.hasher(digest)
-        last_progress = last_announce = time.monotonic()
-        got: dict[tuple, int] = {}  # bytes per swarm member
-        fd, part = tempfile.mkstemp(dir=self.blobs_dir, prefix=name + ".", suffix=".part")
+        now = last_progress = last_announce = time.monotonic()
+        got_from: dict[tuple, int] = {}  # bytes per swarm member (seeds drop each other once done: sampled)
+        last_bytes = -1
+        done, arrived = self.swarm.done[name], self.swarm.events[name]
+        # clients get the verified pieces in order, read back through libtorrent (a finished piece
+        # may still be in its write cache) into a .part file beside the torrent's own file; once
+        # complete it replaces the torrent's file (same bytes): one copy on disk
+        fd, part = tempfile.mkstemp(dir=self.swarm_dir, prefix=name + ".", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
-                done, arrived = self.swarm.done[name], self.swarm.events[name]
-                last_check = time.monotonic()
-                while i < pieces:
-                    arrived.clear()
-                    if i in done:
+                while True:
+                    while i < pieces and (i in done or h.have_piece(i)):
                         data = await self.swarm.read_piece(name, i)
                         f.write(data)
                         f.flush()
                         hasher.update(data)
                         i += 1
-                        dl.advance(part, f.tell())
-                        last_progress = time.monotonic()
-                        for p in h.get_peer_info():  # seeds drop each other once done: sample now
-                            got[tuple(p.ip)] = max(got.get(tuple(p.ip), 0), p.total_download)
-                        continue
+                        if f.tell() < dl.size:  # the last piece waits for the digest check
+                            dl.advance(part, f.tell())
+                    if i == pieces:
+                        break
+                    arrived.clear()
                     try:
-                        await asyncio.wait_for(arrived.wait(), 0.25)
+                        await asyncio.wait_for(arrived.wait(), 0.5)
                     except asyncio.TimeoutError:
                         pass
                     now = time.monotonic()
-                    if now - last_check < 0.25:
-                        continue
-                    last_check = now  # libtorrent's state, asked at most 4 times a second
-                    if h.have_piece(i):
-                        done.add(i)  # finished before we listened (a resumed torrent)
-                        continue
-                    if h.status().errc.value():
-                        raise RuntimeError(f"libtorrent: {h.status().errc.message()}")
-                    if now - last_progress > self.stall_s:
-                        raise TimeoutError(f"no piece for {self.stall_s:.0f} s")
-                    if now - last_announce > 3:
+                    st = h.status()
+                    if st.errc.value():
+                        raise RuntimeError(f"libtorrent: {st.errc.message()}")
+                    # progress is any payload byte arriving, from anyone (not a piece in order): a
+                    # swarm that is slow under load keeps going; one silent for stall_s is given up
+                    if st.total_payload_download != last_bytes:
+                        last_bytes, last_progress = st.total_payload_download, now
+                        for p in h.get_peer_info():
+                            got_from[tuple(p.ip)] = max(got_from.get(tuple(p.ip), 0), p.total_download)
+                    elif now - last_progress > self.stall_s:
+                        raise TimeoutError(f"no byte from the swarm for {self.stall_s:.0f} s")
+                    if now - last_announce > 3 or (not st.num_peers and now - last_announce > 0.5):
                         known = [seed] + await self._announce(digest)
-                        self.swarm.connect(name, known)
+                        self.swarm.connect(name, known)  # a first connect can come too early: retry
                         last_announce = now
-                    elif not h.status().num_peers:
-                        self.swarm.connect(name, known)  # a first connect can come too early: retry soon
-            if dl.ready != dl.size or hasher.hexdigest() != check_digest(digest)[1]:
+            if i != pieces or hasher.hexdigest() != check_digest(digest)[1]:
                 raise RuntimeError("pieces assembled from the swarm do not match the digest")
-            final = os.path.join(self.blobs_dir, name)
-            os.replace(part, final)
+            path = os.path.join(self.swarm_dir, name)
+            os.replace(part, path)
         except BaseException:
             try:
                 os.unlink(part)
             except FileNotFoundError:
                 pass
             raise
-        from_seed = sum(n for ep, n in got.items() if ep == seed)
+        for p in h.get_peer_info():
+            got_from[tuple(p.ip)] = max(got_from.get(tuple(p.ip), 0), p.total_download)
+        from_seed = sum(n for ep, n in got_from.items() if ep == seed)
         self.stats_["bytesFromSupernode"] += from_seed
         self.stats_["bytesFromPeers"] += max(0, h.status().total_payload_download - from_seed)
-        dl.advance(final, dl.size)
+        self._keep(name, metainfo)
+        dl.advance(path, dl.size)
         self._evict(name)
         log.info("%s: metainfo in %.2f s, pieces in %.2f s", digest, t_meta - t0, time.monotonic() - t_meta)
+
+    async def _from_relay(self, resp: aiohttp.ClientResponse, dl: Download, digest: str) -> None:
+        """The blob as the supernode downloads it, checked against its digest, into the swarm
+        directory (so that it can be seeded next)."""
+        name = blob_name(digest)
+        final = os.path.join(self.swarm_dir, name)
+        fd, part = tempfile.mkstemp(dir=self.swarm_dir, prefix=name + ".", suffix=".part")
+        h, n, t0 = origin.hasher(digest), 0, time.monotonic()
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for chunk in resp.content.iter_chunked(CHUNK):
+                    f.write(chunk)
+                    f.flush()
+                    h.update(chunk)
+                    n += len(chunk)
+                    self.stats_["bytesFromSupernode"] += len(chunk)
+                    if n < dl.size:  # the last bytes wait for the digest check
+                        dl.advance(part, n)
+                    if self.download_rate:  # --download-rate binds the relay as it binds peers
+                        await asyncio.sleep(max(0.0, t0 + n / self.download_rate - time.monotonic()))
+            if n != dl.size or h.hexdigest() != check_digest(digest)[1]:
+                raise RuntimeError(f"the supernode's relay of {digest} does not match it ({n} bytes)")
+            os.replace(part, final)
+            dl.advance(final, n)
+        except BaseException:
+            try:
+                os.unlink(part)
+            except FileNotFoundError:
+                pass
+            raise
+        finally:
+            resp.release()
+
+    def _keep(self, name: str, metainfo: bytes) -> None:
+        """A complete, verified blob in the swarm directory: it becomes the cached blob too (a
+        hard link: one copy on disk) and its metainfo is kept to seed it again after a restart."""
+        meta = os.path.join(self.meta_dir, name + ".torrent")
+        with open(meta + ".tmp", "wb") as f:
+            f.write(metainfo)
+        os.replace(meta + ".tmp", meta)
+        cached = os.path.join(self.blobs_dir, name)
+        try:
+            os.unlink(cached)
+        except FileNotFoundError:
+            pass
+        os.link(os.path.join(self.swarm_dir, name), cached)
+
+    def _seed(self, name: str, metainfo: bytes, announce: bool) -> None:
+        """Seed a verified blob of the swarm directory."""
+        self._keep(name, metainfo)
+        self.swarm.add(name, metainfo, self.swarm_dir, seed=True)
+        if announce:
+            algo, _, hexpart = name.partition("-")
+            asyncio.ensure_future(self._announce(f"{algo}:{hexpart}"))
+
+    def restore(self) -> None:
+        """After a restart: drop the partial downloads of the last run (one peer per cache) and
+        seed again every cached blob whose metainfo we kept."""
+        for d in (self.blobs_dir, self.swarm_dir):
+            for fn in os.listdir(d):
+                if fn.endswith(".part"):
+                    os.unlink(os.path.join(d, fn))
+        for fn in sorted(os.listdir(self.meta_dir)):
+            name = fn.removesuffix(".torrent")
+            if not fn.endswith(".torrent") or not os.path.exists(os.path.join(self.swarm_dir, name)):
+                continue
+            with open(os.path.join(self.meta_dir, fn), "rb") as f:
+                self.swarm.add(name, f.read(), self.swarm_dir, seed=True)
+            log.info("seeding %s again", name)
 
     async def _announce(self, digest: str) -> list[tuple[str, int]]:
         try:
             async with self.session.post(f"{self.supernode}/blobs/{digest}/peers", ssl=self._ssl(),
                                          json={"port": self.swarm.port},
-                                         timeout=aiohttp.ClientTimeout(total=5)) as r:
+                                         timeout=aiohttp.ClientTimeout(total=10)) as r:
                 if r.status != 200:
                     return []
                 return [(h, p) for h, p in (await r.json())["peers"]]
@@ -316,17 +421,18 @@ class Peer:
     async def _announce_loop(self) -> None:
         """Keep the supernode's peer lists fresh for the blobs we seed."""
         while True:
-            await asyncio.sleep(20)
             for name in list(self.swarm.handles):
                 algo, _, hexpart = name.partition("-")
                 await self._announce(f"{algo}:{hexpart}")
+            await asyncio.sleep(20)
 
     def _ssl(self):
         return self.tls.client() if self.tls else None
 
     def _forget(self, name: str) -> None:
         self.swarm.remove(name, delete_files=True)
-        for p in (os.path.join(self.blobs_dir, name),):
+        for p in (os.path.join(self.blobs_dir, name), os.path.join(self.swarm_dir, name),
+                  os.path.join(self.meta_dir, name + ".torrent")):
             try:
                 os.unlink(p)
             except FileNotFoundError:
@@ -334,10 +440,11 @@ class Peer:
 
     def _evict(self, keep: str) -> None:
         for gone in evict(self.blobs_dir, self.cache_size, keep={keep} | set(self.downloads)):
-            self.swarm.remove(gone, delete_files=True)
+            self._forget(gone)
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response({**self.stats_, "hashFailures": self.swarm.hash_failures})
+        return web.json_response({**self.stats_, "hashFailures": self.swarm.hash_failures,
+                                  "seeding": sum(1 for h in self.swarm.handles.values() if h.status().is_seeding)})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -352,8 +459,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="host:port of a registry to mirror over plain http")
     ap.add_argument("--upload-rate", type=int, default=0, help="bytes/s to other peers (0: unlimited)")
     ap.add_argument("--download-rate", type=int, default=0, help="bytes/s from other peers (0: unlimited)")
-    ap.add_argument("--stall-timeout", type=float, default=10, help="seconds without a piece before the registry")
-    ap.add_argument("--budget", type=float, default=120, help="seconds a blob may take in the swarm")
+    ap.add_argument("--stall-timeout", type=float, default=20,
+                    help="seconds without a byte from the swarm before going to the registry")
+    ap.add_argument("--budget", type=float, default=0,
+                    help="seconds a blob may take in the swarm however it progresses (0: no limit)")
     add_args(ap)
     a = ap.parse_args(argv)
     tls = tls_or_exit(ap, a)
@@ -363,7 +472,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     swarm = Swarm(a.swarm_listen, tls, upload_rate=a.upload_rate, download_rate=a.download_rate)
     peer = Peer(a.supernode, a.cache, swarm, registries_from_args(a.registry, a.insecure_registries), tls,
-                a.cache_size, a.stall_timeout, a.budget)
+                a.cache_size, a.stall_timeout, a.budget, a.download_rate)
     serve(peer.app(), a.listen, tls)
 
 

@@ -49,8 +49,11 @@ class Swarm:
             "enable_outgoing_utp": False, "enable_incoming_utp": False,
             "send_buffer_watermark": 4 << 20, "send_buffer_low_watermark": 1 << 20,
             "upload_rate_limit": upload_rate, "download_rate_limit": download_rate,
-            "peer_connect_timeout": 3, "request_timeout": 5, "piece_timeout": 5, "peer_timeout": 20,
-            "inactivity_timeout": 30, "handshake_timeout": 5,
+            # a hung peer's requests go elsewhere after request/piece timeouts; connecting and the
+            # TLS handshake get longer: on a loaded host a 3-5 s handshake budget failed every
+            # attempt and the swarm sent nothing at all (measured: load 40 on 2 cores)
+            "peer_connect_timeout": 15, "handshake_timeout": 20, "request_timeout": 10, "piece_timeout": 10,
+            "peer_timeout": 60, "inactivity_timeout": 60,
             "max_out_request_queue": 1500, "max_allowed_in_request_queue": 2000,
             "connections_limit": 400, "unchoke_slots_limit": 32,
             "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.storage_notification
@@ -95,7 +98,8 @@ class Swarm:
                 self.hash_failures += 1
 
     async def read_piece(self, name: str, i: int, timeout: float = 30) -> bytes:
-        """A piece we have, read back through libtorrent's disk layer."""
+        """A piece we have, read back through libtorrent's disk layer (its write cache included:
+        a finished piece may not have reached the file yet)."""
         h = self.handles[name]
         key = (str(h.info_hashes().get_best()), i)
         fut = self.reads.get(key)
@@ -116,7 +120,8 @@ class Swarm:
 
     def add(self, name: str, metainfo: bytes, save_path: str, seed: bool = False) -> lt.torrent_handle:
         """Start sharing blob ``name``: seeding from ``save_path`` (re-checked against the
-        metainfo first) or downloading into it, pieces in order."""
+        metainfo first) or downloading into it, pieces in order.  (libtorrent's seed mode, which
+        checks a piece only when first asked for, stalls v2 torrents: measured, not used.)"""
         if name in self.handles:
             return self.handles[name]
         params = lt.add_torrent_params()

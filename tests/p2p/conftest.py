@@ -60,7 +60,7 @@ def serve(module: str, *args: str, log) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_up(base: str, ctx: ssl.SSLContext, proc: subprocess.Popen, timeout: float = 20) -> None:
+def wait_up(base: str, ctx: ssl.SSLContext, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -10,6 +10,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import ssl
 import time
 import urllib.request
@@ -49,10 +50,10 @@ class Cluster:
         self.procs.append(self.sn_proc)
         wait_up(self.sn, self.ctx(), self.sn_proc)
 
-    def start_peer(self, name: str, *extra: str) -> str:
+    def start_peer(self, name: str, *extra: str, cache: str = "") -> str:
         port = free_port()
         p = serve("pouch.p2p.peer", "--listen", f"127.0.0.1:{port}", "--swarm-listen", f"127.0.0.1:{free_port()}",
-                  "--supernode", self.sn, "--cache", str(self.tmp / f"peer-{name}"),
+                  "--supernode", self.sn, "--cache", str(self.tmp / (cache or f"peer-{name}")),
                   "--insecure-registries", self.counter.host, *tls_args(self.ca, self.certs[name]), *extra,
                   log=self.logs)
         self.procs.append(p)
@@ -73,7 +74,7 @@ def p2p(tmp_path_factory):
     if why:
         pytest.skip(why)
     tmp = tmp_path_factory.mktemp("p2p")
-    certs = make_ca(tmp / "ca", ["sn", "h0", "h1", "h2", "h3", "h4", "h5"])
+    certs = make_ca(tmp / "ca", ["sn", "h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"])
     rogue = make_ca(tmp / "rogue", ["r0"], cn="someone-else")
     reg = RegistryServer(tmp / "registry").start()
     loop = LoopThread()
@@ -129,6 +130,14 @@ def test_hosts_pull_through_the_swarm_and_the_registry_serves_each_layer_once(p2
     s0 = stats[0]
     assert (f"P2P Bytes: from peers {s0['bytesFromPeers']}, from the supernode {s0['bytesFromSupernode']}, "
             f"from the registry 0; P2P failures 0") in info, info
+    status, text = p2p.daemons[0].api("GET", "/metrics")
+    assert status == 200
+    text = text if isinstance(text, str) else text.decode()
+    exported = {m.group(1): float(m.group(2)) for m in re.finditer(r'^engine_daemon_p2p_(\w+_total\{\w+="\w+"\}) (\S+)$',
+                                                                     text, re.MULTILINE)}
+    assert exported.get('bytes_total{source="peers"}') == s0["bytesFromPeers"], (exported, s0)
+    assert exported.get('bytes_total{source="supernode"}') == s0["bytesFromSupernode"], (exported, s0)
+    assert exported.get('failures_total{kind="p2p"}') == 0, exported
 
 
 def test_path_shaped_digests_and_unlisted_registries_are_refused(p2p):
@@ -203,15 +212,17 @@ def test_a_private_blob_needs_the_clients_own_credentials(p2p):
 
 
 def test_a_corrupt_copy_is_survived(p2p):
-    # flip a byte in every piece of host 0's copies: the one it seeds and the one it serves from
+    # host 0 keeps one copy on disk: the file it seeds is the one it serves from its cache
     name = p2p.big.replace(":", "-")
-    for copy in ("swarm", "blobs"):
-        with open(p2p.tmp / "peer-h0" / copy / name, "r+b") as f:
-            for off in range(100, 9 << 20, 4 << 20):
-                f.seek(off)
-                b = f.read(1)
-                f.seek(off)
-                f.write(bytes([b[0] ^ 0xFF]))
+    seeded, cached = p2p.tmp / "peer-h0" / "swarm" / name, p2p.tmp / "peer-h0" / "blobs" / name
+    assert os.stat(seeded).st_ino == os.stat(cached).st_ino and os.stat(cached).st_nlink == 2
+    # flip a byte in every piece of it
+    with open(seeded, "r+b") as f:
+        for off in range(100, 9 << 20, 4 << 20):
+            f.seek(off)
+            b = f.read(1)
+            f.seek(off)
+            f.write(bytes([b[0] ^ 0xFF]))
     gets = p2p.counter.blob_gets.get(p2p.big, 0)
     fresh = p2p.start_peer("h2")
     status, body, _ = p2p.get_blob(fresh, "p2p/app", p2p.big)  # pieces from host 0 fail their hash
@@ -264,3 +275,34 @@ def test_supernode_killed_mid_pull_falls_back_and_its_state_survives_restart(p2p
     status, body, _ = p2p.get_blob(fresh, "p2p/app", p2p.big)
     assert status == 200 and _sha(body) == p2p.big
     assert p2p.counter.blob_gets.get(p2p.big, 0) == gets
+
+
+def test_a_slow_swarm_that_progresses_is_not_given_up(p2p):
+    # 9 MiB at 1 MiB/s with a 2 s stall timeout: no 4 MiB piece completes within 2 s, but bytes
+    # keep coming, so the peer stays in the swarm (the registry is not asked again)
+    gets = p2p.counter.blob_gets.get(p2p.big, 0)
+    slow = p2p.start_peer("h6", "--download-rate", str(1 << 20), "--stall-timeout", "2")
+    status, body, _ = p2p.get_blob(slow, "p2p/app", p2p.big)
+    assert status == 200 and _sha(body) == p2p.big
+    stats = p2p.stats(slow)
+    assert stats["p2pFailures"] == 0 and stats["bytesFromRegistry"] == 0, stats
+    assert p2p.counter.blob_gets.get(p2p.big, 0) == gets
+
+
+def test_a_restarted_peer_seeds_its_cache_again(p2p):
+    url = p2p.start_peer("h7")
+    status, body, _ = p2p.get_blob(url, "p2p/app", p2p.big)
+    assert status == 200 and _sha(body) == p2p.big
+    proc = p2p.procs[-1]
+    proc.terminate()
+    proc.wait(10)
+    again = p2p.start_peer("h7", cache="peer-h7")
+    deadline = time.monotonic() + 30
+    while p2p.stats(again)["seeding"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert p2p.stats(again)["seeding"] >= 1
+    # and it serves the blob from that one copy without fetching it again
+    status, body, _ = p2p.get_blob(again, "p2p/app", p2p.big)
+    assert status == 200 and _sha(body) == p2p.big
+    s = p2p.stats(again)
+    assert s["bytesFromPeers"] + s["bytesFromSupernode"] + s["bytesFromRegistry"] == 0, s

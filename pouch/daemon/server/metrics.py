@@ -6,6 +6,7 @@ from aiohttp import web
 
 def routes(metrics) -> list[tuple[str, str, object]]:
     async def expose(request: web.Request):
+        await metrics.refresh()
         body, ctype = metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": ctype})
 
