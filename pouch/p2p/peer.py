@@ -53,6 +53,7 @@ PASS_HEADERS = ("Accept", "Authorization", "Range", "User-Agent")
 BACK_HEADERS = ("Content-Type", "Content-Length", "Docker-Content-Digest", "Docker-Distribution-Api-Version",
                 "WWW-Authenticate", "Location", "Content-Range")
 CHUNK = 1 << 20
+CONNECT_GRACE = 10  # seconds a fresh swarm may take to send its first byte (connect, TLS handshake)
 
 
 class Download:
@@ -311,8 +312,9 @@ class Peer:
                         last_bytes, last_progress = st.total_payload_download, now
                         for p in h.get_peer_info():
                             got_from[tuple(p.ip)] = max(got_from.get(tuple(p.ip), 0), p.total_download)
-                    elif now - last_progress > self.stall_s:
-                        raise TimeoutError(f"no byte from the swarm for {self.stall_s:.0f} s")
+                    elif now - last_progress > (self.stall_s if last_bytes else max(self.stall_s, CONNECT_GRACE)):
+                        # (before the first byte, connecting and TLS handshakes get a longer grace)
+                        raise TimeoutError(f"no byte from the swarm for {now - last_progress:.0f} s")
                     if now - last_announce > 3 or (not st.num_peers and now - last_announce > 0.5):
                         known = [seed] + await self._announce(digest)
                         self.swarm.connect(name, known)  # a first connect can come too early: retry
