@@ -97,7 +97,6 @@ def in_ns(ns: str, *argv: str, log=None) -> subprocess.Popen:
 
 def role_origin(work: Path, layers: int, layer_mb: int) -> None:
     """In the registry namespace: docker-registry, the counting proxy on :5000, the blobs pushed."""
-    import urllib.request
 
     from tests.daemon.registry_env import LoopThread
     from tests.fixtures.registry import RegistryProxy, RegistryServer

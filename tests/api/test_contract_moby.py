@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import tarfile
-import threading
 import time
 import uuid
 

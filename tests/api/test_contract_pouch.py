@@ -119,7 +119,7 @@ def test_inspect_ps_and_create_shapes(pouchd, names):
     r = pouchd.cli("inspect", "-f", "{{.Name}} {{.State.Status}}", n)
     assert r.stdout.strip() == f"{n} stopped"
     r = pouchd.cli("ps", "-a", "-f", f"name={n}")
-    assert f"Stopped (0)" in r.stdout and "Exited" not in r.stdout
+    assert "Stopped (0)" in r.stdout and "Exited" not in r.stdout
     r = pouchd.cli("ps", "-a", "-f", "status=stopped", "-q", "--no-trunc")
     assert info["Id"] in r.stdout.split()
 

@@ -18,7 +18,7 @@ import pytest
 from tests.fixtures.daemon import POUCH, PouchDaemon
 from tests.fixtures.images import busybox_archive, busybox_layer
 from tests.fixtures.registry import (OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, BuiltImage, RegistryProxy,
-                                     RegistryServer, free_port, make_layer, missing_tools, skopeo_push,
+                                     RegistryServer, make_layer, missing_tools, skopeo_push,
                                      TEST_PASSWORD, TEST_USER)
 
 USER, PASSWORD = TEST_USER, TEST_PASSWORD

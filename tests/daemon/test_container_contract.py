@@ -4,7 +4,6 @@
 warnings), and Pouch's create-time validations (through the CLI and the API)."""
 from __future__ import annotations
 
-import json
 import os
 import uuid
 
@@ -197,7 +196,7 @@ def test_images_tag_rules_and_filters(pouchd):
         assert status == 400
         # before/since filters, by creation time
         before = pouchd.cli("images", "-q", "--filter", f"before={tag}:other", "--no-trunc").stdout.split()
-        since = pouchd.cli("images", "-q", "--filter", f"since=busybox", "--no-trunc").stdout.split()
+        since = pouchd.cli("images", "-q", "--filter", "since=busybox", "--no-trunc").stdout.split()
         bb = inspect(pouchd, "busybox")["Id"]
         other = inspect(pouchd, f"{tag}:other")["Id"]
         assert bb in before and other not in before

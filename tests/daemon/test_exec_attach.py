@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.daemon.conftest import inspect, status, wait_for
+from tests.daemon.conftest import status, wait_for
 from tests.daemon.test_run import run_in_pty
 from tests.fixtures.daemon import POUCH
 

@@ -34,7 +34,6 @@ def test_pouchd_sigkill_live_restore(fresh_pouchd):
     d.kill9()
     time.sleep(0.5)
     assert _alive(pid), "container process died with pouchd"
-    killed_at_ticks = None
     d.start()
     st = inspect(d, n)["State"]
     assert st["Status"] == "running" and st["Pid"] == pid

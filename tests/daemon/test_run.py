@@ -1,7 +1,6 @@
 """`pouch run`: every flag of the issue's run bullet, checked the way a user would."""
 from __future__ import annotations
 
-import json
 import os
 import pty
 import select

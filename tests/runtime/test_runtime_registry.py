@@ -1,5 +1,4 @@
 """Runtime registry: auto-registered runtimes on PATH, --add-runtime, config map, typed errors."""
-import os
 import shutil
 import stat
 
