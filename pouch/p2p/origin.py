@@ -5,6 +5,7 @@ checks size and digest, and renames it into place atomically; a failed download 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -67,8 +68,6 @@ async def download(session: aiohttp.ClientSession, url: str, headers: dict, dige
             progress(final, done)
         return final
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(part)
-        except FileNotFoundError:
-            pass
         raise

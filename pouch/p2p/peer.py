@@ -28,6 +28,7 @@ byte for --stall-timeout seconds (progress, not a fixed budget, so a loaded swar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import base64
 import ipaddress
@@ -324,10 +325,8 @@ class Peer:
             path = os.path.join(self.swarm_dir, name)
             os.replace(part, path)
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(part)
-            except FileNotFoundError:
-                pass
             raise
         for p in h.get_peer_info():
             got_from[tuple(p.ip)] = max(got_from.get(tuple(p.ip), 0), p.total_download)
@@ -363,10 +362,8 @@ class Peer:
             os.replace(part, final)
             dl.advance(final, n)
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(part)
-            except FileNotFoundError:
-                pass
             raise
         finally:
             resp.release()

@@ -106,6 +106,17 @@ class AttachSession:
         if stream in self.want:
             self.conn.write(stream, data)
 
+    async def _forward(self, item, ended: Callable[[], None] | None) -> str | None:
+        """Deliver one item of the output queue: the session's end (``"ended"`` at the end of
+        the output, ``"gone"`` once the client went away), or None to go on."""
+        if item is None:
+            if ended is not None:
+                ended()
+            return "ended"
+        self.send(*item)
+        await self.conn.drain()
+        return "gone" if getattr(self.conn, "closed", False) else None
+
     async def run(self, stream_output: bool = True, ended: Callable[[], None] | None = None) -> str:
         """-> "ended" (the process's output ended), "detached", or "gone" (the client left).
 
@@ -118,15 +129,9 @@ class AttachSession:
             self.subscribe()
             if pump is None:  # no stdin to watch: just the output (exec without -i)
                 while True:
-                    item = await self.queue.get()
-                    if item is None:
-                        if ended is not None:
-                            ended()
-                        return "ended"
-                    self.send(*item)
-                    await self.conn.drain()
-                    if getattr(self.conn, "closed", False):
-                        return "gone"
+                    end = await self._forward(await self.queue.get(), ended)
+                    if end:
+                        return end
             getter: asyncio.Future | None = None
             while True:
                 if getter is None:
@@ -142,14 +147,9 @@ class AttachSession:
                 if getter not in done:
                     continue
                 item, getter = getter.result(), None
-                if item is None:
-                    if ended is not None:
-                        ended()
-                    return "ended"
-                self.send(*item)
-                await self.conn.drain()
-                if getattr(self.conn, "closed", False):
-                    return "gone"
+                end = await self._forward(item, ended)
+                if end:
+                    return end
         finally:
             if self.subscribed:
                 self.subscribers.discard(self.queue)
