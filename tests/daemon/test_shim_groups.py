@@ -14,10 +14,9 @@ import signal
 import pytest
 
 from pouch.daemon import config as daemon_config
+from tests.conftest import busybox_daemon
 from tests.daemon.conftest import Box, inspect, status, wait_for
 from tests.daemon.test_reconcile import violations
-from tests.fixtures.daemon import PouchDaemon
-from tests.fixtures.images import busybox_archive
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +25,7 @@ GROUP = 3
 
 @pytest.fixture(scope="module")
 def gd():
-    from tests.conftest import _missing_for_daemon
-    why = _missing_for_daemon()
-    if why:
-        pytest.skip(why)
-    d = PouchDaemon(extra_args=["--shim-group-size", str(GROUP)])
-    d.start()
-    r = d.cli("load", "-i", busybox_archive())
-    assert r.returncode == 0, r.stderr
-    yield d
-    d.cleanup()
+    yield from busybox_daemon(extra_args=["--shim-group-size", str(GROUP)])
 
 
 @pytest.fixture
