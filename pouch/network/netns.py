@@ -11,6 +11,7 @@ shared mount point so an unmount here propagates to mount namespaces that copied
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -126,7 +127,7 @@ def _placeholder(container_id: str, run_dir: str) -> str:
 
 
 def _failed(path: str, e: OSError) -> NetworkError:
-    with __import__("contextlib").suppress(OSError):
+    with contextlib.suppress(OSError):
         os.unlink(path)
     return NetworkError(f"cannot create network namespace {path}: {e}")
 
@@ -157,7 +158,7 @@ def adopt(container_id: str, pid: int, run_dir: str = DEFAULT_RUN_DIR) -> str:
         os.close(fd)
         _check(_libc.mount(src.encode(), path.encode(), b"none", MS_BIND, None), f"bind-mount {src} at {path}")
     except OSError as e:
-        with __import__("contextlib").suppress(OSError):
+        with contextlib.suppress(OSError):
             os.unlink(path)
         raise NetworkError(f"cannot name the network namespace of pid {pid}: {e}") from e
     return path
